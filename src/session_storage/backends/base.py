@@ -1,0 +1,181 @@
+"""The driver interface: the few primitive operations the facade needs from a backend.
+
+A driver wraps one fsspec filesystem and owns its lifecycle. Paths are full backend
+paths without the protocol (``bucket/prefix/session/state.json`` on object stores,
+``/abs/folder/session/state.json`` on local disk). Drivers know nothing of sessions;
+the facade builds every path and translates every error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from ..errors import ErrorKind, classify_builtin
+
+__all__ = ["PAGE_SIZE", "Driver", "ObjectInfo"]
+
+PAGE_SIZE = 1000
+"""Names per listing page: what one S3 ListObjectsV2 request returns at most."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What a backend knows about one stored file."""
+
+    size: int
+    modified: datetime
+    created: datetime | None
+    version: str | None
+
+
+class Driver(ABC):
+    """One backend: opens its filesystem lazily and performs the primitive operations."""
+
+    name: ClassVar[str]
+    """Backend name used in metadata and messages: file, memory, s3, gcs, azure."""
+    scheme: ClassVar[str]
+    """The URL scheme used to show paths to people."""
+    loop_bound: ClassVar[bool] = True
+    """Whether the filesystem belongs to the event loop that opened it."""
+    max_key_bytes: ClassVar[int | None] = None
+    """Longest full key the backend accepts, in UTF-8 bytes (None: no fixed limit)."""
+    max_segment_bytes: ClassVar[int | None] = None
+    """Longest single path segment, in bytes (local file names: 255)."""
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self.options = dict(options)
+        self._fs: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @staticmethod
+    @abstractmethod
+    def root_path(url: str) -> str:
+        """The backend path of a URL's root (protocol stripped, no trailing ``/``)."""
+
+    def url(self, path: str) -> str:
+        """A backend path as a URL that ``SessionStorage`` accepts."""
+        if self.scheme == "file":
+            return f"file://{path}"
+        return f"{self.scheme}://{path.lstrip('/')}"
+
+    def check_length(self, path: str) -> str | None:
+        """Why ``path`` is too long for this backend, or ``None`` if it fits.
+
+        Encoded paths are ASCII, so characters and bytes count the same.
+        """
+        if self.max_segment_bytes is not None:
+            longest = max(path.split("/"), key=len)
+            if len(longest) > self.max_segment_bytes:
+                return (
+                    f"an encoded path segment of {len(longest)} bytes exceeds "
+                    f"the limit of {self.max_segment_bytes}"
+                )
+        if self.max_key_bytes is not None:
+            key = path.lstrip("/").partition("/")[2]  # the part after the bucket
+            if len(key) > self.max_key_bytes:
+                return f"the encoded key of {len(key)} bytes exceeds the limit of {self.max_key_bytes}"
+        return None
+
+    @property
+    def filesystem(self) -> Any:
+        """The fsspec filesystem, opened in the running event loop on first use.
+
+        fsspec async filesystems hold sessions tied to the loop that created them; a
+        storage used under a new loop (``asyncio.run`` twice) gets a fresh one.
+        """
+        loop = asyncio.get_running_loop() if self.loop_bound else None
+        if self._fs is None or (self.loop_bound and self._loop is not loop):
+            # The old filesystem, if any, belongs to a loop we cannot await on here.
+            self._fs = self._open()
+            self._loop = loop
+        return self._fs
+
+    @abstractmethod
+    def _open(self) -> Any:
+        """Create the filesystem. Called inside the running loop; no I/O here."""
+
+    async def aclose(self) -> None:
+        """Release the filesystem's connections; the next call opens a new one.
+
+        A filesystem with no connections (local, memory) stays as it is: memory's
+        store lives in it.
+        """
+        if not self.loop_bound:
+            return
+        fs, self._fs = self._fs, None
+        loop, self._loop = self._loop, None
+        if fs is None:
+            return
+        if self.loop_bound and loop is not asyncio.get_running_loop():
+            return  # its loop is gone or foreign: nothing can be awaited on it here
+        await self._close(fs)
+
+    async def _close(self, fs: Any) -> None:  # noqa: B027 - optional hook
+        """Close ``fs``; the default has nothing to release."""
+
+    def classify(self, exc: BaseException) -> ErrorKind:
+        """What kind of failure ``exc`` is; backends add their clients' exceptions."""
+        return classify_builtin(exc)
+
+    # -- the primitives ------------------------------------------------------------
+
+    @abstractmethod
+    async def get(self, path: str) -> tuple[bytes, str | None] | None:
+        """The bytes and version of a file in one request, or ``None`` if missing."""
+
+    @abstractmethod
+    async def put(self, path: str, data: bytes, content_type: str) -> str:
+        """Replace a file atomically in one request; returns its new version."""
+
+    @abstractmethod
+    async def info(self, path: str) -> ObjectInfo | None:
+        """Size, times and version of a file, or ``None`` if missing."""
+
+    @abstractmethod
+    def iter_children(
+        self, folder: str, prefix: str = "", start_after: str | None = None
+    ) -> AsyncIterator[list[str]]:
+        """Pages of the names of the folders directly under ``folder``.
+
+        Only names starting with ``prefix``, and (with ``start_after``) coming after
+        that name, in key order: the order of ``name + "/"``, which is how object
+        stores sort folders. Each page holds at most :data:`PAGE_SIZE` names.
+        """
+
+    @abstractmethod
+    async def list_files(self, folder: str) -> list[str]:
+        """Full paths of every file below ``folder``, nested ones included."""
+
+    @abstractmethod
+    async def has_files(self, folder: str) -> bool:
+        """Whether any file lives below ``folder``."""
+
+    @abstractmethod
+    async def delete_file(self, path: str, root: str) -> bool:
+        """Delete one file; returns whether it existed.
+
+        ``root`` is the storage root: folder-based backends prune the folders the
+        delete left empty, up to but not including it.
+        """
+
+    @abstractmethod
+    async def delete_files(self, paths: Sequence[str], root: str) -> None:
+        """Delete many files, in as few requests as the backend allows."""
+
+    async def delete_tree(self, folder: str, root: str) -> bool:
+        """Delete every file below ``folder``; returns whether there was any."""
+        paths = await self.list_files(folder)
+        if not paths:
+            return False
+        await self.delete_files(paths, root)
+        return True
+
+
+def key_order(name: str) -> str:
+    """Sort key that matches object stores' order of folder names (``name/``)."""
+    return name + "/"

@@ -1,0 +1,208 @@
+"""Amazon S3 and S3-compatible stores (MinIO, R2, Ceph) through s3fs.
+
+Every primitive is one request through s3fs's ``_call_s3`` (which keeps s3fs's
+credentials, retries and error translation): s3fs's own ``_cat_file`` would send a
+HEAD before each GET, and its ``_rm`` on a glob lists once per match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import anyio
+
+from ..errors import ErrorKind, classify_builtin
+from .base import PAGE_SIZE, Driver, ObjectInfo, key_order
+from .loader import require
+
+__all__ = ["S3Driver"]
+
+_DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
+_DELETE_CONCURRENCY = 8
+_DENIED = {
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "AllAccessDisabled",
+}
+_UNREACHABLE = {"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError"}
+
+
+def _error_code(exc: BaseException) -> str | None:
+    """The S3 error code behind an s3fs-translated exception, if there is one."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            code = response.get("Error", {}).get("Code")
+            return str(code) if code is not None else None
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+class S3Driver(Driver):
+    """A bucket (and optional prefix) on S3 or an S3-compatible server."""
+
+    name = "s3"
+    scheme = "s3"
+    max_key_bytes = 1024
+
+    @staticmethod
+    def root_path(url: str) -> str:
+        for scheme in ("s3://", "s3a://"):
+            url = url.removeprefix(scheme)
+        return url.strip("/")
+
+    def _open(self) -> Any:
+        s3fs = require("s3fs", "s3")
+        # Listing caches would hide a store from the next list_sessions.
+        options = {"use_listings_cache": False, **self.options}
+        return s3fs.S3FileSystem(asynchronous=True, skip_instance_cache=True, **options)
+
+    async def _close(self, fs: Any) -> None:
+        client = getattr(fs, "_s3", None)
+        if client is not None:
+            fs._s3 = None
+            await client.__aexit__(None, None, None)
+
+    def classify(self, exc: BaseException) -> ErrorKind:
+        code = _error_code(exc)
+        if code in ("NoSuchBucket",):
+            return "missing_storage"
+        if code in _DENIED:
+            return "denied"
+        if code == "PreconditionFailed":
+            return "conflict"
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        if names & _UNREACHABLE or "ClientConnectorError" in names:
+            return "unreachable"
+        if "NoCredentialsError" in names or "PartialCredentialsError" in names:
+            return "denied"
+        return classify_builtin(exc)
+
+    @staticmethod
+    def _split(path: str) -> tuple[str, str]:
+        bucket, _, key = path.partition("/")
+        return bucket, key
+
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        return await self.filesystem._call_s3(method, **kwargs)
+
+    async def get(self, path: str) -> tuple[bytes, str | None] | None:
+        bucket, key = self._split(path)
+        try:
+            resp = await self._call("get_object", Bucket=bucket, Key=key)
+        except FileNotFoundError as exc:
+            if _error_code(exc) == "NoSuchBucket":
+                raise
+            return None
+        try:
+            body: bytes = await resp["Body"].read()
+        finally:
+            resp["Body"].close()
+        return body, resp.get("ETag")
+
+    async def put(self, path: str, data: bytes, content_type: str) -> str:
+        bucket, key = self._split(path)
+        resp = await self._call(
+            "put_object", Bucket=bucket, Key=key, Body=data, ContentType=content_type
+        )
+        etag: str = resp["ETag"]
+        return etag
+
+    async def info(self, path: str) -> ObjectInfo | None:
+        bucket, key = self._split(path)
+        try:
+            resp = await self._call("head_object", Bucket=bucket, Key=key)
+        except FileNotFoundError:
+            return None
+        return ObjectInfo(
+            size=int(resp["ContentLength"]),
+            modified=resp["LastModified"],
+            created=None,  # S3 keeps no creation time apart from the last write
+            version=resp.get("ETag"),
+        )
+
+    async def iter_children(
+        self, folder: str, prefix: str = "", start_after: str | None = None
+    ) -> AsyncIterator[list[str]]:
+        bucket, key = self._split(folder)
+        base = f"{key}/" if key else ""
+        kwargs: dict[str, Any] = {
+            "Bucket": bucket,
+            "Prefix": base + prefix,
+            "Delimiter": "/",
+            "MaxKeys": PAGE_SIZE,
+        }
+        if start_after is not None:
+            # Every key inside folder "x/" sorts before "x/~": our encoded names use
+            # only characters below "~", so this skips the whole folder.
+            kwargs["StartAfter"] = base + key_order(start_after) + "~"
+        cut = len(base)
+        while True:
+            resp = await self._call("list_objects_v2", **kwargs)
+            names = [p["Prefix"][cut:-1] for p in resp.get("CommonPrefixes", [])]
+            if names:
+                yield names
+            token = resp.get("NextContinuationToken")
+            if not resp.get("IsTruncated") or not token:
+                return
+            kwargs["ContinuationToken"] = token
+
+    async def list_files(self, folder: str) -> list[str]:
+        bucket, key = self._split(folder)
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{key}/" if key else ""}
+        out: list[str] = []
+        while True:
+            resp = await self._call("list_objects_v2", **kwargs)
+            out.extend(f"{bucket}/{obj['Key']}" for obj in resp.get("Contents", []))
+            token = resp.get("NextContinuationToken")
+            if not resp.get("IsTruncated") or not token:
+                return out
+            kwargs["ContinuationToken"] = token
+
+    async def has_files(self, folder: str) -> bool:
+        bucket, key = self._split(folder)
+        resp = await self._call(
+            "list_objects_v2", Bucket=bucket, Prefix=f"{key}/" if key else "", MaxKeys=1
+        )
+        return bool(resp.get("KeyCount") or resp.get("Contents"))
+
+    async def delete_file(self, path: str, root: str) -> bool:
+        # S3 answers DELETE with 204 whether or not the object existed, so "did it
+        # exist" costs a HEAD first.
+        if await self.info(path) is None:
+            return False
+        bucket, key = self._split(path)
+        await self._call("delete_object", Bucket=bucket, Key=key)
+        return True
+
+    async def delete_files(self, paths: Sequence[str], root: str) -> None:
+        by_bucket: dict[str, list[str]] = {}
+        for path in paths:
+            bucket, key = self._split(path)
+            by_bucket.setdefault(bucket, []).append(key)
+        limiter = anyio.Semaphore(_DELETE_CONCURRENCY)
+
+        async def delete_batch(bucket: str, keys: list[str]) -> None:
+            async with limiter:
+                resp = await self._call(
+                    "delete_objects",
+                    Bucket=bucket,
+                    Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True},
+                )
+            errors = resp.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise OSError(
+                    f"{len(errors)} of {len(keys)} deletes failed, first "
+                    f"{first.get('Key')!r}: {first.get('Code')} {first.get('Message')}"
+                )
+
+        async with anyio.create_task_group() as tg:
+            for bucket, keys in by_bucket.items():
+                for i in range(0, len(keys), _DELETE_BATCH):
+                    tg.start_soon(delete_batch, bucket, keys[i : i + _DELETE_BATCH])

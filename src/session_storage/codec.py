@@ -1,0 +1,76 @@
+"""orjson encoding and decoding of session states, and the metadata stamp."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from .errors import CorruptDataError, SerializationError
+
+__all__ = ["METADATA_KEY", "decode_state", "encode_state", "utc_now_iso"]
+
+METADATA_KEY = "_metadata"
+"""The reserved key under which every stored state carries its stamp."""
+
+
+def utc_now_iso() -> str:
+    """The current UTC time as ISO 8601 with an explicit ``+00:00`` offset."""
+    return datetime.now(timezone.utc).isoformat()
+
+
+def encode_state(
+    state: object, *, session_id: str, filename: str, backend: str, where: str
+) -> bytes:
+    """Stamp ``state`` and encode it as compact JSON.
+
+    Raises :class:`SerializationError` (a ``ValueError``) if ``state`` is not a dict or
+    holds something JSON cannot represent; the caller has written nothing yet.
+    """
+    if not isinstance(state, dict):
+        raise SerializationError(
+            f"{where}: state must be a dict, got {type(state).__name__}",
+            backend=backend,
+            session_id=session_id,
+            filename=filename,
+        )
+    stamped = dict(state)
+    stamped[METADATA_KEY] = {
+        "session_id": session_id,
+        "filename": filename,
+        "stored_at": utc_now_iso(),
+        "backend": backend,
+    }
+    try:
+        return orjson.dumps(stamped)
+    except TypeError as exc:  # orjson.JSONEncodeError subclasses TypeError
+        raise SerializationError(
+            f"{where}: state is not JSON-serializable: {exc}",
+            backend=backend,
+            session_id=session_id,
+            filename=filename,
+        ) from exc
+
+
+def decode_state(
+    data: bytes, *, session_id: str, filename: str, backend: str, where: str
+) -> dict[str, Any]:
+    """Decode a stored state; a file that is not a JSON object raises CorruptDataError."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise CorruptDataError(
+            f"{where}: stored file is not valid JSON: {exc}",
+            backend=backend,
+            session_id=session_id,
+            filename=filename,
+        ) from exc
+    if not isinstance(value, dict):
+        raise CorruptDataError(
+            f"{where}: stored file holds a JSON {type(value).__name__}, not an object",
+            backend=backend,
+            session_id=session_id,
+            filename=filename,
+        )
+    return value

@@ -1,0 +1,159 @@
+"""The exception hierarchy, and the one place backend errors are translated.
+
+Every error the library raises is a :class:`SessionStorageError` and also a subclass of
+the builtin a caller would catch for the same situation (``ValueError`` for bad input,
+``FileNotFoundError`` for a missing bucket, ``PermissionError`` for refused
+credentials, ``OSError`` for an unreachable endpoint), as obstore and zarr do. Messages
+name the backend, the session, the file and the URL; the cause is chained.
+
+A missing session or file is never an error: loads return ``None`` and deletes ``False``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailableError",
+    "ConfigurationError",
+    "ConflictError",
+    "CorruptDataError",
+    "ErrorKind",
+    "InvalidKeyError",
+    "MissingDependencyError",
+    "PermissionDeniedError",
+    "SerializationError",
+    "SessionStorageError",
+    "StorageNotFoundError",
+    "translate",
+]
+
+ErrorKind = Literal["missing_storage", "denied", "unreachable", "conflict", "other"]
+
+
+class SessionStorageError(Exception):
+    """Base class of every error raised by session-storage.
+
+    Attributes ``backend``, ``session_id``, ``filename`` and ``url`` say where it
+    happened when known (``None`` otherwise).
+    """
+
+    backend: str | None = None
+    session_id: str | None = None
+    filename: str | None = None
+    url: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        backend: str | None = None,
+        session_id: str | None = None,
+        filename: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.session_id = session_id
+        self.filename = filename
+        self.url = url
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidKeyError(SessionStorageError, ValueError):
+    """A session id, filename or narrow key is empty, not a ``str``, or too long."""
+
+
+class SerializationError(SessionStorageError, ValueError):
+    """A state is not a dict or cannot be encoded as JSON; nothing was written."""
+
+
+class CorruptDataError(SessionStorageError, ValueError):
+    """A stored file exists but is not a JSON object."""
+
+
+class ConfigurationError(SessionStorageError, ValueError):
+    """An unknown backend or URL scheme, or settings that cannot be used."""
+
+
+class MissingDependencyError(SessionStorageError, ImportError):
+    """The extra that a backend needs is not installed."""
+
+
+class StorageNotFoundError(SessionStorageError, FileNotFoundError):
+    """The bucket or container itself does not exist (not a missing session)."""
+
+
+class PermissionDeniedError(SessionStorageError, PermissionError):
+    """The backend refused the credentials or the operation."""
+
+
+class BackendUnavailableError(SessionStorageError, ConnectionError):
+    """The endpoint could not be reached."""
+
+
+class ConflictError(SessionStorageError, FileExistsError):
+    """A conditional write found the file in another state than required."""
+
+
+class BackendError(SessionStorageError, OSError):
+    """Any other failure reported by the backend."""
+
+
+_KIND_TO_CLASS: dict[ErrorKind, type[SessionStorageError]] = {
+    "missing_storage": StorageNotFoundError,
+    "denied": PermissionDeniedError,
+    "unreachable": BackendUnavailableError,
+    "conflict": ConflictError,
+    "other": BackendError,
+}
+
+
+def classify_builtin(exc: BaseException) -> ErrorKind:
+    """The kind of a builtin exception; backends refine this for their own errors."""
+    if isinstance(exc, FileExistsError):
+        return "conflict"
+    if isinstance(exc, FileNotFoundError):
+        # Missing files are turned into None/False before this point, so a
+        # FileNotFoundError that gets here means the bucket or folder is gone.
+        return "missing_storage"
+    if isinstance(exc, PermissionError):
+        return "denied"
+    if isinstance(exc, (ConnectionError, TimeoutError, asyncio.TimeoutError)):
+        return "unreachable"
+    return "other"
+
+
+def describe(
+    backend: str, action: str, session_id: str | None, filename: str | None, url: str
+) -> str:
+    """``"s3: cannot load session 'abc' file 'state.json' (s3://b/abc/state.json)"``."""
+    where = ""
+    if session_id is not None:
+        where += f" session {session_id!r}"
+    if filename is not None:
+        where += f" file {filename!r}"
+    return f"{backend}: cannot {action}{where} ({url})"
+
+
+def translate(
+    exc: BaseException,
+    kind: ErrorKind,
+    *,
+    backend: str,
+    action: str,
+    session_id: str | None,
+    filename: str | None,
+    url: str,
+) -> SessionStorageError:
+    """Build the library error for a backend failure; the caller raises it ``from exc``."""
+    if isinstance(exc, SessionStorageError):
+        return exc
+    cls = _KIND_TO_CLASS[kind]
+    reason = str(exc) or type(exc).__name__
+    message = f"{describe(backend, action, session_id, filename, url)}: {reason}"
+    return cls(message, backend=backend, session_id=session_id, filename=filename, url=url)

@@ -1,0 +1,91 @@
+"""pytest fixtures for testing code that uses session-storage, with no cloud account.
+
+Registered through the ``pytest11`` entry point, so installing the package with its
+``test`` extra (or ``s3`` plus ``moto[server]``) makes these fixtures available:
+
+- ``moto_s3_server`` (session scope): a moto S3 server on 127.0.0.1, port 0; yields
+  its endpoint URL.
+- ``s3_session_storage``: a :class:`SessionStorage` on a fresh bucket of that server.
+- ``memory_session_storage``: a :class:`SessionStorage` in memory, private to the test.
+
+The async fixtures run on pytest-asyncio. moto, boto3 and s3fs are imported only when
+an S3 fixture is used, so the plugin costs nothing in other test runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from .storage import SessionStorage
+
+try:  # the plugin must load even where pytest-asyncio is absent
+    import pytest_asyncio
+
+    _async_fixture: Any = pytest_asyncio.fixture
+except ImportError:  # pragma: no cover - exercised only without pytest-asyncio
+    _async_fixture = pytest.fixture
+
+__all__ = [
+    "memory_session_storage",
+    "moto_s3_server",
+    "s3_session_storage",
+    "s3_storage_options",
+]
+
+# moto accepts any credentials; fixed ones keep botocore from searching the machine.
+_CREDENTIALS = {"key": "testing", "secret": "testing"}
+
+
+def s3_storage_options(endpoint: str) -> dict[str, Any]:
+    """fsspec storage options that point s3fs at a local S3 server such as moto."""
+    return {"endpoint_url": endpoint, **_CREDENTIALS}
+
+
+@pytest.fixture(scope="session")
+def moto_s3_server() -> Iterator[str]:
+    """Start moto's S3 server on 127.0.0.1 (a free port) for the session; yield its URL."""
+    from moto.server import ThreadedMotoServer
+
+    # werkzeug would log every request to stderr.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def _create_bucket(endpoint: str, bucket: str) -> None:
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=_CREDENTIALS["key"],
+        aws_secret_access_key=_CREDENTIALS["secret"],
+        region_name="us-east-1",
+    )
+    client.create_bucket(Bucket=bucket)
+
+
+@_async_fixture
+async def s3_session_storage(moto_s3_server: str) -> AsyncIterator[SessionStorage]:
+    """A SessionStorage on a new, empty bucket of the moto server; closed after the test."""
+    bucket = f"test-{uuid.uuid4().hex[:16]}"
+    _create_bucket(moto_s3_server, bucket)
+    async with SessionStorage(f"s3://{bucket}", s3_storage_options(moto_s3_server)) as storage:
+        yield storage
+
+
+@_async_fixture
+async def memory_session_storage() -> AsyncIterator[SessionStorage]:
+    """A SessionStorage in memory that no other test or storage can see."""
+    async with SessionStorage(f"memory://test-{uuid.uuid4().hex}") as storage:
+        yield storage

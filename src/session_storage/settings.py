@@ -1,0 +1,136 @@
+"""Where sessions live: a URL plus fsspec storage options, from code or the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+
+from .errors import ConfigurationError
+
+__all__ = ["BACKEND_NAMES", "DEFAULT_URL", "StorageSettings", "backend_url"]
+
+DEFAULT_ROOT = ".data"
+DEFAULT_BUCKET = "sessions"
+DEFAULT_URL = f"{DEFAULT_ROOT}/{DEFAULT_BUCKET}"
+"""With nothing configured, sessions live in the local folder ``.data/sessions``."""
+
+_URL_TEMPLATES = {
+    "file": "{root}/{bucket}",
+    "local": "{root}/{bucket}",
+    "memory": "memory://{bucket}",
+    "s3": "s3://{bucket}",
+    "gcs": "gs://{bucket}",
+    "azure": "az://{bucket}",
+}
+BACKEND_NAMES = tuple(_URL_TEMPLATES)
+
+# Option names whose values are credentials; a repr shows them as "***".
+_SECRET_WORDS = ("secret", "key", "token", "password", "credential", "sas", "connection")
+
+
+def backend_url(backend: str, bucket: str = DEFAULT_BUCKET, root: str = DEFAULT_ROOT) -> str:
+    """The URL for a backend name (``file``, ``memory``, ``s3``, ``gcs``, ``azure``).
+
+    ``bucket`` may hold a ``/``-separated prefix (``"my-bucket/app"``); ``root`` is the
+    base folder of the ``file`` backend. Raises ConfigurationError for an unknown name.
+    """
+    template = _URL_TEMPLATES.get(backend.strip().lower())
+    if template is None:
+        raise ConfigurationError(
+            f"unknown backend {backend!r}; expected one of {', '.join(BACKEND_NAMES)}"
+        )
+    if not bucket.strip("/"):
+        raise ConfigurationError(f"backend {backend!r} needs a non-empty bucket")
+    return template.format(root=root.rstrip("/") or "/", bucket=bucket.strip("/"))
+
+
+def _is_secret(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: "***" if _is_secret(str(k)) else _redact(v) for k, v in value.items()}
+    return value
+
+
+def _redact_url(url: str) -> str:
+    """Hide userinfo and query strings (SAS tokens, keys) in a URL."""
+    parts = urlsplit(url)
+    if not parts.scheme or (not parts.query and "@" not in parts.netloc):
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    if "@" in parts.netloc:
+        netloc = "***@" + netloc
+    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """A storage location: an fsspec URL and the options for its filesystem.
+
+    ``url`` is any URL the library supports (``file://``, a plain path, ``memory://``,
+    ``s3://``, ``gs://``, ``az://``). ``storage_options`` go to the fsspec filesystem
+    (``endpoint_url``, ``key``, ``secret``, ``connection_string``, ...). The repr never
+    shows credentials.
+    """
+
+    url: str = DEFAULT_URL
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.url, str) or not self.url:
+            raise ConfigurationError(f"storage url must be a non-empty str, got {self.url!r}")
+        object.__setattr__(self, "storage_options", dict(self.storage_options))
+
+    def __repr__(self) -> str:
+        return (
+            f"StorageSettings(url={_redact_url(self.url)!r}, "
+            f"storage_options={_redact(self.storage_options)!r})"
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StorageSettings:
+        """Read settings from the environment (``os.environ`` unless given).
+
+        - ``SESSION_STORAGE_URL``: the URL; wins over the next three.
+        - ``SESSION_STORAGE_BACKEND`` (``file``, ``memory``, ``s3``, ``gcs``, ``azure``)
+          with ``SESSION_STORAGE_BUCKET`` (default ``sessions``) and
+          ``SESSION_STORAGE_ROOT`` (the ``file`` backend's base folder, default ``.data``).
+        - ``SESSION_STORAGE_OPTIONS``: a JSON object of fsspec storage options.
+
+        With nothing set the URL is the local folder ``.data/sessions``. The cloud
+        clients' own variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...) are read
+        by those clients as usual. Raises ConfigurationError for unusable values.
+        """
+        env = os.environ if environ is None else environ
+        url = env.get("SESSION_STORAGE_URL", "").strip()
+        if not url:
+            url = backend_url(
+                env.get("SESSION_STORAGE_BACKEND", "").strip() or "file",
+                env.get("SESSION_STORAGE_BUCKET", "").strip() or DEFAULT_BUCKET,
+                env.get("SESSION_STORAGE_ROOT", "").strip() or DEFAULT_ROOT,
+            )
+        return cls(url=url, storage_options=options_from_env(env))
+
+
+def options_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """Parse ``SESSION_STORAGE_OPTIONS``; empty or unset gives ``{}``."""
+    raw = env.get("SESSION_STORAGE_OPTIONS", "").strip()
+    if not raw:
+        return {}
+    try:
+        options = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigurationError(f"SESSION_STORAGE_OPTIONS is not valid JSON: {exc}") from exc
+    if not isinstance(options, dict):
+        raise ConfigurationError(
+            f"SESSION_STORAGE_OPTIONS must be a JSON object, got {type(options).__name__}"
+        )
+    return options

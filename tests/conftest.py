@@ -1,0 +1,76 @@
+"""Shared fixtures. The S3 server fixture is the package's own pytest plugin."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from session_storage import SessionStorage
+from session_storage.pytest_plugin import s3_storage_options
+
+_REQUEST_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<target>\S+) HTTP/[\d.]+"')
+
+
+def new_bucket(endpoint: str) -> str:
+    """Create a fresh bucket on the moto server and return its name."""
+    import boto3
+
+    bucket = f"test-{uuid.uuid4().hex[:16]}"
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=bucket)
+    return bucket
+
+
+@pytest.fixture
+def make_s3_storage(moto_s3_server: str) -> Callable[..., SessionStorage]:
+    """Factory of storages, each on its own new bucket of the moto server."""
+
+    def make(prefix: str = "") -> SessionStorage:
+        bucket = new_bucket(moto_s3_server)
+        url = f"s3://{bucket}/{prefix}".rstrip("/")
+        return SessionStorage(url, s3_storage_options(moto_s3_server))
+
+    return make
+
+
+class RequestLog(logging.Handler):
+    """Counts the requests moto's server answers, read from werkzeug's access log."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.requests: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = _REQUEST_LINE.search(record.getMessage())
+        if match:
+            self.requests.append((match["method"], match["target"]))
+
+    def take(self) -> list[tuple[str, str]]:
+        taken, self.requests = self.requests, []
+        return taken
+
+
+@pytest.fixture
+def s3_requests(moto_s3_server: str) -> Iterator[RequestLog]:
+    """Every request that reaches the moto server during the test, as (method, target)."""
+    logger = logging.getLogger("werkzeug")
+    handler = RequestLog()
+    old_level, old_propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # count them, do not print them
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        logger.propagate = old_propagate

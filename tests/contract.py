@@ -1,0 +1,472 @@
+"""The behaviour every backend must show. Each backend's test class subclasses this.
+
+Subclasses provide ``make_storage``: a factory of fresh, empty storages. The ``raw``
+fixture reads and writes through the storage's own fsspec filesystem, bypassing the
+facade under test, to plant corrupt or foreign files and to check what was written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+import pytest
+
+from session_storage import (
+    ConflictError,
+    CorruptDataError,
+    InvalidKeyError,
+    SerializationError,
+    SessionStorage,
+    SessionStorageError,
+)
+
+StorageFactory = Callable[[], SessionStorage]
+
+WEIRD_IDS = [
+    "../x",
+    "..",
+    ".",
+    "a/b",
+    "a_b",
+    "a\\b",
+    "\x00",
+    "☃",
+    "emoji-🦄",
+    "%2F",
+    "a b",
+    "A",
+    "a",
+    ".hidden",
+    "tilde~",
+    "-leading-dash",
+]
+
+
+class Raw:
+    """Direct access to the files under a storage's root, bypassing the facade."""
+
+    def __init__(self, storage: SessionStorage) -> None:
+        self.fs = storage.filesystem
+        self.root = self.fs._strip_protocol(storage.url).rstrip("/")
+
+    def path(self, relative: str) -> str:
+        return f"{self.root}/{relative}"
+
+    async def put(self, relative: str, data: bytes) -> None:
+        await self.fs._pipe_file(self.path(relative), data)
+
+    async def get(self, relative: str) -> bytes:
+        data: bytes = await self.fs._cat_file(self.path(relative))
+        return data
+
+    async def files(self) -> list[str]:
+        """Every file below the root, relative to it, sorted."""
+        try:
+            found = await self.fs._find(self.root)
+        except FileNotFoundError:
+            return []
+        prefix = self.root + "/"
+        return sorted(p[len(prefix) :] for p in found if p.startswith(prefix))
+
+
+class StorageContract:
+    """One behaviour suite; a backend passes when every test here passes."""
+
+    backend: str
+
+    @pytest.fixture
+    def make_storage(self) -> StorageFactory:
+        raise NotImplementedError
+
+    @pytest.fixture
+    async def storage(self, make_storage: StorageFactory) -> AsyncIterator[SessionStorage]:
+        async with make_storage() as storage:
+            yield storage
+
+    @pytest.fixture
+    async def raw(self, storage: SessionStorage) -> Raw:
+        return Raw(storage)
+
+    # -- store and load ------------------------------------------------------------
+
+    async def test_store_then_load_returns_state_with_metadata_stamp(
+        self, storage: SessionStorage
+    ) -> None:
+        before = datetime.now(timezone.utc) - timedelta(seconds=5)
+        version = await storage.store_session("abc", {"status": "active", "n": [1, 2]})
+        assert isinstance(version, str) and version
+        loaded = await storage.load_session("abc")
+        assert loaded is not None
+        meta = loaded.pop("_metadata")
+        assert loaded == {"status": "active", "n": [1, 2]}
+        assert meta["session_id"] == "abc"
+        assert meta["filename"] == "state.json"
+        assert meta["backend"] == self.backend == storage.backend
+        stored_at = datetime.fromisoformat(meta["stored_at"])
+        assert stored_at.utcoffset() == timedelta(0)
+        assert before <= stored_at <= datetime.now(timezone.utc) + timedelta(seconds=5)
+
+    async def test_callers_metadata_key_is_replaced(self, storage: SessionStorage) -> None:
+        await storage.store_session("abc", {"x": 1, "_metadata": {"session_id": "forged"}})
+        loaded = await storage.load_session("abc")
+        assert loaded is not None
+        assert loaded["_metadata"]["session_id"] == "abc"
+        assert set(loaded["_metadata"]) == {"session_id", "filename", "stored_at", "backend"}
+
+    async def test_stored_json_is_compact(self, storage: SessionStorage, raw: Raw) -> None:
+        await storage.store_session("abc", {"a": {"b": [1, 2, 3]}, "s": "x y"})
+        data = await raw.get("abc/state.json")
+        assert data == orjson.dumps(orjson.loads(data))
+        assert b": " not in data and b", " not in data
+
+    async def test_store_replaces_previous_state(self, storage: SessionStorage) -> None:
+        await storage.store_session("abc", {"v": 1, "only_in_first": True})
+        await storage.store_session("abc", {"v": 2})
+        loaded = await storage.load_session("abc")
+        assert loaded is not None and loaded["v"] == 2 and "only_in_first" not in loaded
+
+    async def test_missing_session_and_file_load_as_none(self, storage: SessionStorage) -> None:
+        assert await storage.load_session("nope") is None
+        await storage.store_session("abc", {"v": 1})
+        assert await storage.load_session("abc", "other.json") is None
+        assert await storage.load_bytes("abc", "other.bin") is None
+        assert await storage.get_session_metadata("nope") is None
+        assert await storage.get_session_metadata("abc", "other.json") is None
+
+    async def test_named_and_nested_files(self, storage: SessionStorage) -> None:
+        await storage.store_session("abc", {"main": True})
+        await storage.store_session("abc", {"n": 1}, "checkpoint_001.json")
+        await storage.store_session("abc", {"n": 2}, "checkpoints/002.json")
+        cp1 = await storage.load_session("abc", "checkpoint_001.json")
+        cp2 = await storage.load_session("abc", "checkpoints/002.json")
+        assert cp1 is not None and cp1["n"] == 1
+        assert cp1["_metadata"]["filename"] == "checkpoint_001.json"
+        assert cp2 is not None and cp2["n"] == 2
+        assert await storage.list_files("abc") == [
+            "checkpoint_001.json",
+            "checkpoints/002.json",
+            "state.json",
+        ]
+
+    async def test_list_files_of_missing_session_is_empty(self, storage: SessionStorage) -> None:
+        assert await storage.list_files("nope") == []
+
+    # -- bad input -------------------------------------------------------------------
+
+    @pytest.mark.parametrize("state", [["a", "list"], "text", 42, None])
+    async def test_non_dict_state_raises_and_writes_nothing(
+        self, storage: SessionStorage, raw: Raw, state: Any
+    ) -> None:
+        with pytest.raises(SerializationError) as info:
+            await storage.store_session("abc", state)
+        assert isinstance(info.value, ValueError)
+        assert "abc" in str(info.value) and self.backend in str(info.value)
+        assert await raw.files() == []
+
+    async def test_unserializable_state_raises_and_keeps_old_value(
+        self, storage: SessionStorage
+    ) -> None:
+        await storage.store_session("abc", {"v": 1})
+        for bad in ({"v": {1, 2}}, {"v": object()}, {1: "int key"}, {"v": b"bytes"}):
+            with pytest.raises(SerializationError) as info:
+                await storage.store_session("abc", bad)
+            message = str(info.value)
+            assert "'abc'" in message and "'state.json'" in message and self.backend in message
+        loaded = await storage.load_session("abc")
+        assert loaded is not None and loaded["v"] == 1
+
+    @pytest.mark.parametrize("bad_id", ["", 5, None, b"bytes"])
+    async def test_empty_or_non_str_id_is_refused_with_reason(
+        self, storage: SessionStorage, bad_id: Any
+    ) -> None:
+        with pytest.raises(InvalidKeyError) as info:
+            await storage.store_session(bad_id, {"v": 1})
+        assert "session id" in str(info.value)
+        assert ("empty" in str(info.value)) == (bad_id == "")
+        with pytest.raises(InvalidKeyError):
+            await storage.load_session(bad_id)
+
+    @pytest.mark.parametrize("bad_name", ["", "a//b", "/a", "a/", 3])
+    async def test_bad_filename_is_refused(self, storage: SessionStorage, bad_name: Any) -> None:
+        with pytest.raises(InvalidKeyError):
+            await storage.store_session("abc", {"v": 1}, bad_name)
+
+    async def test_corrupt_file_is_reported_not_missing(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        await raw.put("abc/state.json", b"{not json")
+        with pytest.raises(CorruptDataError) as info:
+            await storage.load_session("abc")
+        message = str(info.value)
+        assert self.backend in message and "'abc'" in message and "'state.json'" in message
+        assert info.value.__cause__ is not None
+        assert isinstance(info.value, ValueError) and isinstance(info.value, SessionStorageError)
+        await raw.put("abc/list.json", b"[1, 2]")
+        with pytest.raises(CorruptDataError):
+            await storage.load_session("abc", "list.json")
+
+    # -- keys ------------------------------------------------------------------------
+
+    async def test_any_id_round_trips_stays_inside_root_and_is_distinct(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        for i, session_id in enumerate(WEIRD_IDS):
+            await storage.store_session(session_id, {"i": i})
+        assert await storage.list_sessions() == sorted(WEIRD_IDS)
+        for i, session_id in enumerate(WEIRD_IDS):
+            loaded = await storage.load_session(session_id)
+            assert loaded is not None and loaded["i"] == i, session_id
+            assert loaded["_metadata"]["session_id"] == session_id
+        files = await raw.files()
+        assert len(files) == len(WEIRD_IDS)
+        for path in files:
+            first, _, rest = path.partition("/")
+            assert rest == "state.json", path
+            assert first not in (".", "..") and "\\" not in first
+
+    async def test_plain_ids_stay_readable_in_the_bucket(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        await storage.store_session("user-42_a.b", {"v": 1}, "notes/today.json")
+        assert await raw.files() == ["user-42_a.b/notes/today.json"]
+
+    async def test_weird_filenames_round_trip(self, storage: SessionStorage) -> None:
+        names = ["..", "a b.json", "☃/.x", "x/../y"]
+        for name in names:
+            await storage.store_bytes("s", name, name.encode())
+        assert await storage.list_files("s") == sorted(names)
+        for name in names:
+            assert await storage.load_bytes("s", name) == name.encode()
+
+    async def test_long_id_round_trips_or_is_refused_clearly(self, storage: SessionStorage) -> None:
+        long_id = "x" * 200 + "/" * 5 + "y" * 795  # 1000 characters
+        assert len(long_id) == 1000
+        try:
+            await storage.store_session(long_id, {"v": 1})
+        except InvalidKeyError as exc:
+            assert self.backend in str(exc) and "too long" in str(exc)
+            assert not self.holds_1000_character_ids
+            return
+        assert self.holds_1000_character_ids
+        assert await storage.list_sessions() == [long_id]
+        assert (await storage.load_session(long_id) or {}).get("v") == 1
+
+    holds_1000_character_ids = True
+
+    # -- listing ---------------------------------------------------------------------
+
+    async def test_list_sessions_sorted_with_prefix(self, storage: SessionStorage) -> None:
+        for session_id in ["b", "ab", "abc", "a", "c.1", ".dot", "☃x", "☃y"]:
+            await storage.store_session(session_id, {})
+        assert await storage.list_sessions() == sorted(
+            ["b", "ab", "abc", "a", "c.1", ".dot", "☃x", "☃y"]
+        )
+        assert await storage.list_sessions(prefix="ab") == ["ab", "abc"]
+        assert await storage.list_sessions(prefix="a") == ["a", "ab", "abc"]
+        assert await storage.list_sessions(prefix=".") == [".dot"]
+        assert await storage.list_sessions(prefix="☃") == ["☃x", "☃y"]
+        assert await storage.list_sessions(prefix="zzz") == []
+
+    async def test_empty_storage_lists_nothing(self, storage: SessionStorage) -> None:
+        assert await storage.list_sessions() == []
+        assert await storage.session_exists("abc") is False
+
+    async def test_listing_reflects_every_store_and_delete_at_once(
+        self, storage: SessionStorage
+    ) -> None:
+        for i in range(5):
+            await storage.store_session(f"s{i}", {})
+            assert await storage.list_sessions() == [f"s{j}" for j in range(i + 1)]
+        for i in range(5):
+            assert await storage.delete_session(f"s{i}") is True
+            assert await storage.list_sessions() == [f"s{j}" for j in range(i + 1, 5)]
+
+    async def test_listing_skips_foreign_names(self, storage: SessionStorage, raw: Raw) -> None:
+        await storage.store_session("mine", {})
+        await raw.put("loose-file-at-root.json", b"{}")
+        await raw.put("Not~Canonical/state.json", b"{}")
+        await raw.put("mine/.tmp-leftover", b"partial")
+        assert await storage.list_sessions() == ["mine"]
+        assert await storage.list_files("mine") == ["state.json"]
+
+    async def test_many_sessions_list_completely(self, storage: SessionStorage) -> None:
+        ids = [f"session-{i:04d}" for i in range(self.many_sessions)]
+        await asyncio.gather(*(storage.store_session(i, {"i": i}) for i in ids))
+        assert await storage.list_sessions() == ids
+        assert await storage.list_sessions(prefix="session-00") == ids[:100]
+
+    many_sessions = 1200
+
+    # -- exists and metadata ---------------------------------------------------------
+
+    async def test_session_exists_means_any_file(self, storage: SessionStorage) -> None:
+        assert not await storage.session_exists("abc")
+        await storage.store_bytes("abc", "deep/nested/blob.bin", b"x")
+        assert await storage.session_exists("abc")
+        assert not await storage.session_exists("ab")  # a prefix is not the session
+        await storage.delete_session("abc", "deep/nested/blob.bin")
+        assert not await storage.session_exists("abc")
+        assert await storage.list_sessions() == []
+
+    async def test_metadata_keys_and_types(self, storage: SessionStorage, raw: Raw) -> None:
+        version = await storage.store_session("abc", {"v": 1}, "cp.json")
+        meta = await storage.get_session_metadata("abc", "cp.json")
+        assert meta is not None
+        assert set(meta) == {
+            "session_id",
+            "filename",
+            "size",
+            "modified",
+            "created",
+            "backend",
+            "version",
+        }
+        assert meta["session_id"] == "abc" and meta["filename"] == "cp.json"
+        assert meta["size"] == len(await raw.get("abc/cp.json"))
+        assert isinstance(meta["modified"], datetime)
+        assert meta["modified"].utcoffset() == timedelta(0)
+        assert abs(meta["modified"] - datetime.now(timezone.utc)) < timedelta(minutes=5)
+        assert meta["created"] is None or (
+            isinstance(meta["created"], datetime) and meta["created"].utcoffset() == timedelta(0)
+        )
+        assert meta["backend"] == self.backend
+        assert meta["version"] == version
+        new_version = await storage.store_session("abc", {"v": 2}, "cp.json")
+        assert new_version != version
+        meta2 = await storage.get_session_metadata("abc", "cp.json")
+        assert meta2 is not None and meta2["version"] == new_version
+
+    # -- bytes -----------------------------------------------------------------------
+
+    async def test_bytes_round_trip_without_stamping(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        blob = bytes(range(256)) * 10
+        version = await storage.store_bytes("abc", "upload.png", blob)
+        assert isinstance(version, str)
+        assert await storage.load_bytes("abc", "upload.png") == blob
+        assert await raw.get("abc/upload.png") == blob
+
+    async def test_store_bytes_refuses_non_bytes(self, storage: SessionStorage, raw: Raw) -> None:
+        with pytest.raises(InvalidKeyError):
+            await storage.store_bytes("abc", "x.txt", "text")  # type: ignore[arg-type]
+        assert await raw.files() == []
+
+    # -- deletes ---------------------------------------------------------------------
+
+    async def test_delete_whole_session_removes_nested_files(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        await storage.store_session("abc", {})
+        await storage.store_session("abc", {}, "a/b/c.json")
+        await storage.store_bytes("abc", "blob.bin", b"x")
+        await storage.store_session("abcd", {})  # a neighbour sharing the prefix
+        assert await storage.delete_session("abc") is True
+        assert await storage.list_files("abc") == []
+        assert await storage.list_sessions() == ["abcd"]
+        assert await raw.files() == ["abcd/state.json"]
+        assert await storage.delete_session("abc") is False
+
+    async def test_delete_one_file_says_whether_it_existed(self, storage: SessionStorage) -> None:
+        await storage.store_session("abc", {})
+        await storage.store_session("abc", {}, "cp.json")
+        assert await storage.delete_session("abc", "cp.json") is True
+        assert await storage.delete_session("abc", "cp.json") is False
+        assert await storage.delete_session("nope", "cp.json") is False
+        assert await storage.delete_session("nope") is False
+        assert await storage.list_files("abc") == ["state.json"]
+
+    async def test_delete_session_with_many_files(self, storage: SessionStorage) -> None:
+        await asyncio.gather(
+            *(storage.store_bytes("big", f"f/{i:04d}", b"x") for i in range(self.many_files))
+        )
+        assert len(await storage.list_files("big")) == self.many_files
+        assert await storage.delete_session("big") is True
+        assert await storage.list_files("big") == []
+        assert await storage.list_sessions() == []
+
+    many_files = 1100
+
+    # -- narrowing -------------------------------------------------------------------
+
+    async def test_narrowed_storages_are_isolated_and_nest(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        tenant_a = storage.narrow("tenant-a")
+        tenant_b = storage.narrow("tenant-b")
+        await tenant_a.store_session("s1", {"who": "a"})
+        await tenant_b.store_session("s1", {"who": "b"})
+        alice = storage.narrow("tenant-a", "alice")
+        await alice.store_session("s2", {"who": "alice"})
+        assert (await tenant_a.load_session("s1") or {})["who"] == "a"
+        assert (await tenant_b.load_session("s1") or {})["who"] == "b"
+        assert await tenant_a.list_sessions() == ["alice", "s1"]
+        assert await alice.list_sessions() == ["s2"]
+        assert await tenant_a.narrow("alice").list_sessions() == ["s2"]
+        # The narrowed roots are folders of the parent, listed like sessions.
+        assert await storage.list_sessions() == ["tenant-a", "tenant-b"]
+        assert await storage.load_session("s1") is None
+        assert sorted(await raw.files()) == [
+            "tenant-a/alice/s2/state.json",
+            "tenant-a/s1/state.json",
+            "tenant-b/s1/state.json",
+        ]
+        assert storage.narrow_path("tenant-a", "alice") == alice.url
+        assert alice.url.startswith(storage.url.rstrip("/") + "/")
+
+    async def test_narrow_keys_cannot_escape(self, storage: SessionStorage, raw: Raw) -> None:
+        for key in ["..", "../..", "/", ".", "a/../../b"]:
+            await storage.narrow(key).store_session("s", {"key": key})
+            assert (await storage.narrow(key).load_session("s") or {})["key"] == key
+        assert sorted(await storage.list_sessions()) == sorted(
+            ["..", "../..", "/", ".", "a/../../b"]
+        )
+        assert all(p.endswith("/s/state.json") for p in await raw.files())
+        with pytest.raises(InvalidKeyError):
+            storage.narrow()
+        with pytest.raises(InvalidKeyError):
+            storage.narrow("")
+
+    async def test_narrowed_context_manager_leaves_parent_usable(
+        self, storage: SessionStorage
+    ) -> None:
+        async with storage.narrow("tenant-a") as tenant:
+            await tenant.store_session("s", {"v": 1})
+        await storage.store_session("after", {"v": 2})
+        assert await storage.list_sessions() == ["after", "tenant-a"]
+        assert (await storage.narrow("tenant-a").load_session("s") or {})["v"] == 1
+
+    # -- lifecycle and concurrency ---------------------------------------------------
+
+    async def test_concurrent_tasks(self, storage: SessionStorage) -> None:
+        ids = [f"c{i:03d}" for i in range(40)]
+        await asyncio.gather(*(storage.store_session(i, {"id": i}) for i in ids))
+        loaded = await asyncio.gather(*(storage.load_session(i) for i in ids))
+        assert [state["id"] for state in loaded if state] == ids
+
+    def test_one_storage_across_successive_event_loops(self, make_storage: StorageFactory) -> None:
+        storage = make_storage()
+
+        async def write(n: int) -> None:
+            await storage.store_session("loop", {"n": n})
+
+        async def read() -> Any:
+            return await storage.load_session("loop")
+
+        asyncio.run(write(1))
+        assert asyncio.run(read())["n"] == 1
+        asyncio.run(write(2))
+        assert asyncio.run(read())["n"] == 2
+        asyncio.run(storage.aclose())
+
+    async def test_closed_storage_reopens_on_use(self, storage: SessionStorage) -> None:
+        await storage.store_session("a", {"v": 1})
+        await storage.aclose()
+        assert (await storage.load_session("a") or {})["v"] == 1
+
+
+__all__ = ["WEIRD_IDS", "ConflictError", "Raw", "StorageContract", "StorageFactory"]

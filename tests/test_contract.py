@@ -1,0 +1,41 @@
+"""The contract suite, run on every backend."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from session_storage import SessionStorage
+
+from .contract import StorageContract, StorageFactory
+
+
+class TestMemory(StorageContract):
+    backend = "memory"
+
+    @pytest.fixture
+    def make_storage(self) -> StorageFactory:
+        return lambda: SessionStorage(f"memory://contract-{uuid.uuid4().hex}")
+
+
+class TestFile(StorageContract):
+    backend = "file"
+    # A local file name holds 255 bytes; a 1000-character id does not fit in one.
+    holds_1000_character_ids = False
+
+    @pytest.fixture
+    def make_storage(self, tmp_path: Path) -> StorageFactory:
+        counter = itertools.count()
+        return lambda: SessionStorage(tmp_path / f"root-{next(counter)}")
+
+
+class TestS3(StorageContract):
+    backend = "s3"
+
+    @pytest.fixture
+    def make_storage(self, make_s3_storage: Callable[..., SessionStorage]) -> StorageFactory:
+        return make_s3_storage
