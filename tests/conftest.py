@@ -12,7 +12,8 @@ import pytest
 from session_storage import SessionStorage
 from session_storage.pytest_plugin import s3_storage_options
 
-_REQUEST_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<target>\S+) HTTP/[\d.]+"')
+_REQUEST_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<target>\S+) HTTP/[\d.]+')
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # werkzeug colours error responses
 
 
 def new_bucket(endpoint: str) -> str:
@@ -50,7 +51,7 @@ class RequestLog(logging.Handler):
         self.requests: list[tuple[str, str]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        match = _REQUEST_LINE.search(record.getMessage())
+        match = _REQUEST_LINE.search(_ANSI.sub("", record.getMessage()))
         if match:
             self.requests.append((match["method"], match["target"]))
 

@@ -16,19 +16,24 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 
 from .storage import SessionStorage
 
-try:  # the plugin must load even where pytest-asyncio is absent
-    import pytest_asyncio
+F = TypeVar("F", bound=Callable[..., Any])
 
-    _async_fixture: Any = pytest_asyncio.fixture
-except ImportError:  # pragma: no cover - exercised only without pytest-asyncio
-    _async_fixture = pytest.fixture
+
+def _async_fixture(fn: F) -> F:
+    """pytest-asyncio's fixture decorator; the plugin must load even without it."""
+    try:
+        import pytest_asyncio
+    except ImportError:  # pragma: no cover - exercised only without pytest-asyncio
+        return pytest.fixture(fn)  # type: ignore[return-value]
+    return pytest_asyncio.fixture(fn)  # type: ignore[return-value]
+
 
 __all__ = [
     "memory_session_storage",

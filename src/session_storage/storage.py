@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .backends import Driver, open_driver
+from .backends import open_driver
 from .codec import decode_state, encode_state
 from .errors import InvalidKeyError, SessionStorageError, describe, translate
 from .keys import decode_filename, decode_segment, encode_filename, encode_segment, join
@@ -21,6 +21,7 @@ DEFAULT_FILENAME = "state.json"
 
 _JSON = "application/json"
 T = TypeVar("T")
+S = TypeVar("S", bound="SessionStorage")
 
 
 class SessionStorage:
@@ -86,7 +87,7 @@ class SessionStorage:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({_redact_url(self.url)!r})"
 
-    async def __aenter__(self) -> SessionStorage:
+    async def __aenter__(self: S) -> S:
         return self
 
     async def __aexit__(
@@ -108,7 +109,7 @@ class SessionStorage:
 
     # -- narrowing -----------------------------------------------------------------
 
-    def narrow(self, *keys: str) -> SessionStorage:
+    def narrow(self: S, *keys: str) -> S:
         """A storage rooted ``keys`` levels below this one, sharing its filesystem.
 
         Keys are encoded like session ids, so no key can reach outside this root. The
@@ -245,9 +246,7 @@ class SessionStorage:
     async def session_exists(self, session_id: str) -> bool:
         """Whether the session has any file at all (one request on object stores)."""
         folder = self._folder(session_id)
-        return await self._run(
-            "check", folder, session_id, None, self._driver.has_files(folder)
-        )
+        return await self._run("check", folder, session_id, None, self._driver.has_files(folder))
 
     async def get_session_metadata(
         self, session_id: str, filename: str = DEFAULT_FILENAME
@@ -323,4 +322,3 @@ class SessionStorage:
         return await self._run(
             "delete", folder, session_id, None, self._driver.delete_tree(folder, self._root)
         )
-

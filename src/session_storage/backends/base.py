@@ -78,7 +78,9 @@ class Driver(ABC):
         if self.max_key_bytes is not None:
             key = path.lstrip("/").partition("/")[2]  # the part after the bucket
             if len(key) > self.max_key_bytes:
-                return f"the encoded key of {len(key)} bytes exceeds the limit of {self.max_key_bytes}"
+                return (
+                    f"the encoded key of {len(key)} bytes exceeds the limit of {self.max_key_bytes}"
+                )
         return None
 
     @property
@@ -115,7 +117,7 @@ class Driver(ABC):
             return  # its loop is gone or foreign: nothing can be awaited on it here
         await self._close(fs)
 
-    async def _close(self, fs: Any) -> None:  # noqa: B027 - optional hook
+    async def _close(self, fs: Any) -> None:
         """Close ``fs``; the default has nothing to release."""
 
     def classify(self, exc: BaseException) -> ErrorKind:

@@ -16,6 +16,6 @@ def require(module: str, extra: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependencyError(
-            f"the {extra} backend needs {module}: pip install \"session-storage[{extra}]\"",
+            f'the {extra} backend needs {module}: pip install "session-storage[{extra}]"',
             backend=extra,
         ) from exc

@@ -110,7 +110,7 @@ def _child_folders(folder: str, prefix: str, start_after: str | None) -> list[st
 
 
 def _walk_files(folder: str) -> list[str]:
-    out = []
+    out: list[str] = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = [d for d in dirnames if not d.startswith(TEMP_PREFIX)]
         out.extend(os.path.join(dirpath, f) for f in filenames if not f.startswith(TEMP_PREFIX))

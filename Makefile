@@ -1,0 +1,34 @@
+# Set-up is part of each target: on a fresh machine `make quickstart` and `make test`
+# need nothing else than python3 (and npm, for the Azure emulator used by the tests).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: quickstart test lint check clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.core: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml $(wildcard package-lock.json) | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[test]"
+	if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; fi
+	touch $@ $(VENV)/.core
+
+quickstart: $(VENV)/.core
+	$(BIN)/python examples/quickstart.py
+
+test: $(VENV)/.test
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.test
+	$(BIN)/python -m mypy
+
+check: lint test
+
+clean:
+	rm -rf $(VENV) node_modules .data .pytest_cache .mypy_cache .hypothesis

@@ -1,0 +1,67 @@
+"""The error hierarchy: one base class, builtin parents, messages that say where."""
+
+from __future__ import annotations
+
+import pytest
+
+from session_storage import errors
+from session_storage.errors import translate
+
+
+@pytest.mark.parametrize(
+    ("cls", "builtin"),
+    [
+        (errors.InvalidKeyError, ValueError),
+        (errors.SerializationError, ValueError),
+        (errors.CorruptDataError, ValueError),
+        (errors.ConfigurationError, ValueError),
+        (errors.MissingDependencyError, ImportError),
+        (errors.StorageNotFoundError, FileNotFoundError),
+        (errors.PermissionDeniedError, PermissionError),
+        (errors.BackendUnavailableError, ConnectionError),
+        (errors.ConflictError, FileExistsError),
+        (errors.BackendError, OSError),
+    ],
+)
+def test_every_error_is_ours_and_the_matching_builtin(
+    cls: type[errors.SessionStorageError], builtin: type[BaseException]
+) -> None:
+    err = cls("message", backend="s3", session_id="abc", filename="f.json", url="s3://b/abc")
+    assert isinstance(err, errors.SessionStorageError) and isinstance(err, builtin)
+    assert str(err) == "message"
+    assert (err.backend, err.session_id, err.filename, err.url) == (
+        "s3",
+        "abc",
+        "f.json",
+        "s3://b/abc",
+    )
+
+
+@pytest.mark.parametrize(
+    ("cause", "expected"),
+    [
+        (PermissionError("denied"), errors.PermissionDeniedError),
+        (FileNotFoundError("bucket"), errors.StorageNotFoundError),
+        (ConnectionRefusedError("refused"), errors.BackendUnavailableError),
+        (TimeoutError("slow"), errors.BackendUnavailableError),
+        (FileExistsError("exists"), errors.ConflictError),
+        (OSError(5, "I/O error"), errors.BackendError),
+        (RuntimeError("odd"), errors.BackendError),
+    ],
+)
+def test_translate_names_backend_session_file_and_url(
+    cause: Exception, expected: type[errors.SessionStorageError]
+) -> None:
+    err = translate(
+        cause,
+        errors.classify_builtin(cause),
+        backend="gcs",
+        action="load",
+        session_id="abc",
+        filename="state.json",
+        url="gs://bucket/abc/state.json",
+    )
+    assert type(err) is expected
+    text = str(err)
+    assert text.startswith("gcs: cannot load session 'abc' file 'state.json'")
+    assert "gs://bucket/abc/state.json" in text and str(cause) in text

@@ -1,0 +1,163 @@
+"""S3 specifics: request counts at the server, and how S3 failures are reported."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+
+import pytest
+
+from session_storage import (
+    BackendUnavailableError,
+    SessionStorage,
+    StorageNotFoundError,
+)
+from session_storage.pytest_plugin import s3_storage_options
+
+from .conftest import RequestLog
+
+MakeS3 = Callable[..., SessionStorage]
+
+
+def methods(requests: list[tuple[str, str]]) -> list[str]:
+    return [method for method, _ in requests]
+
+
+def kinds(requests: list[tuple[str, str]]) -> list[str]:
+    """Name each request by what it does: GET object, LIST, HEAD, PUT, DELETE, POST."""
+    out = []
+    for method, target in requests:
+        if method == "GET" and ("list-type=2" in target or "delimiter=" in target):
+            out.append("LIST")
+        elif method == "POST" and "delete" in target:
+            out.append("DELETE_BATCH")
+        else:
+            out.append(method)
+    return out
+
+
+async def test_request_counts(make_s3_storage: MakeS3, s3_requests: RequestLog) -> None:
+    async with make_s3_storage() as storage:
+        await storage.store_session("warm", {})  # open the client outside the count
+        s3_requests.take()
+
+        await storage.store_session("abc", {"v": 1})
+        assert kinds(s3_requests.take()) == ["PUT"]
+
+        assert await storage.load_session("abc") is not None
+        assert kinds(s3_requests.take()) == ["GET"]
+
+        assert await storage.load_session("missing") is None
+        assert kinds(s3_requests.take()) == ["GET"]
+
+        assert await storage.session_exists("abc")
+        assert kinds(s3_requests.take()) == ["LIST"]
+
+        assert await storage.get_session_metadata("abc") is not None
+        assert kinds(s3_requests.take()) == ["HEAD"]
+
+        assert await storage.list_sessions() == ["abc", "warm"]
+        assert kinds(s3_requests.take()) == ["LIST"]
+
+        for i in range(3):
+            await storage.store_bytes("abc", f"f{i}.bin", b"x")
+        s3_requests.take()
+        assert await storage.delete_session("abc") is True  # 4 files
+        assert kinds(s3_requests.take()) == ["LIST", "DELETE_BATCH"]
+
+        assert await storage.delete_session("abc") is False
+        assert kinds(s3_requests.take()) == ["LIST"]
+
+
+async def test_list_of_n_sessions_is_one_list_per_thousand(
+    make_s3_storage: MakeS3, s3_requests: RequestLog
+) -> None:
+    n = 1001
+    async with make_s3_storage() as storage:
+        sem = asyncio.Semaphore(32)
+
+        async def put(i: int) -> None:
+            async with sem:
+                await storage.store_bytes(f"s{i:05d}", "state.json", b"{}")
+
+        await asyncio.gather(*(put(i) for i in range(n)))
+        s3_requests.take()
+        sessions = await storage.list_sessions()
+        assert len(sessions) == n
+        requests = kinds(s3_requests.take())
+        print(f"\nlist_sessions of {n} sessions: {len(requests)} LIST requests")
+        assert requests == ["LIST"] * 2  # ceil(1001 / 1000)
+
+
+async def test_delete_of_k_files_is_one_list_plus_batches(
+    make_s3_storage: MakeS3, s3_requests: RequestLog
+) -> None:
+    k = 1001
+    async with make_s3_storage() as storage:
+        sem = asyncio.Semaphore(32)
+
+        async def put(i: int) -> None:
+            async with sem:
+                await storage.store_bytes("big", f"f{i:05d}", b"x")
+
+        await asyncio.gather(*(put(i) for i in range(k)))
+        s3_requests.take()
+        assert await storage.delete_session("big") is True
+        requests = kinds(s3_requests.take())
+        print(f"\ndelete_session of {k} files: {requests}")
+        # Listing 1001 keys takes two pages; deleting them two batches.
+        assert sorted(requests) == ["DELETE_BATCH", "DELETE_BATCH", "LIST", "LIST"]
+        assert await storage.list_files("big") == []
+
+
+async def test_prefixed_root_keeps_everything_under_its_prefix(
+    make_s3_storage: MakeS3,
+) -> None:
+    async with make_s3_storage("app/v1") as storage:
+        await storage.store_session("abc", {"v": 1})
+        assert storage.url.endswith("/app/v1")
+        fs = storage.filesystem
+        bucket = storage.url.removeprefix("s3://").split("/")[0]
+        assert await fs._find(bucket) == [f"{bucket}/app/v1/abc/state.json"]
+        assert await storage.list_sessions() == ["abc"]
+        assert await storage.delete_session("abc") is True
+        assert await fs._find(bucket) == []
+
+
+async def test_missing_bucket_raises_instead_of_looking_empty(moto_s3_server: str) -> None:
+    options = s3_storage_options(moto_s3_server)
+    async with SessionStorage("s3://no-such-bucket-here", options) as storage:
+        with pytest.raises(StorageNotFoundError) as info:
+            await storage.load_session("abc")
+        assert "s3" in str(info.value) and "'abc'" in str(info.value)
+        assert "no-such-bucket-here" in str(info.value)
+        assert isinstance(info.value, FileNotFoundError)
+        assert info.value.__cause__ is not None
+        with pytest.raises(StorageNotFoundError):
+            await storage.store_session("abc", {})
+        with pytest.raises(StorageNotFoundError):
+            await storage.list_sessions()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_unreachable_endpoint_raises_a_connection_error() -> None:
+    options = {
+        "endpoint_url": f"http://127.0.0.1:{_closed_port()}",
+        "key": "k",
+        "secret": "s",
+        "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 2},
+    }
+    storage = SessionStorage("s3://bucket", options)  # no I/O yet: must not raise
+    async with storage:
+        with pytest.raises(BackendUnavailableError) as info:
+            await storage.load_session("abc", "cp.json")
+        message = str(info.value)
+        assert "s3" in message and "'abc'" in message and "'cp.json'" in message
+        assert isinstance(info.value, ConnectionError) and isinstance(info.value, OSError)
+        assert info.value.__cause__ is not None

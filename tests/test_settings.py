@@ -1,0 +1,143 @@
+"""Settings: environment parsing, defaults, backend names, and a repr without secrets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from session_storage import (
+    ConfigurationError,
+    MissingDependencyError,
+    SessionStorage,
+    SessionStorageAdapter,
+    StorageSettings,
+)
+from session_storage.settings import backend_url
+
+
+def test_default_is_local_data_sessions() -> None:
+    settings = StorageSettings.from_env({})
+    assert settings.url == ".data/sessions"
+    assert settings.storage_options == {}
+    storage = SessionStorage.from_env({})
+    assert storage.backend == "file"
+    assert storage.url == "file://" + os.path.abspath(".data/sessions")
+
+
+def test_url_wins_over_backend_and_bucket() -> None:
+    env = {
+        "SESSION_STORAGE_URL": "s3://b/p",
+        "SESSION_STORAGE_BACKEND": "memory",
+        "SESSION_STORAGE_BUCKET": "other",
+    }
+    assert StorageSettings.from_env(env).url == "s3://b/p"
+
+
+@pytest.mark.parametrize(
+    ("backend", "bucket", "root", "url"),
+    [
+        ("file", "sessions", ".data", ".data/sessions"),
+        ("local", "x", "/var/lib/app", "/var/lib/app/x"),
+        ("memory", "m", ".data", "memory://m"),
+        ("s3", "bucket/prefix", ".data", "s3://bucket/prefix"),
+        ("gcs", "b", ".data", "gs://b"),
+        ("azure", "c/p", ".data", "az://c/p"),
+        ("S3", "b", ".data", "s3://b"),
+    ],
+)
+def test_backend_names_map_to_urls(backend: str, bucket: str, root: str, url: str) -> None:
+    assert backend_url(backend, bucket, root) == url
+    env = {"SESSION_STORAGE_BACKEND": backend, "SESSION_STORAGE_BUCKET": bucket}
+    env["SESSION_STORAGE_ROOT"] = root
+    assert StorageSettings.from_env(env).url == url
+
+
+def test_options_are_parsed_from_json() -> None:
+    env = {
+        "SESSION_STORAGE_URL": "s3://b",
+        "SESSION_STORAGE_OPTIONS": '{"endpoint_url": "http://127.0.0.1:9000", "anon": false}',
+    }
+    settings = StorageSettings.from_env(env)
+    assert settings.storage_options == {"endpoint_url": "http://127.0.0.1:9000", "anon": False}
+
+
+@pytest.mark.parametrize("raw", ["{not json", "[1, 2]", '"text"'])
+def test_bad_options_are_a_clear_error(raw: str) -> None:
+    with pytest.raises(ConfigurationError, match="SESSION_STORAGE_OPTIONS"):
+        StorageSettings.from_env({"SESSION_STORAGE_OPTIONS": raw})
+
+
+def test_unknown_backend_and_scheme_are_clear_errors() -> None:
+    with pytest.raises(ConfigurationError, match="unknown backend 'dropbox'"):
+        StorageSettings.from_env({"SESSION_STORAGE_BACKEND": "dropbox"})
+    with pytest.raises(ConfigurationError, match="unknown backend"):
+        SessionStorageAdapter(backend="ftp")
+    with pytest.raises(ConfigurationError, match="unsupported URL scheme 'ftp'"):
+        SessionStorage("ftp://host/x")
+    with pytest.raises(ConfigurationError, match="names no bucket"):
+        SessionStorage("s3://")
+    assert isinstance(ConfigurationError("x"), ValueError)
+
+
+def test_repr_never_shows_secrets() -> None:
+    settings = StorageSettings(
+        "az://c/p?sv=2024&sig=SECRETSIG",
+        {
+            "key": "AKIAEXAMPLE",
+            "secret": "TOPSECRET",
+            "connection_string": "AccountKey=SECRETKEY",
+            "client_kwargs": {"aws_session_token": "SESSIONTOKEN", "region_name": "eu-west-1"},
+            "endpoint_url": "http://127.0.0.1:9000",
+        },
+    )
+    text = repr(settings)
+    for secret in ("AKIAEXAMPLE", "TOPSECRET", "SECRETKEY", "SESSIONTOKEN", "SECRETSIG"):
+        assert secret not in text
+    assert "eu-west-1" in text and "http://127.0.0.1:9000" in text
+    assert "SECRETSIG" not in repr(SessionStorage("s3://user:pw@b/p?token=SECRETSIG"))
+    assert "pw" not in repr(StorageSettings("s3://user:pw@b/p"))
+
+
+def test_settings_are_frozen_and_copy_options() -> None:
+    options = {"anon": True}
+    settings = StorageSettings("memory://x", options)
+    options["anon"] = False
+    assert settings.storage_options == {"anon": True}
+    with pytest.raises(AttributeError):
+        settings.url = "other"  # type: ignore[misc]
+
+
+def test_adapter_resolves_like_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SESSION_STORAGE_ROOT", str(tmp_path))
+    adapter = SessionStorageAdapter(backend="file", bucket="sessions")
+    assert adapter.backend == "file" and adapter.bucket == "sessions"
+    assert adapter.url == f"file://{tmp_path}/sessions"
+    assert SessionStorageAdapter("memory", "m").url == "memory://m"
+    monkeypatch.setenv("SESSION_STORAGE_OPTIONS", '{"endpoint_url": "http://127.0.0.1:1"}')
+    s3 = SessionStorageAdapter("s3", "bucket")
+    assert s3.settings.storage_options == {"endpoint_url": "http://127.0.0.1:1"}
+
+
+def test_from_settings_uses_url_and_options() -> None:
+    storage = SessionStorage.from_settings(StorageSettings("memory://abc", {}))
+    assert storage.backend == "memory" and storage.url == "memory://abc"
+
+
+def test_missing_extra_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # makes "import s3fs" fail
+
+    async def use() -> None:
+        await SessionStorage("s3://bucket").load_session("abc")
+
+    import asyncio
+
+    with pytest.raises(MissingDependencyError) as info:
+        asyncio.run(use())
+    assert 'pip install "session-storage[s3]"' in str(info.value)
+    assert isinstance(info.value, ImportError)
