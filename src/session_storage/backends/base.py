@@ -131,8 +131,22 @@ class Driver(ABC):
         """The bytes and version of a file in one request, or ``None`` if missing."""
 
     @abstractmethod
-    async def put(self, path: str, data: bytes, content_type: str) -> str:
-        """Replace a file atomically in one request; returns its new version."""
+    async def put(
+        self,
+        path: str,
+        data: bytes,
+        content_type: str,
+        *,
+        if_version: str | None = None,
+        if_absent: bool = False,
+    ) -> str:
+        """Write a file atomically in one request; returns its new version.
+
+        With ``if_absent`` the write happens only if no file exists at ``path``; with
+        ``if_version`` only if the file is still at that version. The backend checks
+        the condition atomically with the write, and a failed condition raises
+        ``FileExistsError`` having written nothing.
+        """
 
     @abstractmethod
     async def info(self, path: str) -> ObjectInfo | None:

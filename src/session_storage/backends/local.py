@@ -196,7 +196,17 @@ class LocalDriver(Driver):
     async def get(self, path: str) -> tuple[bytes, str | None] | None:
         return await anyio.to_thread.run_sync(_read, path)
 
-    async def put(self, path: str, data: bytes, content_type: str) -> str:
+    async def put(
+        self,
+        path: str,
+        data: bytes,
+        content_type: str,
+        *,
+        if_version: str | None = None,
+        if_absent: bool = False,
+    ) -> str:
+        if if_version is not None or if_absent:
+            raise NotImplementedError("conditional writes on local disk")
         return await anyio.to_thread.run_sync(_write_atomic, path, data)
 
     async def info(self, path: str) -> ObjectInfo | None:

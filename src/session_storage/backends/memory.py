@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ class MemoryDriver(Driver):
         super().__init__(options)
         self._versions: dict[str, str] = {}
         self._counter = itertools.count(1)
+        self._lock = threading.Lock()
 
     @staticmethod
     def root_path(url: str) -> str:
@@ -56,9 +58,25 @@ class MemoryDriver(Driver):
             return None
         return f.getvalue(), self._versions.get(path)
 
-    async def put(self, path: str, data: bytes, content_type: str) -> str:
-        MemoryFile(self.filesystem.sync_fs, path, data).commit()
-        version = self._versions[path] = str(next(self._counter))
+    async def put(
+        self,
+        path: str,
+        data: bytes,
+        content_type: str,
+        *,
+        if_version: str | None = None,
+        if_absent: bool = False,
+    ) -> str:
+        # The lock makes check-and-write one step for callers on other threads and
+        # event loops; within one loop nothing here awaits, so nothing interleaves.
+        with self._lock:
+            exists = path in self._store
+            if (if_absent and exists) or (
+                if_version is not None and (not exists or self._versions.get(path) != if_version)
+            ):
+                raise FileExistsError(f"precondition failed for {path}")
+            MemoryFile(self.filesystem.sync_fs, path, data).commit()
+            version = self._versions[path] = str(next(self._counter))
         return version
 
     async def info(self, path: str) -> ObjectInfo | None:
@@ -99,11 +117,13 @@ class MemoryDriver(Driver):
         return any(key.startswith(head) for key in tuple(self._store))
 
     async def delete_file(self, path: str, root: str) -> bool:
-        self._versions.pop(path, None)
-        return self._store.pop(path, None) is not None
+        with self._lock:
+            self._versions.pop(path, None)
+            return self._store.pop(path, None) is not None
 
     async def delete_files(self, paths: Sequence[str], root: str) -> None:
         store = self._store
-        for path in paths:
-            store.pop(path, None)
-            self._versions.pop(path, None)
+        with self._lock:
+            for path in paths:
+                store.pop(path, None)
+                self._versions.pop(path, None)

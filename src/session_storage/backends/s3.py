@@ -28,6 +28,7 @@ _DENIED = {
     "ExpiredToken",
     "AllAccessDisabled",
 }
+_CONDITION_FAILED = {"PreconditionFailed", "ConditionalRequestConflict"}
 _UNREACHABLE = {"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError"}
 
 
@@ -74,7 +75,7 @@ class S3Driver(Driver):
             return "missing_storage"
         if code in _DENIED:
             return "denied"
-        if code == "PreconditionFailed":
+        if code in _CONDITION_FAILED:
             return "conflict"
         names = {cls.__name__ for cls in type(exc).__mro__}
         if names & _UNREACHABLE or "ClientConnectorError" in names:
@@ -105,11 +106,37 @@ class S3Driver(Driver):
             resp["Body"].close()
         return body, resp.get("ETag")
 
-    async def put(self, path: str, data: bytes, content_type: str) -> str:
+    async def put(
+        self,
+        path: str,
+        data: bytes,
+        content_type: str,
+        *,
+        if_version: str | None = None,
+        if_absent: bool = False,
+    ) -> str:
         bucket, key = self._split(path)
-        resp = await self._call(
-            "put_object", Bucket=bucket, Key=key, Body=data, ContentType=content_type
-        )
+        condition: dict[str, str] = {}
+        if if_absent:
+            condition["IfNoneMatch"] = "*"
+        if if_version is not None:
+            condition["IfMatch"] = if_version
+        try:
+            resp = await self._call(
+                "put_object",
+                Bucket=bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                **condition,
+            )
+        except OSError as exc:
+            # s3fs turns a failed If-None-Match into FileExistsError but a failed
+            # If-Match into a plain OSError(EINVAL); S3 answers 409 when two
+            # conditional writes race. All of them mean: the condition did not hold.
+            if condition and _error_code(exc) in _CONDITION_FAILED:
+                raise FileExistsError(f"precondition failed for {path}") from exc
+            raise
         etag: str = resp["ETag"]
         return etag
 
