@@ -8,6 +8,8 @@ facade under test, to plant corrupt or foreign files and to check what was writt
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -457,11 +459,16 @@ class StorageContract:
         async def read() -> Any:
             return await storage.load_session("loop")
 
-        asyncio.run(write(1))
-        assert asyncio.run(read())["n"] == 1
-        asyncio.run(write(2))
-        assert asyncio.run(read())["n"] == 2
-        asyncio.run(storage.aclose())
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            asyncio.run(write(1))
+            assert asyncio.run(read())["n"] == 1
+            asyncio.run(write(2))
+            assert asyncio.run(read())["n"] == 2
+            asyncio.run(storage.aclose())
+            gc.collect()
+        leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+        assert leaks == []  # connections of ended loops are closed, not leaked
 
     async def test_closed_storage_reopens_on_use(self, storage: SessionStorage) -> None:
         await storage.store_session("a", {"v": 1})

@@ -92,7 +92,10 @@ class Driver(ABC):
         """
         loop = asyncio.get_running_loop() if self.loop_bound else None
         if self._fs is None or (self.loop_bound and self._loop is not loop):
-            # The old filesystem, if any, belongs to a loop we cannot await on here.
+            if self._fs is not None:
+                # Its loop has ended (or is another thread's): nothing can be awaited
+                # on it from here, so its sockets are closed without awaiting.
+                self._abandon(self._fs)
             self._fs = self._open()
             self._loop = loop
         return self._fs
@@ -113,12 +116,16 @@ class Driver(ABC):
         loop, self._loop = self._loop, None
         if fs is None:
             return
-        if self.loop_bound and loop is not asyncio.get_running_loop():
-            return  # its loop is gone or foreign: nothing can be awaited on it here
+        if loop is not asyncio.get_running_loop():
+            self._abandon(fs)  # its loop is gone or foreign: nothing can be awaited
+            return
         await self._close(fs)
 
     async def _close(self, fs: Any) -> None:
         """Close ``fs``; the default has nothing to release."""
+
+    def _abandon(self, fs: Any) -> None:
+        """Drop ``fs`` whose event loop is gone, closing what can be closed without it."""
 
     def classify(self, exc: BaseException) -> ErrorKind:
         """What kind of failure ``exc`` is; backends add their clients' exceptions."""

@@ -14,7 +14,7 @@ import anyio
 
 from ..errors import ErrorKind, classify_builtin
 from .base import PAGE_SIZE, Driver, ObjectInfo, key_order
-from .loader import require
+from .loader import close_aiohttp_session, require
 
 __all__ = ["S3Driver"]
 
@@ -68,6 +68,14 @@ class S3Driver(Driver):
         if client is not None:
             fs._s3 = None
             await client.__aexit__(None, None, None)
+
+    def _abandon(self, fs: Any) -> None:
+        client = getattr(fs, "_s3", None)
+        fs._s3 = None
+        http = getattr(getattr(client, "_endpoint", None), "http_session", None)
+        sessions = getattr(http, "_sessions", None) or {}
+        for session in list(sessions.values()):
+            close_aiohttp_session(session)
 
     def classify(self, exc: BaseException) -> ErrorKind:
         code = _error_code(exc)
