@@ -468,7 +468,7 @@ class StorageContract:
             asyncio.run(storage.aclose())
             gc.collect()
         leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
-        assert leaks == []  # connections of ended loops are closed, not leaked
+        assert leaks == [], leaks  # connections of ended loops are closed, not leaked
 
     async def test_closed_storage_reopens_on_use(self, storage: SessionStorage) -> None:
         await storage.store_session("a", {"v": 1})

@@ -93,9 +93,7 @@ class Driver(ABC):
         loop = asyncio.get_running_loop() if self.loop_bound else None
         if self._fs is None or (self.loop_bound and self._loop is not loop):
             if self._fs is not None:
-                # Its loop has ended (or is another thread's): nothing can be awaited
-                # on it from here, so its sockets are closed without awaiting.
-                self._abandon(self._fs)
+                self._retire(self._fs, self._loop)
             self._fs = self._open()
             self._loop = loop
         return self._fs
@@ -117,9 +115,18 @@ class Driver(ABC):
         if fs is None:
             return
         if loop is not asyncio.get_running_loop():
-            self._abandon(fs)  # its loop is gone or foreign: nothing can be awaited
+            self._retire(fs, loop)
             return
         await self._close(fs)
+
+    def _retire(self, fs: Any, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Close ``fs``, which belongs to ``loop``, from outside that loop."""
+        if loop is not None and loop.is_running():
+            # Another thread runs it: let that loop close its own connections.
+            asyncio.run_coroutine_threadsafe(self._close(fs), loop)
+        else:
+            # Ended, or stopped: nothing can be awaited on it and nothing uses it.
+            self._abandon(fs)
 
     async def _close(self, fs: Any) -> None:
         """Close ``fs``; the default has nothing to release."""
