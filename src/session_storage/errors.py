@@ -154,6 +154,8 @@ def translate(
     if isinstance(exc, SessionStorageError):
         return exc
     cls = _KIND_TO_CLASS[kind]
-    reason = str(exc) or type(exc).__name__
+    # SDK messages can run to many lines (Azure appends the whole XML reply); the
+    # first says what happened, and the chained cause keeps the rest.
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     message = f"{describe(backend, action, session_id, filename, url)}: {reason}"
     return cls(message, backend=backend, session_id=session_id, filename=filename, url=url)

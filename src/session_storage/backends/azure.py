@@ -26,7 +26,9 @@ _DENIED_CODES = {"AuthenticationFailed", "AuthorizationFailure", "AuthorizationP
 
 def _error_code(exc: BaseException) -> str | None:
     code = getattr(exc, "error_code", None)
-    return str(code) if code is not None else None
+    if code is None:
+        return None
+    return str(getattr(code, "value", code))  # the SDK gives a str enum or a plain str
 
 
 def _detach_finalizers(fs: Any) -> None:
