@@ -17,6 +17,7 @@ def run(script: str, *args: str, env: dict[str, str] | None = None, cwd: Path | 
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,  # the assertion below shows stderr on failure
         env={**os.environ, **(env or {})},
         cwd=cwd,
     )
