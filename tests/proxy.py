@@ -57,16 +57,18 @@ async def _relay(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         while data := await src.read(65536):
             dst.write(data)
             await dst.drain()
-    except (ConnectionError, asyncio.CancelledError):
+    except ConnectionError:
         pass
     finally:
         dst.close()
 
 
-async def _serve(proxy: CountingProxy, host: str, port: int, ready: threading.Event) -> None:
-    async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        server_r, server_w = await asyncio.open_connection(host, port)
-        back = asyncio.ensure_future(_relay(server_r, client_w))
+async def _serve(
+    proxy: CountingProxy, host: str, port: int, ready: threading.Event, stop: asyncio.Event
+) -> None:
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def pump(client_r: asyncio.StreamReader, server_w: asyncio.StreamWriter) -> None:
         try:
             while True:
                 head = await client_r.readuntil(b"\r\n\r\n")
@@ -78,13 +80,35 @@ async def _serve(proxy: CountingProxy, host: str, port: int, ready: threading.Ev
             pass
         finally:
             server_w.close()
-            await back
+
+    async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection(host, port)
+        both = [
+            asyncio.ensure_future(pump(client_r, server_w)),
+            asyncio.ensure_future(_relay(server_r, client_w)),
+        ]
+        current = asyncio.current_task()
+        assert current is not None
+        handlers.add(current)
+        try:
+            await asyncio.gather(*both)
+        finally:
+            handlers.discard(current)
+            for task in both:
+                task.cancel()
+            await asyncio.gather(*both, return_exceptions=True)
+            client_w.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     proxy.port = server.sockets[0].getsockname()[1]
     ready.set()
-    async with server:
-        await server.serve_forever()
+    await stop.wait()
+    # Close every connection inside the loop, so nothing is left for a closed loop.
+    server.close()
+    for task in list(handlers):
+        task.cancel()
+    await asyncio.gather(*handlers, return_exceptions=True)
+    await server.wait_closed()
 
 
 @contextmanager
@@ -94,25 +118,18 @@ def counting_proxy(endpoint: str) -> Iterator[CountingProxy]:
     proxy = CountingProxy()
     ready = threading.Event()
     loop = asyncio.new_event_loop()
-    task_holder: list[asyncio.Task[None]] = []
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        task_holder.append(
-            loop.create_task(_serve(proxy, parts.hostname or "127.0.0.1", parts.port or 80, ready))
-        )
-        try:
-            loop.run_until_complete(task_holder[0])
-        except asyncio.CancelledError:
-            pass
-
-    thread = threading.Thread(target=run, daemon=True)
+    stop = asyncio.Event()
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    thread = threading.Thread(
+        target=lambda: loop.run_until_complete(_serve(proxy, host, port, ready, stop)),
+        daemon=True,
+    )
     thread.start()
     if not ready.wait(10):
         raise RuntimeError("counting proxy did not start")
     try:
         yield proxy
     finally:
-        loop.call_soon_threadsafe(task_holder[0].cancel)
+        loop.call_soon_threadsafe(stop.set)
         thread.join(10)
         loop.close()
