@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from .adapter import DEFAULT_SESSION_BUCKET, SessionStorageAdapter, get_default_storage_adapter
+from .background import SaveHandle
 from .codec import METADATA_KEY
 from .errors import (
     BackendError,
     BackendUnavailableError,
+    BackgroundSaveError,
     ConfigurationError,
     ConflictError,
     CorruptDataError,
@@ -19,6 +21,7 @@ from .errors import (
 )
 from .settings import StorageSettings
 from .storage import DEFAULT_FILENAME, SessionStorage
+from .sync import SyncSessionStorage
 
 __all__ = [
     "DEFAULT_FILENAME",
@@ -26,18 +29,21 @@ __all__ = [
     "METADATA_KEY",
     "BackendError",
     "BackendUnavailableError",
+    "BackgroundSaveError",
     "ConfigurationError",
     "ConflictError",
     "CorruptDataError",
     "InvalidKeyError",
     "MissingDependencyError",
     "PermissionDeniedError",
+    "SaveHandle",
     "SerializationError",
     "SessionStorage",
     "SessionStorageAdapter",
     "SessionStorageError",
     "StorageNotFoundError",
     "StorageSettings",
+    "SyncSessionStorage",
     "get_default_storage_adapter",
 ]
 

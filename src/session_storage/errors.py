@@ -12,11 +12,13 @@ A missing session or file is never an error: loads return ``None`` and deletes `
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Literal
 
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
+    "BackgroundSaveError",
     "ConfigurationError",
     "ConflictError",
     "CorruptDataError",
@@ -102,6 +104,36 @@ class ConflictError(SessionStorageError, FileExistsError):
 
 class BackendError(SessionStorageError, OSError):
     """Any other failure reported by the backend."""
+
+
+class BackgroundSaveError(SessionStorageError, OSError):
+    """One or more background saves failed; raised by ``flush()`` and ``aclose()``.
+
+    ``failures`` holds the error of every failed write, in the order they failed;
+    each is a library error naming its backend, session, file and URL. Every failure
+    is a backend failure (bad input raises when the save is accepted), so this is an
+    ``OSError`` like them. The first failure is also the ``__cause__``.
+    """
+
+    failures: tuple[Exception, ...]
+
+    def __init__(self, failures: Sequence[Exception]) -> None:
+        if not failures:
+            raise ValueError("BackgroundSaveError needs at least one failure")
+        first = failures[0]
+        if len(failures) == 1:
+            message = f"a background save failed: {first}"
+        else:
+            message = f"{len(failures)} background saves failed; the first: {first}"
+        single = first if len(failures) == 1 and isinstance(first, SessionStorageError) else None
+        super().__init__(
+            message,
+            backend=getattr(first, "backend", None),
+            session_id=single.session_id if single else None,
+            filename=single.filename if single else None,
+            url=single.url if single else None,
+        )
+        self.failures = tuple(failures)
 
 
 _KIND_TO_CLASS: dict[ErrorKind, type[SessionStorageError]] = {

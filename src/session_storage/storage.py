@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import mimetypes
 import os
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from datetime import datetime, timedelta
+from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .backends import open_driver
+from . import retention
+from .backends import ObjectInfo, open_driver
+from .background import DEFAULT_CONCURRENCY, BackgroundSaver, SaveHandle
 from .codec import decode_state, encode_state
 from .errors import InvalidKeyError, SessionStorageError, describe, translate
 from .keys import decode_filename, decode_segment, encode_filename, encode_segment, join
@@ -30,6 +34,8 @@ class SessionStorage:
     ``url`` is a local path or ``file://`` URL (the default, ``.data/sessions``),
     ``memory://name``, ``s3://bucket/prefix``, ``gs://bucket/prefix`` or
     ``az://container/prefix``; ``storage_options`` go to the fsspec filesystem.
+    ``background_concurrency`` bounds the background saves written at once
+    (:meth:`store_session_nowait`).
 
     The constructor does no I/O. The filesystem opens in the running event loop on
     first use and is released by :meth:`aclose` or by leaving ``async with``. One
@@ -44,10 +50,15 @@ class SessionStorage:
         self,
         url: str | os.PathLike[str] = DEFAULT_URL,
         storage_options: Mapping[str, Any] | None = None,
+        *,
+        background_concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         self._settings = StorageSettings(os.fspath(url), storage_options or {})
         self._driver, self._root = open_driver(self._settings.url, self._settings.storage_options)
         self._owner = True
+        # Shared with every narrowed view (narrow() copies this object's attributes),
+        # so the owner's flush and aclose cover the views' saves too.
+        self._saver = BackgroundSaver(background_concurrency)
 
     @classmethod
     def from_settings(cls, settings: StorageSettings) -> SessionStorage:
@@ -99,13 +110,17 @@ class SessionStorage:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Release the filesystem's connections.
+        """Write every pending background save, then release the filesystem's connections.
 
-        A narrowed storage shares its parent's filesystem and leaves it open. The
-        storage stays usable: the next call opens the filesystem again.
+        Raises BackgroundSaveError (after closing) if a background save failed. A
+        narrowed storage flushes its own saves and leaves the shared filesystem open.
+        The storage stays usable: the next call opens the filesystem again.
         """
-        if self._owner:
-            await self._driver.aclose()
+        try:
+            await self.flush()
+        finally:
+            if self._owner:
+                await self._driver.aclose()
 
     # -- narrowing -----------------------------------------------------------------
 
@@ -160,7 +175,7 @@ class SessionStorage:
         """Await a driver call, turning any backend failure into a library error."""
         try:
             return await call
-        except SessionStorageError:
+        except (SessionStorageError, StopAsyncIteration):
             raise
         except Exception as exc:
             kind = self._driver.classify(exc)
@@ -186,6 +201,14 @@ class SessionStorage:
         new version token. A state that is not a dict or not JSON-serializable raises
         SerializationError and nothing is written.
         """
+        path, data = self._encode(session_id, state, filename)
+        return await self._run(
+            "store", path, session_id, filename, self._driver.put(path, data, _JSON)
+        )
+
+    def _encode(
+        self, session_id: str, state: Mapping[str, Any], filename: str
+    ) -> tuple[str, bytes]:
         path = self._path(session_id, filename)
         data = encode_state(
             state,
@@ -194,9 +217,41 @@ class SessionStorage:
             backend=self.backend,
             where=describe(self.backend, "store", session_id, filename, self._driver.url(path)),
         )
-        return await self._run(
-            "store", path, session_id, filename, self._driver.put(path, data, _JSON)
-        )
+        return path, data
+
+    # -- background saves ----------------------------------------------------------
+
+    def store_session_nowait(
+        self, session_id: str, state: Mapping[str, Any], filename: str = DEFAULT_FILENAME
+    ) -> SaveHandle:
+        """Accept a :meth:`store_session` to run in the background; returns at once.
+
+        The state is stamped and encoded now, so a bad id, filename or state raises
+        here and nothing is queued. Saves of one file land in the order accepted, and
+        a state still waiting is replaced by a newer one (only the newest is written;
+        the older handle resolves with it). ``await handle`` gives the version
+        written, or raises the write's error. :meth:`flush` waits for every accepted
+        save and raises any that failed; :meth:`aclose` and leaving ``async with``
+        flush first. Direct calls (``store_session``, ``load_session``) do not wait
+        for pending background saves of the same file: flush first when that matters.
+        Needs a running event loop.
+        """
+        path, data = self._encode(session_id, state, filename)
+        driver = self._driver
+
+        def write() -> Awaitable[str]:
+            return self._run("store", path, session_id, filename, driver.put(path, data, _JSON))
+
+        return self._saver.submit(path, write, session_id, filename)
+
+    async def flush(self) -> None:
+        """Wait for every background save accepted so far, then report failures.
+
+        Raises BackgroundSaveError carrying every failed save since the last flush
+        (their handles raise the same errors). The owner storage waits for its
+        narrowed views' saves too; a narrowed storage waits for its own.
+        """
+        await self._saver.flush(None if self._owner else self._root.rstrip("/") + "/")
 
     async def load_session(
         self, session_id: str, filename: str = DEFAULT_FILENAME
@@ -261,6 +316,9 @@ class SessionStorage:
         info = await self._run("stat", path, session_id, filename, self._driver.info(path))
         if info is None:
             return None
+        return self._metadata(session_id, filename, info)
+
+    def _metadata(self, session_id: str, filename: str, info: ObjectInfo) -> dict[str, Any]:
         return {
             "session_id": session_id,
             "filename": filename,
@@ -270,6 +328,35 @@ class SessionStorage:
             "backend": self.backend,
             "version": info.version,
         }
+
+    async def iter_file_metadata(
+        self, session_id: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The :meth:`get_session_metadata` of every file of one session, or of every
+        session under this root, in no particular order; nothing if there is none.
+
+        Object stores answer with one LIST request per 1000 files, and no request per
+        file. Files of a narrowed storage appear under its first key as the session,
+        with the rest of the path in the filename.
+        """
+        folder = self._root if session_id is None else self._folder(session_id)
+        pages = self._driver.list_file_infos(folder).__aiter__()
+        cut = len(folder.rstrip("/")) + 1
+        while True:
+            try:
+                page = await self._run("list files of", folder, session_id, None, pages.__anext__())
+            except StopAsyncIteration:
+                return
+            for path, info in page:
+                relative = path[cut:]
+                if session_id is None:
+                    segment, _, relative = relative.partition("/")
+                    sid = decode_segment(segment) if relative else None
+                else:
+                    sid = session_id
+                name = decode_filename(relative) if sid is not None else None
+                if sid is not None and name is not None:
+                    yield self._metadata(sid, name, info)
 
     async def list_sessions(self, prefix: str = "") -> list[str]:
         """Sorted ids of the sessions directly under this root, optionally by prefix.
@@ -322,3 +409,47 @@ class SessionStorage:
         return await self._run(
             "delete", folder, session_id, None, self._driver.delete_tree(folder, self._root)
         )
+
+    async def delete_sessions_older_than(
+        self, age: timedelta | float, *, dry_run: bool = False, now: datetime | None = None
+    ) -> list[str]:
+        """Delete every session whose newest file is older than ``age``; returns their ids.
+
+        ``age`` is a timedelta or a number of seconds, measured back from ``now`` (an
+        aware datetime; default: the current time). With ``dry_run`` nothing is
+        deleted and the ids that would be are returned. The ids are sorted. Costs one
+        LIST per 1000 files under the root on object stores, then for each expired
+        session one more look (a LIST) and a batched delete. A session written after
+        the scan is kept; see :mod:`session_storage.retention` for the small window
+        that remains. A narrowed storage of this one is a folder here and counts as
+        one session, kept while any of its files is young.
+        """
+        cutoff = retention.cutoff_for(age, now)
+        newest = await self._run(
+            "scan for expired sessions in",
+            self._root,
+            None,
+            None,
+            retention.newest_by_session(self._driver, self._root),
+        )
+        expired = sorted(
+            (session_id, segment)
+            for segment, modified in newest.items()
+            if modified < cutoff and (session_id := decode_segment(segment)) is not None
+        )
+        if dry_run:
+            return [session_id for session_id, _ in expired]
+
+        def deleter(session_id: str, segment: str) -> Awaitable[bool]:
+            folder = join(self._root, segment)
+            return self._run(
+                "delete",
+                folder,
+                session_id,
+                None,
+                retention.delete_if_expired(self._driver, folder, self._root, cutoff),
+            )
+
+        calls = [partial(deleter, session_id, segment) for session_id, segment in expired]
+        deleted = await retention.run_bounded(calls, retention.DELETE_CONCURRENCY)
+        return [session_id for (session_id, _), done in zip(expired, deleted) if done]

@@ -22,6 +22,9 @@ __all__ = ["PAGE_SIZE", "Driver", "ObjectInfo"]
 PAGE_SIZE = 1000
 """Names per listing page: what one S3 ListObjectsV2 request returns at most."""
 
+_INFO_CONCURRENCY = 16
+"""Metadata requests in flight at once in the default :meth:`Driver.list_file_infos`."""
+
 
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
@@ -180,6 +183,28 @@ class Driver(ABC):
     @abstractmethod
     async def list_files(self, folder: str) -> list[str]:
         """Full paths of every file below ``folder``, nested ones included."""
+
+    async def list_file_infos(self, folder: str) -> AsyncIterator[list[tuple[str, ObjectInfo]]]:
+        """Pages of ``(path, info)`` for every file below ``folder``, nested ones included.
+
+        The same files as :meth:`list_files`, in no particular order; nothing for a
+        missing folder. This default lists the paths and then asks :meth:`info` for
+        each (a bounded number at a time), so it works on any backend; a file deleted
+        in between is left out. Backends whose listing already returns sizes and times
+        (S3's ListObjectsV2, a local directory scan) override it with one pass.
+        """
+        paths = await self.list_files(folder)
+        limiter = asyncio.Semaphore(_INFO_CONCURRENCY)
+
+        async def one(path: str) -> tuple[str, ObjectInfo | None]:
+            async with limiter:
+                return path, await self.info(path)
+
+        for i in range(0, len(paths), PAGE_SIZE):
+            found = await asyncio.gather(*(one(p) for p in paths[i : i + PAGE_SIZE]))
+            page = [(path, info) for path, info in found if info is not None]
+            if page:
+                yield page
 
     @abstractmethod
     async def has_files(self, folder: str) -> bool:

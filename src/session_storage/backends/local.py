@@ -117,6 +117,29 @@ def _walk_files(folder: str) -> list[str]:
     return out
 
 
+def _walk_infos(folder: str) -> list[tuple[str, ObjectInfo]]:
+    """Every file below ``folder`` with its stat, skipping temp files (like _walk_files)."""
+    out: list[tuple[str, ObjectInfo]] = []
+    stack = [folder]
+    while stack:
+        try:
+            entries = os.scandir(stack.pop())
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # removed while we walked
+        with entries:
+            for entry in entries:
+                if entry.name.startswith(TEMP_PREFIX):
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif entry.is_file():
+                        out.append((entry.path, _info(entry.stat())))
+                except FileNotFoundError:
+                    continue
+    return out
+
+
 def _has_files(folder: str) -> bool:
     for _dirpath, dirnames, filenames in os.walk(folder):
         if any(not f.startswith(TEMP_PREFIX) for f in filenames):
@@ -221,6 +244,11 @@ class LocalDriver(Driver):
 
     async def list_files(self, folder: str) -> list[str]:
         return await anyio.to_thread.run_sync(_walk_files, folder)
+
+    async def list_file_infos(self, folder: str) -> AsyncIterator[list[tuple[str, ObjectInfo]]]:
+        found = await anyio.to_thread.run_sync(_walk_infos, folder)
+        for i in range(0, len(found), PAGE_SIZE):
+            yield found[i : i + PAGE_SIZE]
 
     async def has_files(self, folder: str) -> bool:
         return await anyio.to_thread.run_sync(_has_files, folder)

@@ -81,8 +81,9 @@ class MemoryDriver(Driver):
 
     async def info(self, path: str) -> ObjectInfo | None:
         f = self._store.get(path)
-        if f is None:
-            return None
+        return None if f is None else self._object_info(path, f)
+
+    def _object_info(self, path: str, f: MemoryFile) -> ObjectInfo:
         return ObjectInfo(
             size=f.size, modified=f.modified, created=f.created, version=self._versions.get(path)
         )
@@ -111,6 +112,16 @@ class MemoryDriver(Driver):
     async def list_files(self, folder: str) -> list[str]:
         head = folder.rstrip("/") + "/"
         return [key for key in tuple(self._store) if key.startswith(head)]
+
+    async def list_file_infos(self, folder: str) -> AsyncIterator[list[tuple[str, ObjectInfo]]]:
+        head = folder.rstrip("/") + "/"
+        found = [
+            (key, self._object_info(key, f))
+            for key, f in tuple(self._store.items())
+            if key.startswith(head)
+        ]
+        for i in range(0, len(found), PAGE_SIZE):
+            yield found[i : i + PAGE_SIZE]
 
     async def has_files(self, folder: str) -> bool:
         head = folder.rstrip("/") + "/"

@@ -199,6 +199,32 @@ class S3Driver(Driver):
                 return out
             kwargs["ContinuationToken"] = token
 
+    async def list_file_infos(self, folder: str) -> AsyncIterator[list[tuple[str, ObjectInfo]]]:
+        # ListObjectsV2 returns size, time and ETag of each key: one request per
+        # 1000 files, with no HEAD per file.
+        bucket, key = self._split(folder)
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{key}/" if key else ""}
+        while True:
+            resp = await self._call("list_objects_v2", **kwargs)
+            page = [
+                (
+                    f"{bucket}/{obj['Key']}",
+                    ObjectInfo(
+                        size=int(obj["Size"]),
+                        modified=obj["LastModified"],
+                        created=None,
+                        version=obj.get("ETag"),
+                    ),
+                )
+                for obj in resp.get("Contents", [])
+            ]
+            if page:
+                yield page
+            token = resp.get("NextContinuationToken")
+            if not resp.get("IsTruncated") or not token:
+                return
+            kwargs["ContinuationToken"] = token
+
     async def has_files(self, folder: str) -> bool:
         bucket, key = self._split(folder)
         resp = await self._call(
