@@ -5,11 +5,15 @@ Registered through the ``pytest11`` entry point, so installing the package with 
 
 - ``moto_s3_server`` (session scope): a moto S3 server on 127.0.0.1, port 0; yields
   its endpoint URL.
+- ``s3_session_settings``: StorageSettings for a fresh, empty bucket of that server,
+  for ``SessionStorage.from_settings`` or ``SyncSessionStorage.from_settings``.
 - ``s3_session_storage``: a :class:`SessionStorage` on a fresh bucket of that server.
 - ``memory_session_storage``: a :class:`SessionStorage` in memory, private to the test.
+- ``file_session_storage``: a :class:`SessionStorage` in the test's ``tmp_path``.
 
-The async fixtures run on pytest-asyncio. moto, boto3 and s3fs are imported only when
-an S3 fixture is used, so the plugin costs nothing in other test runs.
+The storages are closed (background saves flushed) after the test. The async
+fixtures run on pytest-asyncio. moto, boto3 and s3fs are imported only when an S3
+fixture is used, so the plugin costs nothing in other test runs.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from .settings import StorageSettings
 from .storage import SessionStorage
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,8 +42,10 @@ def _async_fixture(fn: F) -> F:
 
 
 __all__ = [
+    "file_session_storage",
     "memory_session_storage",
     "moto_s3_server",
+    "s3_session_settings",
     "s3_session_storage",
     "s3_storage_options",
 ]
@@ -80,12 +88,20 @@ def _create_bucket(endpoint: str, bucket: str) -> None:
     client.create_bucket(Bucket=bucket)
 
 
-@_async_fixture
-async def s3_session_storage(moto_s3_server: str) -> AsyncIterator[SessionStorage]:
-    """A SessionStorage on a new, empty bucket of the moto server; closed after the test."""
+@pytest.fixture
+def s3_session_settings(moto_s3_server: str) -> StorageSettings:
+    """Settings for a new, empty bucket of the moto server (one bucket per test)."""
     bucket = f"test-{uuid.uuid4().hex[:16]}"
     _create_bucket(moto_s3_server, bucket)
-    async with SessionStorage(f"s3://{bucket}", s3_storage_options(moto_s3_server)) as storage:
+    return StorageSettings(f"s3://{bucket}", s3_storage_options(moto_s3_server))
+
+
+@_async_fixture
+async def s3_session_storage(
+    s3_session_settings: StorageSettings,
+) -> AsyncIterator[SessionStorage]:
+    """A SessionStorage on a new, empty bucket of the moto server; closed after the test."""
+    async with SessionStorage.from_settings(s3_session_settings) as storage:
         yield storage
 
 
@@ -93,4 +109,11 @@ async def s3_session_storage(moto_s3_server: str) -> AsyncIterator[SessionStorag
 async def memory_session_storage() -> AsyncIterator[SessionStorage]:
     """A SessionStorage in memory that no other test or storage can see."""
     async with SessionStorage(f"memory://test-{uuid.uuid4().hex}") as storage:
+        yield storage
+
+
+@_async_fixture
+async def file_session_storage(tmp_path: Path) -> AsyncIterator[SessionStorage]:
+    """A SessionStorage in a folder of the test's own ``tmp_path``."""
+    async with SessionStorage(tmp_path / "sessions") as storage:
         yield storage
