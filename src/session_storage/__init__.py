@@ -22,6 +22,7 @@ from .errors import (
 from .settings import StorageSettings
 from .storage import DEFAULT_FILENAME, SessionStorage
 from .sync import SyncSessionStorage
+from .transfer import CopyProgress, CopyResult, copy_sessions
 
 __all__ = [
     "DEFAULT_FILENAME",
@@ -32,6 +33,8 @@ __all__ = [
     "BackgroundSaveError",
     "ConfigurationError",
     "ConflictError",
+    "CopyProgress",
+    "CopyResult",
     "CorruptDataError",
     "InvalidKeyError",
     "MissingDependencyError",
@@ -44,6 +47,7 @@ __all__ = [
     "StorageNotFoundError",
     "StorageSettings",
     "SyncSessionStorage",
+    "copy_sessions",
     "get_default_storage_adapter",
 ]
 

@@ -123,8 +123,9 @@ async def cmd_info(args: argparse.Namespace) -> int:
     total = sum(m["size"] for m in metas)
     newest = max(m["modified"] for m in metas)
     echo(
-        f"{_count(len(metas), 'file')}, {total} bytes "
-        f"({human_bytes(total)}), newest {timestamp(newest)}"
+        f"{_count(len(metas), 'file')}, {total} bytes"
+        + (f" ({human_bytes(total)})" if total >= 1024 else "")
+        + f", newest {timestamp(newest)}"
     )
     return EXIT_OK
 
