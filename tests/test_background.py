@@ -270,6 +270,43 @@ async def test_concurrency_is_bounded_and_one_path_never_overlaps() -> None:
     assert all(h.done() for h in handles)
 
 
+async def test_flush_returns_while_saves_keep_arriving(tmp_path: Path) -> None:
+    async with SessionStorage(tmp_path) as storage:
+        stop = False
+
+        async def producer() -> int:
+            n = 0
+            while not stop:
+                storage.store_session_nowait("busy", {"n": n})
+                n += 1
+                await asyncio.sleep(0)
+            return n
+
+        task = asyncio.ensure_future(producer())
+        handle = storage.store_session_nowait("first", {"v": 1})
+        await asyncio.wait_for(storage.flush(), timeout=60)  # waits for what came before
+        assert handle.done()
+        stop = True
+        produced = await task
+    assert produced > 0
+    assert (await storage.load_session("busy") or {})["n"] == produced - 1  # aclose flushed
+
+
+async def test_a_write_cancelled_while_the_loop_lives_is_restarted_by_flush(
+    tmp_path: Path,
+) -> None:
+    async with SessionStorage(tmp_path) as storage:
+        handles = [storage.store_session_nowait(f"s{i}", {"i": i}) for i in range(20)]
+        await asyncio.sleep(0)  # let the first writes start
+        tasks = list(storage._saver._tasks.values())
+        assert tasks
+        for task in tasks:
+            task.cancel()
+        await storage.flush()
+        assert all(h.done() and h.exception() is None for h in handles)
+        assert len(await storage.list_sessions()) == 20
+
+
 def test_concurrency_must_be_positive() -> None:
     with pytest.raises(ValueError, match="concurrency"):
         SessionStorage("memory://x", background_concurrency=0)

@@ -142,29 +142,56 @@ class BackgroundSaver:
     # -- waiting -------------------------------------------------------------------
 
     async def flush(self, prefix: str | None = None) -> None:
-        """Wait until no save is pending, then raise the failures not yet reported.
+        """Wait for every save accepted before this call, then raise unreported failures.
 
         With ``prefix`` only paths starting with it count (a narrowed storage's saves);
-        without, every save of the storage and its narrowed views. Raises
-        BackgroundSaveError carrying every failure since the last flush.
+        without, every save of the storage and its narrowed views. Saves accepted
+        while flushing are not waited for, so a steady stream of saves cannot keep a
+        flush from returning. Raises BackgroundSaveError carrying every failure since
+        the last flush.
         """
         if not (self._queued or self._tasks or self._writing or self._failures):
             return  # nothing to do, and no need to touch the event loop
-        self._bind()
+        loop = self._bind()
         self._pump()
-        while self._pending(prefix):
-            await asyncio.wait(list(self._tasks.values()), return_when=asyncio.FIRST_COMPLETED)
-            self._pump()
+        entries = [*self._queued.values(), *self._writing.values()]
+        waiting = [
+            h._future
+            for e in entries
+            if prefix is None or e.path.startswith(prefix)
+            for h in e.handles
+            if not h._future.done()
+        ]
+        if waiting:
+            await self._wait_all(loop, waiting)
         failures = self._take_failures(prefix)
         if failures:
             raise BackgroundSaveError(failures) from failures[0]
 
-    def _pending(self, prefix: str | None) -> bool:
-        if prefix is None:
-            return bool(self._queued or self._tasks)
-        return any(p.startswith(prefix) for p in self._queued) or any(
-            p.startswith(prefix) for p in self._tasks
-        )
+    async def _wait_all(
+        self, loop: asyncio.AbstractEventLoop, futures: list[asyncio.Future[str]]
+    ) -> None:
+        # A counter, not a re-scan of the futures per finished write: linear in saves.
+        remaining = len(futures)
+        all_done: asyncio.Future[None] = loop.create_future()
+
+        def one_done(_: asyncio.Future[str]) -> None:
+            nonlocal remaining
+            remaining -= 1
+            if remaining == 0 and not all_done.done():
+                all_done.set_result(None)
+
+        for future in futures:
+            future.add_done_callback(one_done)
+        while not all_done.done():
+            # Waking on every finished write too restarts a write whose task someone
+            # cancelled while the loop lives on (its done callback does not restart it).
+            await asyncio.wait(
+                [all_done, *self._tasks.values()], return_when=asyncio.FIRST_COMPLETED
+            )
+            self._pump()
+            if not self._tasks and not all_done.done():
+                raise RuntimeError("background saves stalled with nothing left to write")
 
     def _take_failures(self, prefix: str | None) -> list[Exception]:
         if prefix is None:
@@ -259,8 +286,9 @@ class BackgroundSaver:
 
     def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
         # Handles of the old loop cannot be awaited any more; the states they carry
-        # are kept and written here. Tasks of the old loop see the new generation and
-        # do nothing should that loop ever run again.
+        # are kept and written here, each with a handle of this loop that flush waits
+        # for. Tasks of the old loop see the new generation and do nothing should that
+        # loop ever run again.
         self._generation += 1
         self._loop = weakref.ref(loop)
         self._tasks.clear()
@@ -268,4 +296,8 @@ class BackgroundSaver:
             self._requeue(entry)
         self._writing.clear()
         for entry in self._queued.values():
-            entry.handles.clear()
+            if entry.handles:
+                newest = entry.handles[-1]
+                entry.handles = [
+                    SaveHandle(loop.create_future(), newest.session_id, newest.filename)
+                ]
