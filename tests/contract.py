@@ -64,13 +64,34 @@ class Raw:
         return data
 
     async def files(self) -> list[str]:
-        """Every file below the root, relative to it, sorted."""
+        """Every file below the root, relative to it, sorted.
+
+        Files whose name starts with a dot are left out: local disk keeps its temp
+        files and folder locks (``.lock``) under such names, which no key can have.
+        """
         try:
             found = await self.fs._find(self.root)
         except FileNotFoundError:
             return []
         prefix = self.root + "/"
-        return sorted(p[len(prefix) :] for p in found if p.startswith(prefix))
+        return sorted(
+            p[len(prefix) :]
+            for p in found
+            if p.startswith(prefix) and not p.rpartition("/")[2].startswith(".")
+        )
+
+    async def hidden(self) -> list[str]:
+        """The dot-named files left out by :meth:`files`, relative to the root."""
+        try:
+            found = await self.fs._find(self.root)
+        except FileNotFoundError:
+            return []
+        prefix = self.root + "/"
+        return sorted(
+            p[len(prefix) :]
+            for p in found
+            if p.startswith(prefix) and p.rpartition("/")[2].startswith(".")
+        )
 
 
 class StorageContract:

@@ -42,7 +42,8 @@ async def test_readers_never_see_a_partial_file(tmp_path: Path) -> None:
 async def test_no_temp_file_is_left_and_none_is_listed(tmp_path: Path) -> None:
     storage = SessionStorage(tmp_path)
     await asyncio.gather(*(storage.store_session("s", {"i": i}) for i in range(20)))
-    assert sorted(os.listdir(tmp_path / "s")) == ["state.json"]
+    # The folder's lock file stays while the folder holds files; no temp file does.
+    assert sorted(os.listdir(tmp_path / "s")) == [".lock", "state.json"]
     (tmp_path / "s" / ".crashed-writer.tmp").write_bytes(b"{partial")
     (tmp_path / ".tmp-at-root").mkdir()
     assert await storage.list_sessions() == ["s"]
@@ -57,7 +58,7 @@ async def test_failed_write_leaves_no_temp_and_names_the_file(tmp_path: Path) ->
     message = str(info.value)
     assert "file:" in message and "'abc'" in message and "'dir'" in message
     assert isinstance(info.value, OSError) and info.value.__cause__ is not None
-    assert sorted(os.listdir(tmp_path / "abc")) == ["dir"]
+    assert sorted(os.listdir(tmp_path / "abc")) == [".lock", "dir"]  # no temp file
 
 
 async def test_deleting_the_last_file_removes_the_session_folder(tmp_path: Path) -> None:

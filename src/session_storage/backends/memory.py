@@ -30,6 +30,7 @@ class MemoryDriver(Driver):
     name = "memory"
     scheme = "memory"
     loop_bound = False
+    supports_conditional_writes = True
 
     def __init__(self, options: dict[str, Any]) -> None:
         super().__init__(options)
