@@ -10,8 +10,10 @@ from .errors import (
     ConfigurationError,
     ConflictError,
     CorruptDataError,
+    InvalidArgumentError,
     InvalidKeyError,
     MissingDependencyError,
+    NotSupportedError,
     PermissionDeniedError,
     SerializationError,
     SessionStorageError,
@@ -19,6 +21,7 @@ from .errors import (
 )
 from .settings import StorageSettings
 from .storage import DEFAULT_FILENAME, SessionStorage
+from .versions import VersionedBytes, VersionedState
 
 __all__ = [
     "DEFAULT_FILENAME",
@@ -29,8 +32,10 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "CorruptDataError",
+    "InvalidArgumentError",
     "InvalidKeyError",
     "MissingDependencyError",
+    "NotSupportedError",
     "PermissionDeniedError",
     "SerializationError",
     "SessionStorage",
@@ -38,6 +43,8 @@ __all__ = [
     "SessionStorageError",
     "StorageNotFoundError",
     "StorageSettings",
+    "VersionedBytes",
+    "VersionedState",
     "get_default_storage_adapter",
 ]
 

@@ -32,9 +32,10 @@ stream from the process that appends to it.
 Idempotency. An append with a key first claims the key by creating its marker
 (create-only) with the index it will start probing from, then writes the event (which
 carries the key), then, only if the event landed elsewhere, rewrites the marker with the
-final index (compare-and-swap on the claim). The fast path is two requests. Another
-append with the same key finds the marker and returns the index without writing; if
-the claim is still in flight it waits for it. Guarantee: one event per key, as long as
+final index (compare-and-swap on the claim). A new key costs two requests. Another
+append with the same key fails to claim it, reads the marker and the event it points
+at, and returns that index without writing (three requests); if the claim is still in
+flight it waits for it. Guarantee: one event per key, as long as
 an appender does not stall for more than :data:`CLAIM_LEASE_SECONDS` between claiming a
 key and writing its event. An appender that dies after claiming is recovered by the
 next append with the key once the lease has passed: it first looks for the dead
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import random
 import re
 import time
 from collections import OrderedDict
@@ -65,6 +67,7 @@ from .errors import (
     SerializationError,
 )
 from .errors import describe as _describe
+from .turns import Turns
 
 __all__ = [
     "CLAIM_LEASE_SECONDS",
@@ -88,7 +91,8 @@ HINT_CACHE_SIZE = 4096
 """Streams whose next index a storage remembers (least recently used ones are dropped)."""
 
 _JSON = "application/json"
-_LINEAR_PROBES = 4  # lost races in a row before galloping to the end instead
+_LINEAR_PROBES = 8  # lost races in a row before galloping to the end instead
+_CONTENTION_PAUSE = 0.002  # seconds; doubles with every race lost in a row
 _READ_CONCURRENCY = 16
 _READ_CHUNK = 256
 _POLL_FIRST = 0.005
@@ -142,6 +146,7 @@ class EventLogs:
     def __init__(self, driver: Driver) -> None:
         self._driver = driver
         self._hints: OrderedDict[str, int] = OrderedDict()
+        self._turns = Turns()
 
     # -- the next-index cache ----------------------------------------------------------
 
@@ -218,20 +223,40 @@ class EventLogs:
     # -- appending ---------------------------------------------------------------------
 
     async def _write_next(self, ref: StreamRef, data: bytes, start: int | None, cold: bool) -> int:
-        """Write ``data`` create-only at the first free index from ``start``."""
+        """Write ``data`` create-only at the first free index from ``start``.
+
+        Appends to one stream through this storage take turns: they would only
+        collide on the same cached index. Between storages or processes, a lost race
+        costs a short random pause, so writers stop colliding in lock step.
+        """
+        async with self._turns.turn(ref.folder):
+            hint = self._hint(ref)
+            if hint is not None and (start is None or hint > start):
+                start, cold = hint, False  # the tasks before us moved the end on
+            return await self._race_for_next(ref, data, start, cold)
+
+    async def _race_for_next(
+        self, ref: StreamRef, data: bytes, start: int | None, cold: bool
+    ) -> int:
         index = start or 0
-        lost = 0
+        lost = streak = 0  # races lost in this append, and since the last gallop
         while True:
             if index >= MAX_EVENTS:
                 raise self._invalid(ref, f"the stream is full ({MAX_EVENTS} events)")
             try:
                 await self._driver.put(ref.event_path(index), data, _JSON, if_absent=True)
             except FileExistsError:
+                if cold:  # not a race: the stream existed before this storage saw it
+                    index = await self._find_end(ref, index + 1, below_exists=True)
+                    cold = False
+                    continue
                 lost += 1
-                if cold or lost >= _LINEAR_PROBES:
+                streak += 1
+                await anyio.sleep(random.uniform(0, _CONTENTION_PAUSE * 2 ** min(lost, 6)))
+                if streak >= _LINEAR_PROBES:
                     # Far behind: find the end instead of knocking on every index.
                     index = await self._find_end(ref, index + 1, below_exists=True)
-                    cold, lost = False, 0
+                    streak = 0
                 else:
                     index += 1
                 continue
@@ -240,19 +265,30 @@ class EventLogs:
 
     async def _append_keyed(self, ref: StreamRef, data: bytes, key: str) -> int:
         marker_path = ref.marker_path(key)
+        while True:
+            # Claim first: a new key, the common case, then costs two requests.
+            hint = self._hint(ref)
+            start = hint or 0
+            try:
+                claim = await self._driver.put(
+                    marker_path, self._claim(key, start), _JSON, if_absent=True
+                )
+            except FileExistsError:
+                index = await self._resolve_claim(ref, data, key)
+                if index is not None:
+                    return index
+                continue  # the marker went away (a truncation): claim again
+            return await self._write_claimed(ref, data, key, start, hint is None, claim)
+
+    async def _resolve_claim(self, ref: StreamRef, data: bytes, key: str) -> int | None:
+        """The index of an event whose key another append claimed; writes nothing unless
+        that claim outlived its lease. ``None`` if the marker is gone."""
+        marker_path = ref.marker_path(key)
         pause = _POLL_FIRST
         while True:
             found = await self._driver.get(marker_path)
             if found is None:
-                hint = self._hint(ref)
-                start = hint or 0
-                try:
-                    claim = await self._driver.put(
-                        marker_path, self._claim(key, start), _JSON, if_absent=True
-                    )
-                except FileExistsError:
-                    continue  # another appender claimed the key first: read its marker
-                return await self._write_claimed(ref, data, key, start, hint is None, claim)
+                return None
             marker = self._decode_marker(ref, key, found[0])
             version = self._need_version(ref, found[1])
             if marker.index is not None:

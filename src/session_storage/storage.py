@@ -22,6 +22,7 @@ from .errors import (
 from .events import EventLogs, StreamRef
 from .keys import decode_filename, decode_segment, encode_filename, encode_segment, join
 from .settings import DEFAULT_URL, StorageSettings, _redact_url
+from .turns import Turns
 from .updates import (
     DEFAULT_BACKOFF,
     DEFAULT_MAX_BACKOFF,
@@ -67,6 +68,7 @@ class SessionStorage:
         self._driver, self._root = open_driver(self._settings.url, self._settings.storage_options)
         self._owner = True
         self._events = EventLogs(self._driver)  # shared with narrowed views
+        self._updates = Turns()  # likewise
 
     @classmethod
     def from_settings(cls, settings: StorageSettings) -> SessionStorage:
@@ -342,7 +344,8 @@ class SessionStorage:
 
         Loads the state with its version, calls ``fn(state)`` (``None`` if the file is
         missing; ``fn`` may be async) and stores the result only if nobody wrote in
-        between. On a conflict it waits a random pause that doubles each time (from
+        between. Updates of one file through this storage take turns, so conflicts
+        come only from other processes or storages. On a conflict it waits a random pause that doubles each time (from
         ``backoff`` up to ``max_backoff`` seconds) and tries again, calling ``fn``
         again on the fresh state: ``fn`` must have no effects besides its result.
 
@@ -376,15 +379,16 @@ class SessionStorage:
                 url=self._driver.url(path),
             )
 
-        return await update_state(
-            load,
-            store,
-            fn,
-            retries=retries,
-            backoff=backoff,
-            max_backoff=max_backoff,
-            exhausted=exhausted,
-        )
+        async with self._updates.turn(path):
+            return await update_state(
+                load,
+                store,
+                fn,
+                retries=retries,
+                backoff=backoff,
+                max_backoff=max_backoff,
+                exhausted=exhausted,
+            )
 
     # -- raw bytes -----------------------------------------------------------------
 
