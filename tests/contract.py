@@ -769,7 +769,7 @@ class StorageContract:
         assert all(not path.startswith("..") for path in await raw.files())
 
         assert await storage.delete_session("s") is True
-        assert await raw.files() == []
+        assert await raw.files() == [] and await raw.hidden() == []  # markers, locks: all gone
         assert await storage.list_sessions() == []
         assert await storage.event_count("s", "chat/main") == 0
         # The storage forgot the deleted stream's end: the next event is 0 again.

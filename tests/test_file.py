@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from session_storage import BackendError, ConflictError, SessionStorage
+from session_storage import BackendError, ConflictError, NotSupportedError, SessionStorage
 from session_storage.backends.locking import FolderLock
 
 
@@ -220,3 +220,23 @@ async def test_create_only_without_hard_links_falls_back_to_the_lock(
         await storage.store_bytes("s", "f.bin", b"second", if_absent=True)
     assert (tmp_path / "s" / "f.bin").read_bytes() == b"first"
     assert sorted(os.listdir(tmp_path / "s")) == [".lock", "f.bin"]
+
+
+async def test_without_flock_conditions_are_refused_not_ignored(tmp_path: Path) -> None:
+    storage = SessionStorage(tmp_path)
+    await storage.store_session("s", {"v": 1})
+    # What a platform without flock reports (see backends/locking.py).
+    storage._driver.supports_conditional_writes = False  # type: ignore[misc]
+    assert storage.supports_conditional_writes is False
+    with pytest.raises(NotSupportedError) as info:
+        await storage.store_session("s", {"v": 2}, if_absent=True)
+    assert "file" in str(info.value) and "'s'" in str(info.value)
+    assert isinstance(info.value, NotImplementedError)
+    with pytest.raises(NotSupportedError):
+        await storage.update_session("s", lambda state: {"v": 3})
+    with pytest.raises(NotSupportedError):
+        await storage.append_event("s", "log", 1)
+    assert (await storage.load_session("s") or {})["v"] == 1
+    assert await storage.list_files("s") == ["state.json"]
+    await storage.store_session("s", {"v": 4})  # plain stores still work
+    assert (await storage.load_session("s") or {})["v"] == 4

@@ -167,9 +167,13 @@ class SessionStorage:
     def _folder(self, session_id: str) -> str:
         return join(self._root, encode_segment(session_id, "session id"))
 
-    def _path(self, session_id: str, filename: str, longest: str | None = None) -> str:
+    def _path(self, session_id: str, filename: str) -> str:
         path = join(self._folder(session_id), encode_filename(filename))
-        reason = self._driver.check_length(longest or path)
+        self._check_length(session_id, filename, path)
+        return path
+
+    def _check_length(self, session_id: str, filename: str, path: str) -> None:
+        reason = self._driver.check_length(path)
         if reason is not None:
             raise InvalidKeyError(
                 f"{self.backend}: session {session_id!r} file {filename!r} is too long "
@@ -178,7 +182,6 @@ class SessionStorage:
                 session_id=session_id,
                 filename=filename,
             )
-        return path
 
     async def _run(
         self,
@@ -361,7 +364,16 @@ class SessionStorage:
         self._require_conditions("update", session_id, filename)
 
         async def load() -> VersionedState:
-            return await self.load_session(session_id, filename, with_version=True)
+            loaded = await self.load_session(session_id, filename, with_version=True)
+            if loaded.state is not None and loaded.version is None:
+                raise NotSupportedError(
+                    f"{where}: the backend gave no version for the file, so it cannot be "
+                    "updated safely",
+                    backend=self.backend,
+                    session_id=session_id,
+                    filename=filename,
+                )
+            return loaded
 
         async def store(state: dict[str, Any], version: str | None) -> dict[str, Any]:
             stored, _ = await self._store_state(
@@ -533,12 +545,8 @@ class SessionStorage:
     # -- event logs ----------------------------------------------------------------
 
     def _stream(self, session_id: str, stream: str) -> StreamRef:
-        if isinstance(stream, str) and stream:
-            encoded = join(self._folder(session_id), encode_filename(stream))
-            self._path(session_id, stream, longest=StreamRef.longest_path(encoded))
-        else:
-            encode_filename(stream)  # raises the filename error for a bad name
-        folder = join(self._folder(session_id), encode_filename(stream))
+        folder = join(self._folder(session_id), encode_filename(stream, "stream"))
+        self._check_length(session_id, stream, StreamRef.longest_path(folder))
         return StreamRef(session_id, stream, folder, self._root)
 
     async def append_event(
@@ -585,7 +593,13 @@ class SessionStorage:
         nothing.
         """
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-            raise InvalidArgumentError(f"page_size must be an int >= 1, got {page_size!r}")
+            raise InvalidArgumentError(
+                f"{self.backend}: cannot read events of session {session_id!r} stream "
+                f"{stream!r}: page_size must be an int >= 1, got {page_size!r}",
+                backend=self.backend,
+                session_id=session_id,
+                filename=stream,
+            )
         while True:
             page = await self.read_events(session_id, stream, start, page_size)
             for item in page:
