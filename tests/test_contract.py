@@ -21,6 +21,9 @@ class TestMemory(StorageContract):
     def make_storage(self) -> StorageFactory:
         return lambda: SessionStorage(f"memory://contract-{uuid.uuid4().hex}")
 
+    def peer(self, storage: SessionStorage) -> SessionStorage:
+        return storage  # a memory store is private to its storage object
+
 
 class TestFile(StorageContract):
     backend = "file"

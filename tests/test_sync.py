@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,6 +158,32 @@ def test_eight_threads_at_once(storage: SyncSessionStorage) -> None:
     assert storage.list_sessions() == sorted(["shared"] + [f"t{k}" for k in range(8)])
     assert len(storage.list_files("shared")) == 80
     assert storage.load_bytes("shared", "t7-9.bin") == bytes([7, 9])
+
+
+def test_updates_and_appends_from_eight_threads(storage: SyncSessionStorage) -> None:
+    barrier = threading.Barrier(8)
+
+    def bump(state: dict[str, Any] | None) -> dict[str, Any]:
+        return {"n": (state or {}).get("n", 0) + 1}
+
+    def work(k: int) -> list[int]:
+        barrier.wait()
+        indices = []
+        for i in range(5):
+            storage.update_session("counter", bump)
+            indices.append(storage.append_event("counter", "log", [k, i], f"{k}-{i}"))
+        return indices
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        indices = [i for batch in pool.map(work, range(8)) for i in batch]
+    assert (storage.load_session("counter") or {})["n"] == 40
+    assert sorted(indices) == list(range(40))
+    assert storage.event_count("counter", "log") == 40
+    items = list(storage.iter_events("counter", "log", page_size=7))
+    assert sorted(map(tuple, items)) == [(k, i) for k in range(8) for i in range(5)]
+    assert storage.append_event("counter", "log", "again", "3-4") == indices[3 * 5 + 4]
+    assert storage.truncate_events("counter", "log", 30) == 10
+    assert len(storage.read_events("counter", "log")) == 30
 
 
 def test_background_saves_from_threads_then_close(make: SyncFactory) -> None:

@@ -12,8 +12,10 @@ from .errors import (
     ConfigurationError,
     ConflictError,
     CorruptDataError,
+    InvalidArgumentError,
     InvalidKeyError,
     MissingDependencyError,
+    NotSupportedError,
     PermissionDeniedError,
     SerializationError,
     SessionStorageError,
@@ -23,6 +25,7 @@ from .settings import StorageSettings
 from .storage import DEFAULT_FILENAME, SessionStorage
 from .sync import SyncSessionStorage
 from .transfer import CopyProgress, CopyResult, copy_sessions
+from .versions import VersionedBytes, VersionedState
 
 __all__ = [
     "DEFAULT_FILENAME",
@@ -36,8 +39,10 @@ __all__ = [
     "CopyProgress",
     "CopyResult",
     "CorruptDataError",
+    "InvalidArgumentError",
     "InvalidKeyError",
     "MissingDependencyError",
+    "NotSupportedError",
     "PermissionDeniedError",
     "SaveHandle",
     "SerializationError",
@@ -47,6 +52,8 @@ __all__ = [
     "StorageNotFoundError",
     "StorageSettings",
     "SyncSessionStorage",
+    "VersionedBytes",
+    "VersionedState",
     "copy_sessions",
     "get_default_storage_adapter",
 ]

@@ -23,8 +23,10 @@ __all__ = [
     "ConflictError",
     "CorruptDataError",
     "ErrorKind",
+    "InvalidArgumentError",
     "InvalidKeyError",
     "MissingDependencyError",
+    "NotSupportedError",
     "PermissionDeniedError",
     "SerializationError",
     "SessionStorageError",
@@ -66,7 +68,14 @@ class SessionStorageError(Exception):
         return str(self.args[0]) if self.args else ""
 
 
-class InvalidKeyError(SessionStorageError, ValueError):
+class InvalidArgumentError(SessionStorageError, ValueError):
+    """An argument is unusable: conflicting write conditions, a negative index, ...
+
+    Raised before any request is sent, so nothing was written.
+    """
+
+
+class InvalidKeyError(InvalidArgumentError):
     """A session id, filename or narrow key is empty, not a ``str``, or too long."""
 
 
@@ -99,7 +108,19 @@ class BackendUnavailableError(SessionStorageError, ConnectionError):
 
 
 class ConflictError(SessionStorageError, FileExistsError):
-    """A conditional write found the file in another state than required."""
+    """A conditional write found the file in another state than required.
+
+    ``if_absent=True`` found the file existing, or ``if_version=`` found it missing or
+    at another version; nothing was written. ``update_session`` raises it once its
+    retries are used up.
+    """
+
+
+class NotSupportedError(SessionStorageError, NotImplementedError):
+    """The backend cannot do this safely (e.g. enforce a write condition atomically).
+
+    Raised before anything is written, instead of silently doing less.
+    """
 
 
 class BackendError(SessionStorageError, OSError):
@@ -181,13 +202,18 @@ def translate(
     session_id: str | None,
     filename: str | None,
     url: str,
+    reason: str | None = None,
 ) -> SessionStorageError:
-    """Build the library error for a backend failure; the caller raises it ``from exc``."""
+    """Build the library error for a backend failure; the caller raises it ``from exc``.
+
+    ``reason`` replaces the backend's own wording (which may name only a bucket key)
+    with one that says what went wrong in the caller's terms.
+    """
     if isinstance(exc, SessionStorageError):
         return exc
     cls = _KIND_TO_CLASS[kind]
     # SDK messages can run to many lines (Azure appends the whole XML reply); the
     # first says what happened, and the chained cause keeps the rest.
-    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    reason = reason or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     message = f"{describe(backend, action, session_id, filename, url)}: {reason}"
     return cls(message, backend=backend, session_id=session_id, filename=filename, url=url)

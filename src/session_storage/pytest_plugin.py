@@ -19,8 +19,9 @@ fixture is used, so the plugin costs nothing in other test runs.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,14 +60,62 @@ def s3_storage_options(endpoint: str) -> dict[str, Any]:
     return {"endpoint_url": endpoint, **_CREDENTIALS}
 
 
-@pytest.fixture(scope="session")
-def moto_s3_server() -> Iterator[str]:
-    """Start moto's S3 server on 127.0.0.1 (a free port) for the session; yield its URL."""
+class _OneWriteAtATime:
+    """WSGI middleware that lets one writing request (PUT, POST, DELETE) run at a time.
+
+    moto checks If-None-Match / If-Match and then stores the object in two steps, so
+    two racing conditional PUTs on its threaded server could both pass the check.
+    S3 decides them atomically; serializing writes makes the emulator do the same.
+    Reads still run in parallel.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") not in ("PUT", "POST", "DELETE"):
+            return self.app(environ, start_response)
+        with self.lock:
+            return list(self.app(environ, start_response))
+
+
+def _moto_server() -> Any:
+    """A ThreadedMotoServer whose conditional writes are atomic, as on S3."""
     from moto.server import ThreadedMotoServer
 
+    try:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+    except ImportError:  # pragma: no cover - a moto that moved its internals
+        return ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+
+    class AtomicMotoServer(ThreadedMotoServer):
+        # ThreadedMotoServer._server_entry, with the app wrapped.
+        def _server_entry(self) -> None:
+            app = _OneWriteAtATime(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return AtomicMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def moto_s3_server() -> Iterator[str]:
+    """Start moto's S3 server on 127.0.0.1 (a free port) for the session; yield its URL.
+
+    Writes are serialized so that conditional writes are atomic, as on S3.
+    """
     # werkzeug would log every request to stderr.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = _moto_server()
     server.start()
     host, port = server.get_host_and_port()
     try:

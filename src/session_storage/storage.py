@@ -8,15 +8,34 @@ from collections.abc import AsyncIterator, Awaitable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from . import retention
 from .backends import ObjectInfo, open_driver
 from .background import DEFAULT_CONCURRENCY, BackgroundSaver, SaveHandle
-from .codec import decode_state, encode_state
-from .errors import InvalidKeyError, SessionStorageError, describe, translate
+from .codec import decode_state, encode_stamped, encode_state
+from .errors import (
+    ConflictError,
+    InvalidArgumentError,
+    InvalidKeyError,
+    NotSupportedError,
+    SessionStorageError,
+    describe,
+    translate,
+)
+from .events import EventLogs, StreamRef
 from .keys import decode_filename, decode_segment, encode_filename, encode_segment, join
 from .settings import DEFAULT_URL, StorageSettings, _redact_url
+from .turns import Turns
+from .updates import (
+    DEFAULT_BACKOFF,
+    DEFAULT_MAX_BACKOFF,
+    DEFAULT_RETRIES,
+    StateUpdate,
+    check_retry_policy,
+    update_state,
+)
+from .versions import VersionedBytes, VersionedState, check_condition
 
 __all__ = ["DEFAULT_FILENAME", "SessionStorage"]
 
@@ -59,6 +78,8 @@ class SessionStorage:
         # Shared with every narrowed view (narrow() copies this object's attributes),
         # so the owner's flush and aclose cover the views' saves too.
         self._saver = BackgroundSaver(background_concurrency)
+        self._events = EventLogs(self._driver)  # shared with narrowed views
+        self._updates = Turns()  # likewise
 
     @classmethod
     def from_settings(cls, settings: StorageSettings) -> SessionStorage:
@@ -89,6 +110,16 @@ class SessionStorage:
     def settings(self) -> StorageSettings:
         """The settings of this storage's root."""
         return StorageSettings(self.url, self._settings.storage_options)
+
+    @property
+    def supports_conditional_writes(self) -> bool:
+        """Whether this backend enforces ``if_version`` / ``if_absent`` atomically.
+
+        True for memory, S3, and local disk (on systems with ``flock``). Where it is
+        False, conditional stores, :meth:`update_session` and :meth:`append_event`
+        raise NotSupportedError instead of silently overwriting.
+        """
+        return self._driver.supports_conditional_writes
 
     @property
     def filesystem(self) -> Any:
@@ -153,6 +184,10 @@ class SessionStorage:
 
     def _path(self, session_id: str, filename: str) -> str:
         path = join(self._folder(session_id), encode_filename(filename))
+        self._check_length(session_id, filename, path)
+        return path
+
+    def _check_length(self, session_id: str, filename: str, path: str) -> None:
         reason = self._driver.check_length(path)
         if reason is not None:
             raise InvalidKeyError(
@@ -162,7 +197,6 @@ class SessionStorage:
                 session_id=session_id,
                 filename=filename,
             )
-        return path
 
     async def _run(
         self,
@@ -171,8 +205,12 @@ class SessionStorage:
         session_id: str | None,
         filename: str | None,
         call: Awaitable[T],
+        conflict: str | None = None,
     ) -> T:
-        """Await a driver call, turning any backend failure into a library error."""
+        """Await a driver call, turning any backend failure into a library error.
+
+        ``conflict`` says, for a conditional write, which condition failed.
+        """
         try:
             return await call
         except (SessionStorageError, StopAsyncIteration):
@@ -187,12 +225,71 @@ class SessionStorage:
                 session_id=session_id,
                 filename=filename,
                 url=self._driver.url(path),
+                reason=conflict if kind == "conflict" else None,
             ) from exc
+
+    def _require_conditions(self, action: str, session_id: str, filename: str) -> None:
+        if not self.supports_conditional_writes:
+            raise NotSupportedError(
+                f"{self.backend}: cannot {action} session {session_id!r} file {filename!r}: "
+                f"the {self.backend} backend cannot enforce conditional writes here",
+                backend=self.backend,
+                session_id=session_id,
+                filename=filename,
+            )
+
+    async def _put(
+        self,
+        path: str,
+        session_id: str,
+        filename: str,
+        data: bytes,
+        content_type: str,
+        if_version: str | None,
+        if_absent: bool,
+    ) -> str:
+        conflict = check_condition(
+            if_version,
+            if_absent,
+            supported=self.supports_conditional_writes,
+            backend=self.backend,
+            session_id=session_id,
+            filename=filename,
+        )
+        call = self._driver.put(
+            path, data, content_type, if_version=if_version, if_absent=if_absent
+        )
+        return await self._run("store", path, session_id, filename, call, conflict)
+
+    async def _store_state(
+        self,
+        session_id: str,
+        state: Mapping[str, Any],
+        filename: str,
+        if_version: str | None,
+        if_absent: bool,
+    ) -> tuple[dict[str, Any], str]:
+        path = self._path(session_id, filename)
+        stamped, data = encode_stamped(
+            state,
+            session_id=session_id,
+            filename=filename,
+            backend=self.backend,
+            where=describe(self.backend, "store", session_id, filename, self._driver.url(path)),
+        )
+        version = await self._put(path, session_id, filename, data, _JSON, if_version, if_absent)
+        return stamped, version
 
     # -- JSON state ----------------------------------------------------------------
 
     async def store_session(
-        self, session_id: str, state: Mapping[str, Any], filename: str = DEFAULT_FILENAME
+        self,
+        session_id: str,
+        state: Mapping[str, Any],
+        filename: str = DEFAULT_FILENAME,
+        *,
+        if_version: str | None = None,
+        if_absent: bool = False,
     ) -> str:
         """Store ``state`` as the session's ``filename``, replacing it atomically.
 
@@ -200,11 +297,15 @@ class SessionStorage:
         stored_at, backend); a ``_metadata`` key in ``state`` is replaced. Returns the
         new version token. A state that is not a dict or not JSON-serializable raises
         SerializationError and nothing is written.
+
+        ``if_version=token`` writes only if the file is still at that version;
+        ``if_absent=True`` only if it does not exist. The backend checks the condition
+        atomically with the write; a failed one raises ConflictError (naming the
+        condition) and writes nothing. The two exclude each other
+        (InvalidArgumentError).
         """
-        path, data = self._encode(session_id, state, filename)
-        return await self._run(
-            "store", path, session_id, filename, self._driver.put(path, data, _JSON)
-        )
+        _, version = await self._store_state(session_id, state, filename, if_version, if_absent)
+        return version
 
     def _encode(
         self, session_id: str, state: Mapping[str, Any], filename: str
@@ -253,29 +354,131 @@ class SessionStorage:
         """
         await self._saver.flush(None if self._owner else self._root.rstrip("/") + "/")
 
+    @overload
     async def load_session(
-        self, session_id: str, filename: str = DEFAULT_FILENAME
-    ) -> dict[str, Any] | None:
+        self,
+        session_id: str,
+        filename: str = ...,
+        *,
+        with_version: Literal[False] = False,
+    ) -> dict[str, Any] | None: ...
+
+    @overload
+    async def load_session(
+        self, session_id: str, filename: str = ..., *, with_version: Literal[True]
+    ) -> VersionedState: ...
+
+    @overload
+    async def load_session(
+        self, session_id: str, filename: str = ..., *, with_version: bool
+    ) -> dict[str, Any] | VersionedState | None: ...
+
+    async def load_session(
+        self, session_id: str, filename: str = DEFAULT_FILENAME, *, with_version: bool = False
+    ) -> dict[str, Any] | VersionedState | None:
         """The stored state (``_metadata`` included), or ``None`` if there is none.
 
-        One request. A file that is not a JSON object raises CorruptDataError.
+        One request. A file that is not a JSON object raises CorruptDataError. With
+        ``with_version=True`` returns ``VersionedState(state, version)`` from that same
+        request (both ``None`` if the file is missing), ready for ``if_version``.
         """
         path = self._path(session_id, filename)
         found = await self._run("load", path, session_id, filename, self._driver.get(path))
         if found is None:
-            return None
-        return decode_state(
+            return VersionedState(None, None) if with_version else None
+        state = decode_state(
             found[0],
             session_id=session_id,
             filename=filename,
             backend=self.backend,
             where=describe(self.backend, "load", session_id, filename, self._driver.url(path)),
         )
+        return VersionedState(state, found[1]) if with_version else state
+
+    async def update_session(
+        self,
+        session_id: str,
+        fn: StateUpdate,
+        filename: str = DEFAULT_FILENAME,
+        *,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
+    ) -> dict[str, Any] | None:
+        """Read-modify-write the session's state without losing concurrent updates.
+
+        Loads the state with its version, calls ``fn(state)`` (``None`` if the file is
+        missing; ``fn`` may be async) and stores the result only if nobody wrote in
+        between. Updates of one file through this storage take turns, so conflicts
+        come only from other processes or storages. On a conflict it waits a random pause that doubles each time (from
+        ``backoff`` up to ``max_backoff`` seconds) and tries again, calling ``fn``
+        again on the fresh state: ``fn`` must have no effects besides its result.
+
+        Returns the state as stored (``_metadata`` included). If ``fn`` returns
+        ``None`` nothing is written and the current state is returned as loaded (so
+        ``None`` for a missing file): use it to skip an update that has nothing to do.
+        After ``retries`` retries that all conflicted, raises ConflictError; an
+        exception from ``fn`` propagates with nothing written.
+        """
+        path = self._path(session_id, filename)
+        where = describe(self.backend, "update", session_id, filename, self._driver.url(path))
+        check_retry_policy(retries, backoff, max_backoff, where)
+        self._require_conditions("update", session_id, filename)
+
+        async def load() -> VersionedState:
+            loaded = await self.load_session(session_id, filename, with_version=True)
+            if loaded.state is not None and loaded.version is None:
+                raise NotSupportedError(
+                    f"{where}: the backend gave no version for the file, so it cannot be "
+                    "updated safely",
+                    backend=self.backend,
+                    session_id=session_id,
+                    filename=filename,
+                )
+            return loaded
+
+        async def store(state: dict[str, Any], version: str | None) -> dict[str, Any]:
+            stored, _ = await self._store_state(
+                session_id, state, filename, version, if_absent=version is None
+            )
+            return stored
+
+        def exhausted(attempts: int, last: ConflictError) -> ConflictError:
+            return ConflictError(
+                f"{where}: still conflicting after {attempts} attempts (retries={retries}): "
+                f"other writers kept changing the file; last: {last}",
+                backend=self.backend,
+                session_id=session_id,
+                filename=filename,
+                url=self._driver.url(path),
+            )
+
+        async with self._updates.turn(path):
+            return await update_state(
+                load,
+                store,
+                fn,
+                retries=retries,
+                backoff=backoff,
+                max_backoff=max_backoff,
+                exhausted=exhausted,
+            )
 
     # -- raw bytes -----------------------------------------------------------------
 
-    async def store_bytes(self, session_id: str, filename: str, data: bytes) -> str:
-        """Store raw bytes as the session's ``filename`` (no stamping); returns the version."""
+    async def store_bytes(
+        self,
+        session_id: str,
+        filename: str,
+        data: bytes,
+        *,
+        if_version: str | None = None,
+        if_absent: bool = False,
+    ) -> str:
+        """Store raw bytes as the session's ``filename`` (no stamping); returns the version.
+
+        ``if_version`` and ``if_absent`` work as in :meth:`store_session`.
+        """
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise InvalidKeyError(
                 f"{self.backend}: store_bytes for session {session_id!r} file {filename!r} "
@@ -286,14 +489,36 @@ class SessionStorage:
             )
         path = self._path(session_id, filename)
         content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        return await self._run(
-            "store", path, session_id, filename, self._driver.put(path, bytes(data), content_type)
+        return await self._put(
+            path, session_id, filename, bytes(data), content_type, if_version, if_absent
         )
 
-    async def load_bytes(self, session_id: str, filename: str) -> bytes | None:
-        """The stored bytes of ``filename``, or ``None`` if there is no such file."""
+    @overload
+    async def load_bytes(
+        self, session_id: str, filename: str, *, with_version: Literal[False] = False
+    ) -> bytes | None: ...
+
+    @overload
+    async def load_bytes(
+        self, session_id: str, filename: str, *, with_version: Literal[True]
+    ) -> VersionedBytes: ...
+
+    @overload
+    async def load_bytes(
+        self, session_id: str, filename: str, *, with_version: bool
+    ) -> bytes | VersionedBytes | None: ...
+
+    async def load_bytes(
+        self, session_id: str, filename: str, *, with_version: bool = False
+    ) -> bytes | VersionedBytes | None:
+        """The stored bytes of ``filename``, or ``None`` if there is no such file.
+
+        With ``with_version=True``: ``VersionedBytes(data, version)`` from one request.
+        """
         path = self._path(session_id, filename)
         found = await self._run("load", path, session_id, filename, self._driver.get(path))
+        if with_version:
+            return VersionedBytes(None, None) if found is None else VersionedBytes(*found)
         return None if found is None else found[0]
 
     # -- inspection ----------------------------------------------------------------
@@ -400,12 +625,13 @@ class SessionStorage:
         Object stores delete a whole session with one LIST and one batched delete
         per 1000 files.
         """
+        folder = self._folder(session_id)
+        self._events.forget(folder)  # event streams may shrink: their next index is unknown
         if filename is not None:
             path = self._path(session_id, filename)
             return await self._run(
                 "delete", path, session_id, filename, self._driver.delete_file(path, self._root)
             )
-        folder = self._folder(session_id)
         return await self._run(
             "delete", folder, session_id, None, self._driver.delete_tree(folder, self._root)
         )
@@ -453,3 +679,87 @@ class SessionStorage:
         calls = [partial(deleter, session_id, segment) for session_id, segment in expired]
         deleted = await retention.run_bounded(calls, retention.DELETE_CONCURRENCY)
         return [session_id for (session_id, _), done in zip(expired, deleted) if done]
+
+    # -- event logs ----------------------------------------------------------------
+
+    def _stream(self, session_id: str, stream: str) -> StreamRef:
+        folder = join(self._folder(session_id), encode_filename(stream, "stream"))
+        self._check_length(session_id, stream, StreamRef.longest_path(folder))
+        return StreamRef(session_id, stream, folder, self._root)
+
+    async def append_event(
+        self,
+        session_id: str,
+        stream: str,
+        item: Any,
+        idempotency_key: str | None = None,
+    ) -> int:
+        """Append ``item`` (any JSON value) to the session's event ``stream``; its index.
+
+        Each event is its own file, ``<stream>/<12-digit index>.json``, written
+        create-only: concurrent appenders never overwrite one another and indices run
+        from 0 without gaps. One request for a single writer once this storage knows
+        the stream's end, never a rewrite of earlier events. With ``idempotency_key``
+        an append that was already made (also a concurrent one) returns the index it
+        got and writes nothing; see :mod:`session_storage.events` for the guarantee.
+        A stream name is encoded like a filename (``/`` nests). A missing stream is
+        created by its first append.
+        """
+        ref = self._stream(session_id, stream)
+        self._require_conditions("append an event to", session_id, stream)
+        call = self._events.append(ref, item, idempotency_key)
+        return await self._run("append an event to", ref.folder, session_id, stream, call)
+
+    async def read_events(
+        self, session_id: str, stream: str, start: int = 0, limit: int | None = None
+    ) -> list[Any]:
+        """The items of events ``start, start+1, ...`` (at most ``limit``), in order.
+
+        The item at position ``i`` has index ``start + i``. A missing stream, or a
+        ``start`` past the end, gives ``[]``.
+        """
+        ref = self._stream(session_id, stream)
+        call = self._events.read(ref, start, limit)
+        return await self._run("read events of", ref.folder, session_id, stream, call)
+
+    async def iter_events(
+        self, session_id: str, stream: str, start: int = 0, *, page_size: int = 100
+    ) -> AsyncIterator[Any]:
+        """Yield the items of the stream from ``start`` in index order, a page at a time.
+
+        Stops at the end as found when the last page is read; a missing stream yields
+        nothing.
+        """
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+            raise InvalidArgumentError(
+                f"{self.backend}: cannot read events of session {session_id!r} stream "
+                f"{stream!r}: page_size must be an int >= 1, got {page_size!r}",
+                backend=self.backend,
+                session_id=session_id,
+                filename=stream,
+            )
+        while True:
+            page = await self.read_events(session_id, stream, start, page_size)
+            for item in page:
+                yield item
+            if len(page) < page_size:
+                return
+            start += len(page)
+
+    async def event_count(self, session_id: str, stream: str) -> int:
+        """How many events the stream holds (0 if missing): two existence checks when
+        this storage knows the end, O(log n) otherwise."""
+        ref = self._stream(session_id, stream)
+        call = self._events.count(ref)
+        return await self._run("count events of", ref.folder, session_id, stream, call)
+
+    async def truncate_events(self, session_id: str, stream: str, length: int) -> int:
+        """Drop every event from index ``length`` on (a rewind); returns how many.
+
+        Idempotency keys of dropped events are forgotten, so appending one again
+        writes a new event. Not atomic: run it while nobody else appends to the
+        stream. A ``length`` at or past the end drops nothing.
+        """
+        ref = self._stream(session_id, stream)
+        call = self._events.truncate(ref, length)
+        return await self._run("truncate events of", ref.folder, session_id, stream, call)

@@ -124,6 +124,11 @@ class SyncSessionStorage:
         """The settings of this storage's root."""
         return self._storage.settings
 
+    @property
+    def supports_conditional_writes(self) -> bool:
+        """Whether the backend enforces ``if_version`` / ``if_absent`` atomically."""
+        return self._storage.supports_conditional_writes
+
     def __repr__(self) -> str:
         return f"Sync{self._storage!r}"
 
@@ -198,6 +203,13 @@ class SyncSessionStorage:
     list_files = blocking(SessionStorage.list_files)
     delete_session = blocking(SessionStorage.delete_session)
     delete_sessions_older_than = blocking(SessionStorage.delete_sessions_older_than)
+    # update_session's fn runs on the loop thread; it may be a plain or an async function.
+    update_session = blocking(SessionStorage.update_session)
+    append_event = blocking(SessionStorage.append_event)
+    read_events = blocking(SessionStorage.read_events)
+    iter_events = iterating(SessionStorage.iter_events)
+    event_count = blocking(SessionStorage.event_count)
+    truncate_events = blocking(SessionStorage.truncate_events)
     flush = blocking(SessionStorage.flush)
 
 

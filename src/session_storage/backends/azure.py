@@ -52,6 +52,7 @@ class AzureDriver(Driver):
     name = "azure"
     scheme = "az"
     max_key_bytes = 1024
+    supports_conditional_writes = True  # If-None-Match: * and If-Match: <ETag>
 
     @staticmethod
     def root_path(url: str) -> str:

@@ -49,6 +49,12 @@ class Driver(ABC):
     """Longest full key the backend accepts, in UTF-8 bytes (None: no fixed limit)."""
     max_segment_bytes: ClassVar[int | None] = None
     """Longest single path segment, in bytes (local file names: 255)."""
+    supports_conditional_writes: ClassVar[bool] = False
+    """Whether :meth:`put` enforces ``if_version`` and ``if_absent`` atomically.
+
+    False until a driver proves it: the facade then refuses conditional writes with
+    NotSupportedError instead of letting them silently overwrite.
+    """
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options = dict(options)
@@ -161,8 +167,9 @@ class Driver(ABC):
 
         With ``if_absent`` the write happens only if no file exists at ``path``; with
         ``if_version`` only if the file is still at that version. The backend checks
-        the condition atomically with the write, and a failed condition raises
-        ``FileExistsError`` having written nothing.
+        the condition atomically with the write, and a failed condition (including
+        ``if_version`` on a missing file) raises ``FileExistsError`` having written
+        nothing. Only drivers with :attr:`supports_conditional_writes` get conditions.
         """
 
     @abstractmethod

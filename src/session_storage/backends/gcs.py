@@ -64,6 +64,7 @@ class GCSDriver(Driver):
     name = "gcs"
     scheme = "gs"
     max_key_bytes = 1024
+    supports_conditional_writes = True  # ifGenerationMatch on the upload
 
     @staticmethod
     def root_path(url: str) -> str:

@@ -30,12 +30,25 @@ class MemoryDriver(Driver):
     name = "memory"
     scheme = "memory"
     loop_bound = False
+    supports_conditional_writes = True
 
     def __init__(self, options: dict[str, Any]) -> None:
         super().__init__(options)
-        self._versions: dict[str, str] = {}
+        # The version of each file, with the file object it belongs to: a file that
+        # someone replaced through the fsspec filesystem itself is a new object, and
+        # gets a new version the first time we look at it.
+        self._versions: dict[str, tuple[MemoryFile, str]] = {}
         self._counter = itertools.count(1)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+
+    def _version(self, path: str, f: MemoryFile) -> str:
+        with self._lock:
+            known = self._versions.get(path)
+            if known is not None and known[0] is f:
+                return known[1]
+            version = str(next(self._counter))
+            self._versions[path] = (f, version)
+            return version
 
     @staticmethod
     def root_path(url: str) -> str:
@@ -56,7 +69,7 @@ class MemoryDriver(Driver):
         f = self._store.get(path)
         if f is None:
             return None
-        return f.getvalue(), self._versions.get(path)
+        return f.getvalue(), self._version(path, f)
 
     async def put(
         self,
@@ -70,14 +83,15 @@ class MemoryDriver(Driver):
         # The lock makes check-and-write one step for callers on other threads and
         # event loops; within one loop nothing here awaits, so nothing interleaves.
         with self._lock:
-            exists = path in self._store
-            if (if_absent and exists) or (
-                if_version is not None and (not exists or self._versions.get(path) != if_version)
+            current = self._store.get(path)
+            if (if_absent and current is not None) or (
+                if_version is not None
+                and (current is None or self._version(path, current) != if_version)
             ):
                 raise FileExistsError(f"precondition failed for {path}")
-            MemoryFile(self.filesystem.sync_fs, path, data).commit()
-            version = self._versions[path] = str(next(self._counter))
-        return version
+            f = MemoryFile(self.filesystem.sync_fs, path, data)
+            f.commit()
+            return self._version(path, f)
 
     async def info(self, path: str) -> ObjectInfo | None:
         f = self._store.get(path)
@@ -85,7 +99,7 @@ class MemoryDriver(Driver):
 
     def _object_info(self, path: str, f: MemoryFile) -> ObjectInfo:
         return ObjectInfo(
-            size=f.size, modified=f.modified, created=f.created, version=self._versions.get(path)
+            size=f.size, modified=f.modified, created=f.created, version=self._version(path, f)
         )
 
     def _children(self, folder: str, prefix: str, start_after: str | None) -> list[str]:

@@ -50,6 +50,7 @@ class S3Driver(Driver):
     name = "s3"
     scheme = "s3"
     max_key_bytes = 1024
+    supports_conditional_writes = True  # If-None-Match and If-Match on PutObject
 
     @staticmethod
     def root_path(url: str) -> str:
@@ -141,8 +142,12 @@ class S3Driver(Driver):
         except OSError as exc:
             # s3fs turns a failed If-None-Match into FileExistsError but a failed
             # If-Match into a plain OSError(EINVAL); S3 answers 409 when two
-            # conditional writes race. All of them mean: the condition did not hold.
-            if condition and _error_code(exc) in _CONDITION_FAILED:
+            # conditional writes race, and 404 to If-Match on a missing key. All of
+            # them mean: the condition did not hold.
+            code = _error_code(exc)
+            if condition and (
+                code in _CONDITION_FAILED or (if_version is not None and code == "NoSuchKey")
+            ):
                 raise FileExistsError(f"precondition failed for {path}") from exc
             raise
         etag: str = resp["ETag"]
