@@ -78,6 +78,12 @@ async def _measure(storage: SessionStorage, proxy: CountingProxy) -> dict[str, i
             await storage.store_bytes("abc", f"f{i}", b"x")
         proxy.take()
         await count("delete session of 6 files", storage.delete_session("abc"))
+        await count("first append (finds the end)", storage.append_event("chat", "log", 0))
+        await count("append", storage.append_event("chat", "log", 1))
+        await count("append with new key", storage.append_event("chat", "log", 2, "k2"))
+        await count("append with used key", storage.append_event("chat", "log", 9, "k2"))
+        await count("update_session", storage.update_session("chat", lambda s: {"n": 1}))
+        await count("update_session again", storage.update_session("chat", lambda s: {"n": 2}))
     print(f"\n{storage.backend} requests: {counts}")
     return counts
 
@@ -91,6 +97,7 @@ async def test_gcs_request_counts(
     assert counts["list files"] == counts["delete one file"] == 1
     # One listing, then the six deletes (sent concurrently, one request each).
     assert counts["delete session of 6 files"] == 1 + 6
+    _assert_event_and_update_counts(counts)
 
 
 async def test_azure_request_counts(
@@ -102,3 +109,15 @@ async def test_azure_request_counts(
     assert counts["list files"] == counts["delete one file"] == 1
     # One listing, then one Blob Batch request for up to 256 deletes.
     assert counts["delete session of 6 files"] == 2
+    _assert_event_and_update_counts(counts)
+
+
+def _assert_event_and_update_counts(counts: dict[str, int]) -> None:
+    # A single writer that knows the stream's end appends with one create-only PUT;
+    # a new idempotency key adds its marker; a used key costs the failed marker
+    # write and two reads (marker, event) and writes nothing.
+    assert counts["append"] == 1
+    assert counts["append with new key"] == 2
+    assert counts["append with used key"] == 3
+    # Load with version + conditional store; a missing file is created with if_absent.
+    assert counts["update_session"] == counts["update_session again"] == 2
