@@ -12,15 +12,18 @@ A missing session or file is never an error: loads return ``None`` and deletes `
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+from collections.abc import Mapping
+from typing import Generic, Literal, TypeVar
 
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
+    "BatchError",
     "ConfigurationError",
     "ConflictError",
     "CorruptDataError",
     "ErrorKind",
+    "InvalidArgumentError",
     "InvalidKeyError",
     "MissingDependencyError",
     "PermissionDeniedError",
@@ -64,7 +67,11 @@ class SessionStorageError(Exception):
         return str(self.args[0]) if self.args else ""
 
 
-class InvalidKeyError(SessionStorageError, ValueError):
+class InvalidArgumentError(SessionStorageError, ValueError):
+    """A call argument is unusable: a negative ``limit``, ids given as one ``str``, ..."""
+
+
+class InvalidKeyError(InvalidArgumentError):
     """A session id, filename or narrow key is empty, not a ``str``, or too long."""
 
 
@@ -102,6 +109,41 @@ class ConflictError(SessionStorageError, FileExistsError):
 
 class BackendError(SessionStorageError, OSError):
     """Any other failure reported by the backend."""
+
+
+T = TypeVar("T")
+
+
+class BatchError(SessionStorageError, Generic[T]):
+    """Some ids of a batch call failed; the others succeeded.
+
+    Raised after every id of the batch was attempted. ``results`` holds what the
+    batch call would have returned for the ids that succeeded, and ``errors`` maps
+    each failed id to the exception the single call (``load_session``,
+    ``store_session``, ``delete_session``) raises for it: an
+    :class:`InvalidKeyError`, :class:`SerializationError`, :class:`CorruptDataError`,
+    :class:`BackendError`, ... The first of them is chained as ``__cause__``.
+
+    When the input of any id is bad (an invalid id, a state that cannot be
+    serialized), the batch raises before sending anything: ``results`` is empty and
+    ``errors`` names every bad id.
+    """
+
+    results: dict[str, T]
+    errors: dict[str, Exception]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        results: Mapping[str, T] | None = None,
+        errors: Mapping[str, Exception] | None = None,
+        backend: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, backend=backend, url=url)
+        self.results = dict(results or {})
+        self.errors = dict(errors or {})
 
 
 _KIND_TO_CLASS: dict[ErrorKind, type[SessionStorageError]] = {

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import mimetypes
 import os
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import aclosing
+from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar
 
+from . import batch
 from .backends import open_driver
 from .codec import decode_state, encode_state
-from .errors import InvalidKeyError, SessionStorageError, describe, translate
-from .keys import decode_filename, decode_segment, encode_filename, encode_segment, join
+from .errors import (
+    InvalidArgumentError,
+    InvalidKeyError,
+    SessionStorageError,
+    describe,
+    translate,
+)
+from .keys import decode_filename, encode_filename, encode_segment, join
+from .listing import Page, pages
 from .settings import DEFAULT_URL, StorageSettings, _redact_url
 
 __all__ = ["DEFAULT_FILENAME", "SessionStorage"]
@@ -38,16 +48,28 @@ class SessionStorage:
     Missing things are not errors: loads return ``None``, deletes return ``False``.
     Everything else raises a :class:`~session_storage.errors.SessionStorageError`
     naming the backend, session, file and URL.
+
+    ``max_concurrency`` bounds how many operations of a batch call
+    (:meth:`load_sessions`, :meth:`store_sessions`, :meth:`delete_sessions`) run at
+    once; by default 1 in memory, 8 on local disk, and the connection pool size (64
+    unless ``config_kwargs`` set ``max_pool_connections``) on S3.
     """
 
     def __init__(
         self,
         url: str | os.PathLike[str] = DEFAULT_URL,
         storage_options: Mapping[str, Any] | None = None,
+        *,
+        max_concurrency: int | None = None,
     ) -> None:
         self._settings = StorageSettings(os.fspath(url), storage_options or {})
         self._driver, self._root = open_driver(self._settings.url, self._settings.storage_options)
         self._owner = True
+        self._concurrency = (
+            self._driver.default_concurrency
+            if max_concurrency is None
+            else batch.check_concurrency(max_concurrency)
+        )
 
     @classmethod
     def from_settings(cls, settings: StorageSettings) -> SessionStorage:
@@ -78,6 +100,11 @@ class SessionStorage:
     def settings(self) -> StorageSettings:
         """The settings of this storage's root."""
         return StorageSettings(self.url, self._settings.storage_options)
+
+    @property
+    def max_concurrency(self) -> int:
+        """How many operations a batch call runs at once unless told otherwise."""
+        return self._concurrency
 
     @property
     def filesystem(self) -> Any:
@@ -134,10 +161,10 @@ class SessionStorage:
     # -- paths and errors ----------------------------------------------------------
 
     def _folder(self, session_id: str) -> str:
-        return join(self._root, encode_segment(session_id, "session id"))
+        return f"{self._root}/{encode_segment(session_id, 'session id')}"
 
     def _path(self, session_id: str, filename: str) -> str:
-        path = join(self._folder(session_id), encode_filename(filename))
+        path = f"{self._folder(session_id)}/{encode_filename(filename)}"
         reason = self._driver.check_length(path)
         if reason is not None:
             raise InvalidKeyError(
@@ -148,6 +175,30 @@ class SessionStorage:
                 filename=filename,
             )
         return path
+
+    def _where(self, action: str, path: str, session_id: str, filename: str) -> str:
+        return describe(self.backend, action, session_id, filename, self._driver.url(path))
+
+    def _error(
+        self,
+        exc: Exception,
+        action: str,
+        path: str,
+        session_id: str | None,
+        filename: str | None,
+    ) -> SessionStorageError:
+        """The library error for a backend failure; the caller raises it ``from exc``."""
+        if isinstance(exc, SessionStorageError):
+            return exc
+        return translate(
+            exc,
+            self._driver.classify(exc),
+            backend=self.backend,
+            action=action,
+            session_id=session_id,
+            filename=filename,
+            url=self._driver.url(path),
+        )
 
     async def _run(
         self,
@@ -163,16 +214,21 @@ class SessionStorage:
         except SessionStorageError:
             raise
         except Exception as exc:
-            kind = self._driver.classify(exc)
-            raise translate(
-                exc,
-                kind,
-                backend=self.backend,
-                action=action,
-                session_id=session_id,
-                filename=filename,
-                url=self._driver.url(path),
-            ) from exc
+            raise self._error(exc, action, path, session_id, filename) from exc
+
+    async def _batch(
+        self,
+        action: str,
+        ids: Iterable[str],
+        build: Callable[[str], batch.Operation[T]],
+        max_concurrency: int | None,
+    ) -> dict[str, T]:
+        """Prepare every id's operation (bad input raises first), then run them all."""
+        limit = self._concurrency if max_concurrency is None else max_concurrency
+        limit = batch.check_concurrency(limit)
+        where = {"action": action, "backend": self.backend, "url": self.url}
+        ops = batch.prepare(ids, build, **where)
+        return await batch.run(ops, limit, **where)
 
     # -- JSON state ----------------------------------------------------------------
 
@@ -186,17 +242,7 @@ class SessionStorage:
         new version token. A state that is not a dict or not JSON-serializable raises
         SerializationError and nothing is written.
         """
-        path = self._path(session_id, filename)
-        data = encode_state(
-            state,
-            session_id=session_id,
-            filename=filename,
-            backend=self.backend,
-            where=describe(self.backend, "store", session_id, filename, self._driver.url(path)),
-        )
-        return await self._run(
-            "store", path, session_id, filename, self._driver.put(path, data, _JSON)
-        )
+        return await self._store_op(session_id, state, filename)()
 
     async def load_session(
         self, session_id: str, filename: str = DEFAULT_FILENAME
@@ -205,7 +251,34 @@ class SessionStorage:
 
         One request. A file that is not a JSON object raises CorruptDataError.
         """
+        return await self._load_op(session_id, filename)()
+
+    def _store_op(
+        self, session_id: str, state: Mapping[str, Any], filename: str
+    ) -> batch.Operation[str]:
+        """Check and encode one store; the returned call writes it."""
         path = self._path(session_id, filename)
+        data = encode_state(
+            state,
+            session_id=session_id,
+            filename=filename,
+            backend=self.backend,
+            where=partial(self._where, "store", path, session_id, filename),
+        )
+        return partial(self._put, path, data, _JSON, session_id, filename)
+
+    async def _put(
+        self, path: str, data: bytes, content_type: str, session_id: str, filename: str
+    ) -> str:
+        return await self._run(
+            "store", path, session_id, filename, self._driver.put(path, data, content_type)
+        )
+
+    def _load_op(self, session_id: str, filename: str) -> batch.Operation[dict[str, Any] | None]:
+        """Check one load; the returned call reads and decodes it."""
+        return partial(self._load, self._path(session_id, filename), session_id, filename)
+
+    async def _load(self, path: str, session_id: str, filename: str) -> dict[str, Any] | None:
         found = await self._run("load", path, session_id, filename, self._driver.get(path))
         if found is None:
             return None
@@ -214,7 +287,87 @@ class SessionStorage:
             session_id=session_id,
             filename=filename,
             backend=self.backend,
-            where=describe(self.backend, "load", session_id, filename, self._driver.url(path)),
+            where=partial(self._where, "load", path, session_id, filename),
+        )
+
+    # -- batches -------------------------------------------------------------------
+
+    async def load_sessions(
+        self,
+        session_ids: Iterable[str],
+        filename: str = DEFAULT_FILENAME,
+        *,
+        max_concurrency: int | None = None,
+    ) -> dict[str, dict[str, Any] | None]:
+        """Load many sessions at once: ``{id: state}``, ``None`` for a missing one.
+
+        The ids run at most ``max_concurrency`` at a time (default: the storage's
+        :attr:`max_concurrency`), one request each on object stores; a repeated id
+        is loaded once, and the result keeps the order of first appearance.
+
+        Every id is attempted. If any fails, a :class:`BatchError` is raised after
+        all have finished: its ``results`` hold the loaded states, its ``errors``
+        the exception each failed id would raise from :meth:`load_session` (a
+        CorruptDataError, a BackendError, ...). An invalid id or filename raises a
+        BatchError naming every invalid id before anything is read.
+        """
+        return await self._batch(
+            "load_sessions",
+            session_ids,
+            lambda sid: self._load_op(sid, filename),
+            max_concurrency,
+        )
+
+    async def store_sessions(
+        self,
+        states: Mapping[str, Mapping[str, Any]],
+        filename: str = DEFAULT_FILENAME,
+        *,
+        max_concurrency: int | None = None,
+    ) -> dict[str, str]:
+        """Store many sessions at once from ``{id: state}``; returns ``{id: version}``.
+
+        Each state is stored as :meth:`store_session` would store it. Every state is
+        checked and encoded first: if any id is invalid or any state is not a
+        JSON-serializable dict, a :class:`BatchError` naming every bad id is raised
+        and nothing is written. Then the writes run at most ``max_concurrency`` at a
+        time; every one is attempted, and if any fails a BatchError is raised after
+        all have finished, with the versions of the written ids in ``results`` and
+        each failure in ``errors``. A batch is not a transaction: the ids that
+        succeeded stay written.
+        """
+        if not isinstance(states, Mapping):
+            raise InvalidArgumentError(
+                f"{self.backend}: store_sessions takes a mapping of session id to state, "
+                f"got {type(states).__name__}",
+                backend=self.backend,
+            )
+        return await self._batch(
+            "store_sessions",
+            states,
+            lambda sid: self._store_op(sid, states[sid], filename),
+            max_concurrency,
+        )
+
+    async def delete_sessions(
+        self,
+        session_ids: Iterable[str],
+        filename: str | None = None,
+        *,
+        max_concurrency: int | None = None,
+    ) -> dict[str, bool]:
+        """Delete many sessions (or one ``filename`` of each): ``{id: existed}``.
+
+        Each id is deleted as :meth:`delete_session` would delete it, at most
+        ``max_concurrency`` at a time. Every id is attempted; failures are reported
+        per id in a :class:`BatchError` raised after all have finished, and an
+        invalid id raises one before anything is deleted.
+        """
+        return await self._batch(
+            "delete_sessions",
+            session_ids,
+            lambda sid: self._delete_op(sid, filename),
+            max_concurrency,
         )
 
     # -- raw bytes -----------------------------------------------------------------
@@ -231,9 +384,7 @@ class SessionStorage:
             )
         path = self._path(session_id, filename)
         content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        return await self._run(
-            "store", path, session_id, filename, self._driver.put(path, bytes(data), content_type)
-        )
+        return await self._put(path, bytes(data), content_type, session_id, filename)
 
     async def load_bytes(self, session_id: str, filename: str) -> bytes | None:
         """The stored bytes of ``filename``, or ``None`` if there is no such file."""
@@ -271,28 +422,60 @@ class SessionStorage:
             "version": info.version,
         }
 
-    async def list_sessions(self, prefix: str = "") -> list[str]:
-        """Sorted ids of the sessions directly under this root, optionally by prefix.
+    async def list_sessions(
+        self, prefix: str = "", limit: int | None = None, start_after: str | None = None
+    ) -> list[str]:
+        """Ids of the sessions directly under this root, in key order; ``[]`` if none.
 
-        Temp files and names this library did not write are skipped. A narrowed
-        sub-store of this storage is a folder here and is listed like a session.
-        Object stores answer with one LIST request per 1000 sessions.
+        Only ids starting with ``prefix``; with ``start_after`` (the last id of the
+        previous page) only those after it; with ``limit`` at most that many. Key
+        order is the order of :func:`session_storage.keys.session_sort_key`: plain
+        string order for ids of ASCII letters, digits and ``_``, the same on every
+        backend, and the order in which pages follow each other.
+
+        Object stores answer with one LIST request per 1000 ids, and a page of
+        ``limit`` ids asks for only that many (S3 ``MaxKeys``). Temp files and
+        names this library did not write are skipped. A narrowed sub-store of this
+        storage is a folder here and is listed like a session.
         """
-        if not isinstance(prefix, str):
-            raise InvalidKeyError(f"prefix must be a str, got {type(prefix).__name__}")
-        encoded = encode_segment(prefix, "prefix") if prefix else ""
+        page = Page.check(prefix, limit, start_after)
         ids: list[str] = []
-
-        async def collect() -> None:
-            async for page in self._driver.iter_children(self._root, encoded):
-                for name in page:
-                    decoded = decode_segment(name)
-                    if decoded is not None and decoded.startswith(prefix):
-                        ids.append(decoded)
-
-        await self._run("list sessions in", self._root, None, None, collect())
-        ids.sort()
+        async for chunk in self._pages(page):
+            ids.extend(chunk)
         return ids
+
+    def iter_sessions(
+        self, prefix: str = "", *, start_after: str | None = None
+    ) -> AsyncIterator[str]:
+        """Every session id under this root, as :meth:`list_sessions` orders them.
+
+        ``async for session_id in storage.iter_sessions(): ...`` fetches one page
+        (one LIST request on object stores) per 1000 ids as the loop goes, so memory
+        stays flat on object stores however many sessions there are; local disk
+        reads the folder's names once. Arguments are checked here, at the call.
+        """
+        page = Page.check(prefix, None, start_after)
+        return self._iter_ids(page)
+
+    async def _iter_ids(self, page: Page) -> AsyncGenerator[str, None]:
+        async with aclosing(self._pages(page)) as chunks:
+            async for chunk in chunks:
+                for session_id in chunk:
+                    yield session_id
+
+    async def _pages(self, page: Page) -> AsyncGenerator[list[str], None]:
+        """The driver's pages of ids, with backend failures turned into library errors."""
+        async with aclosing(pages(self._driver, self._root, page)) as it:
+            while True:
+                try:
+                    chunk = await it.__anext__()
+                except StopAsyncIteration:
+                    return
+                except SessionStorageError:
+                    raise
+                except Exception as exc:
+                    raise self._error(exc, "list sessions in", self._root, None, None) from exc
+                yield chunk
 
     async def list_files(self, session_id: str) -> list[str]:
         """Sorted filenames of a session (``/`` for nesting); ``[]`` if it has none."""
@@ -313,12 +496,24 @@ class SessionStorage:
         Object stores delete a whole session with one LIST and one batched delete
         per 1000 files.
         """
+        return await self._delete_op(session_id, filename)()
+
+    def _delete_op(self, session_id: str, filename: str | None) -> batch.Operation[bool]:
+        """Check one delete; the returned call performs it."""
         if filename is not None:
             path = self._path(session_id, filename)
-            return await self._run(
-                "delete", path, session_id, filename, self._driver.delete_file(path, self._root)
-            )
-        folder = self._folder(session_id)
-        return await self._run(
-            "delete", folder, session_id, None, self._driver.delete_tree(folder, self._root)
-        )
+            call = partial(self._driver.delete_file, path, self._root)
+        else:
+            path = self._folder(session_id)
+            call = partial(self._driver.delete_tree, path, self._root)
+        return partial(self._run_call, "delete", path, session_id, filename, call)
+
+    async def _run_call(
+        self,
+        action: str,
+        path: str,
+        session_id: str | None,
+        filename: str | None,
+        call: Callable[[], Awaitable[T]],
+    ) -> T:
+        return await self._run(action, path, session_id, filename, call())
