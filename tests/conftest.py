@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -11,6 +13,8 @@ import pytest
 
 from session_storage import SessionStorage
 from session_storage.pytest_plugin import s3_storage_options
+
+from .emulators import azurite_blob, fake_gcs_server
 
 _REQUEST_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<target>\S+) HTTP/[\d.]+')
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # werkzeug colours error responses
@@ -75,3 +79,58 @@ def s3_requests(moto_s3_server: str) -> Iterator[RequestLog]:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
         logger.propagate = old_propagate
+
+
+@pytest.fixture(scope="session")
+def gcs_endpoint() -> Iterator[str]:
+    """fake-gcs-server on 127.0.0.1 for the whole run; its endpoint URL."""
+    with fake_gcs_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def azurite_connection_string() -> Iterator[str]:
+    """Azurite's blob service on 127.0.0.1 for the whole run; its connection string."""
+    with azurite_blob() as connection_string:
+        yield connection_string
+
+
+def gcs_options(endpoint: str) -> dict[str, str]:
+    return {"endpoint_url": endpoint, "token": "anon", "project": "test"}
+
+
+@pytest.fixture
+def make_gcs_storage(gcs_endpoint: str) -> Callable[..., SessionStorage]:
+    """Factory of storages, each on its own new bucket of fake-gcs-server."""
+
+    def make(prefix: str = "") -> SessionStorage:
+        bucket = f"test-{uuid.uuid4().hex[:16]}"
+        request = urllib.request.Request(
+            f"{gcs_endpoint}/storage/v1/b?project=test",
+            data=json.dumps({"name": bucket}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+        url = f"gs://{bucket}/{prefix}".rstrip("/")
+        return SessionStorage(url, gcs_options(gcs_endpoint))
+
+    return make
+
+
+@pytest.fixture
+def make_azure_storage(azurite_connection_string: str) -> Iterator[Callable[..., SessionStorage]]:
+    """Factory of storages, each on its own new container of Azurite."""
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient.from_connection_string(azurite_connection_string)
+
+    def make(prefix: str = "") -> SessionStorage:
+        container = f"test-{uuid.uuid4().hex[:16]}"
+        service.create_container(container)
+        url = f"az://{container}/{prefix}".rstrip("/")
+        return SessionStorage(url, {"connection_string": azurite_connection_string})
+
+    yield make
+    service.close()

@@ -26,6 +26,8 @@ from session_storage import (
     SerializationError,
     SessionStorage,
     SessionStorageError,
+    VersionedBytes,
+    VersionedState,
 )
 from session_storage.keys import encode_segment, session_sort_key
 
@@ -86,13 +88,34 @@ class Raw:
         return data
 
     async def files(self) -> list[str]:
-        """Every file below the root, relative to it, sorted."""
+        """Every file below the root, relative to it, sorted.
+
+        Files whose name starts with a dot are left out: local disk keeps its temp
+        files and folder locks (``.lock``) under such names, which no key can have.
+        """
         try:
             found = await self.fs._find(self.root)
         except FileNotFoundError:
             return []
         prefix = self.root + "/"
-        return sorted(p[len(prefix) :] for p in found if p.startswith(prefix))
+        return sorted(
+            p[len(prefix) :]
+            for p in found
+            if p.startswith(prefix) and not p.rpartition("/")[2].startswith(".")
+        )
+
+    async def hidden(self) -> list[str]:
+        """The dot-named files left out by :meth:`files`, relative to the root."""
+        try:
+            found = await self.fs._find(self.root)
+        except FileNotFoundError:
+            return []
+        prefix = self.root + "/"
+        return sorted(
+            p[len(prefix) :]
+            for p in found
+            if p.startswith(prefix) and p.rpartition("/")[2].startswith(".")
+        )
 
 
 class StorageContract:
@@ -112,6 +135,13 @@ class StorageContract:
     @pytest.fixture
     async def raw(self, storage: SessionStorage) -> Raw:
         return Raw(storage)
+
+    def peer(self, storage: SessionStorage) -> SessionStorage:
+        """Another client of the same root, with its own connections and caches.
+
+        A memory storage is private to its object, so there the peer is the object.
+        """
+        return SessionStorage.from_settings(storage.settings)
 
     # -- store and load ------------------------------------------------------------
 
@@ -654,6 +684,339 @@ class StorageContract:
         assert await storage.list_sessions() == ["after", "tenant-a"]
         assert (await storage.narrow("tenant-a").load_session("s") or {})["v"] == 1
 
+    # -- versions and conditional writes ---------------------------------------------
+
+    async def test_backend_enforces_conditional_writes(self, storage: SessionStorage) -> None:
+        assert storage.supports_conditional_writes is True
+
+    async def test_store_load_and_metadata_agree_on_the_version(
+        self, storage: SessionStorage
+    ) -> None:
+        v1 = await storage.store_session("abc", {"v": 1})
+        loaded = await storage.load_session("abc", with_version=True)
+        assert isinstance(loaded, VersionedState)
+        state, version = loaded
+        assert state is not None and state["v"] == 1 and version == v1
+        meta = await storage.get_session_metadata("abc")
+        assert meta is not None and meta["version"] == v1
+        v2 = await storage.store_session("abc", {"v": 1})
+        assert v2 != v1  # a new write is a new version, even of an equal state
+        assert (await storage.load_session("abc", with_version=True)).version == v2
+        assert await storage.load_session("nope", with_version=True) == (None, None)
+
+        b1 = await storage.store_bytes("abc", "blob.bin", b"one")
+        assert await storage.load_bytes("abc", "blob.bin", with_version=True) == VersionedBytes(
+            b"one", b1
+        )
+        b2 = await storage.store_bytes("abc", "blob.bin", b"two")
+        assert b2 != b1
+        assert await storage.load_bytes("abc", "nope.bin", with_version=True) == (None, None)
+
+    async def test_if_absent_on_existing_file_conflicts_and_keeps_bytes(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        created = await storage.store_session("abc", {"v": 1}, if_absent=True)
+        assert isinstance(created, str) and created
+        before = await raw.get("abc/state.json")
+        with pytest.raises(ConflictError) as info:
+            await storage.store_session("abc", {"v": 2}, if_absent=True)
+        message = str(info.value)
+        assert self.backend in message and "'abc'" in message and "'state.json'" in message
+        assert "if_absent" in message and "already exists" in message
+        assert isinstance(info.value, FileExistsError) and info.value.__cause__ is not None
+        assert (info.value.backend, info.value.session_id, info.value.filename) == (
+            self.backend,
+            "abc",
+            "state.json",
+        )
+        assert await raw.get("abc/state.json") == before
+
+        await storage.store_bytes("abc", "blob.bin", b"first", if_absent=True)
+        with pytest.raises(ConflictError):
+            await storage.store_bytes("abc", "blob.bin", b"second", if_absent=True)
+        assert await raw.get("abc/blob.bin") == b"first"
+
+    async def test_stale_if_version_conflicts_and_keeps_bytes(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        v1 = await storage.store_session("abc", {"v": 1})
+        v2 = await storage.store_session("abc", {"v": 2})
+        before = await raw.get("abc/state.json")
+        with pytest.raises(ConflictError) as info:
+            await storage.store_session("abc", {"v": 3}, if_version=v1)
+        message = str(info.value)
+        assert self.backend in message and "'abc'" in message and "'state.json'" in message
+        assert f"if_version={v1!r}" in message
+        assert await raw.get("abc/state.json") == before
+        v3 = await storage.store_session("abc", {"v": 3}, if_version=v2)
+        assert v3 not in (v1, v2)
+        assert (await storage.load_session("abc") or {})["v"] == 3
+
+        b1 = await storage.store_bytes("abc", "blob.bin", b"one")
+        await storage.store_bytes("abc", "blob.bin", b"two")
+        with pytest.raises(ConflictError):
+            await storage.store_bytes("abc", "blob.bin", b"three", if_version=b1)
+        assert await raw.get("abc/blob.bin") == b"two"
+
+    async def test_if_version_on_missing_file_conflicts_and_writes_nothing(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        version = await storage.store_session("abc", {"v": 1})
+        with pytest.raises(ConflictError):
+            await storage.store_session("new", {"v": 1}, if_version=version)
+        with pytest.raises(ConflictError):
+            await storage.store_bytes("new", "deep/blob.bin", b"x", if_version=version)
+        assert await raw.files() == ["abc/state.json"]
+        assert await storage.list_sessions() == ["abc"]
+
+    @pytest.mark.parametrize(
+        "condition",
+        [{"if_version": "v1", "if_absent": True}, {"if_version": ""}, {"if_absent": "yes"}],
+    )
+    async def test_malformed_conditions_are_refused_before_writing(
+        self, storage: SessionStorage, raw: Raw, condition: dict[str, Any]
+    ) -> None:
+        with pytest.raises(InvalidArgumentError) as info:
+            await storage.store_session("abc", {"v": 1}, **condition)
+        assert isinstance(info.value, ValueError)
+        assert "'abc'" in str(info.value) and self.backend in str(info.value)
+        with pytest.raises(InvalidArgumentError):
+            await storage.store_bytes("abc", "blob.bin", b"x", **condition)
+        assert await raw.files() == []
+
+    # -- update_session ----------------------------------------------------------------
+
+    async def test_concurrent_update_session_loses_no_increment(
+        self, storage: SessionStorage
+    ) -> None:
+        # Two clients of the root with ten tasks each: tasks of one client take
+        # turns, the clients race each other through conditional writes.
+        peers = [storage, self.peer(storage)]
+        calls = 0
+
+        def increment(state: dict[str, Any] | None) -> dict[str, Any]:
+            nonlocal calls
+            calls += 1
+            return {"n": (state or {"n": 0})["n"] + 1}
+
+        async def worker(client: SessionStorage) -> None:
+            for _ in range(10):
+                await client.update_session("counter", increment)
+
+        try:
+            await asyncio.gather(*(worker(peers[t % 2]) for t in range(20)))
+        finally:
+            for peer in peers[1:]:
+                await peer.aclose()
+        final = await storage.load_session("counter")
+        print(
+            f"\n{self.backend}: 20 tasks x 10 update_session increments -> n={final and final['n']}"
+            f" ({calls} calls of fn, {calls - 200} retried after a conflict)"
+        )
+        assert final is not None and final["n"] == 200
+
+    async def test_update_session_creates_updates_and_skips(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        seen: list[Any] = []
+
+        def create(state: dict[str, Any] | None) -> dict[str, Any]:
+            seen.append(state)
+            return {"n": 1}
+
+        stored = await storage.update_session("abc", create)
+        assert seen == [None]
+        assert stored is not None and stored["n"] == 1
+        assert stored == await storage.load_session("abc")  # as stored, stamp included
+
+        async def bump(state: dict[str, Any] | None) -> dict[str, Any]:
+            await asyncio.sleep(0)
+            assert state is not None
+            return {**state, "n": state["n"] + 1}
+
+        bumped = await storage.update_session("abc", bump)
+        assert bumped is not None and bumped["n"] == 2
+
+        before = await raw.files(), await raw.get("abc/state.json")
+        unchanged = await storage.update_session("abc", lambda state: None)
+        assert unchanged == await storage.load_session("abc")
+        assert await storage.update_session("missing", lambda state: None) is None
+        assert (await raw.files(), await raw.get("abc/state.json")) == before
+
+    async def test_update_session_gives_up_with_conflict_error(
+        self, storage: SessionStorage
+    ) -> None:
+        calls = 0
+
+        async def always_overtaken(state: dict[str, Any] | None) -> dict[str, Any]:
+            nonlocal calls
+            calls += 1
+            await storage.store_session("abc", {"n": -calls})  # another writer gets in
+            return {"n": 100}
+
+        with pytest.raises(ConflictError) as info:
+            await storage.update_session("abc", always_overtaken, retries=2, backoff=0)
+        assert calls == 3
+        message = str(info.value)
+        assert "3 attempts" in message and "'abc'" in message and self.backend in message
+        assert (await storage.load_session("abc") or {})["n"] == -3
+
+    # -- event logs --------------------------------------------------------------------
+
+    async def test_concurrent_appenders_get_contiguous_unique_indices(
+        self, storage: SessionStorage
+    ) -> None:
+        peers = [self.peer(storage) for _ in range(10)]
+
+        async def appender(writer: int, peer: SessionStorage) -> list[int]:
+            return [
+                await peer.append_event("chat", "log", {"w": writer, "i": i}) for i in range(20)
+            ]
+
+        try:
+            results = await asyncio.gather(*(appender(w, p) for w, p in enumerate(peers)))
+        finally:
+            for peer in peers:
+                await peer.aclose()
+        indices = sorted(i for result in results for i in result)
+        items = await storage.read_events("chat", "log")
+        print(
+            f"\n{self.backend}: 10 appenders x 20 events -> {len(items)} events, "
+            f"{len(set(indices))} distinct indices {indices[0]}..{indices[-1]}"
+        )
+        assert indices == list(range(200))
+        assert len(items) == 200
+        for writer, result in enumerate(results):
+            assert result == sorted(result)  # one writer's events stay in its order
+            assert [items[i] for i in result] == [{"w": writer, "i": i} for i in range(20)]
+        assert await storage.event_count("chat", "log") == 200
+
+    async def test_replayed_idempotency_keys_add_nothing(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        first = [
+            await storage.append_event("chat", "log", {"n": i}, idempotency_key=f"msg-{i}")
+            for i in range(50)
+        ]
+        assert first == list(range(50))
+        files = await raw.files()
+        peer = self.peer(storage)  # a cold cache: the marker, not memory, answers
+        try:
+            replayed = await asyncio.gather(
+                *(
+                    peer.append_event("chat", "log", {"n": "again"}, idempotency_key=f"msg-{i}")
+                    for i in range(50)
+                )
+            )
+        finally:
+            await peer.aclose()
+        assert list(replayed) == first
+        assert await raw.files() == files
+        assert await storage.event_count("chat", "log") == 50
+        assert await storage.read_events("chat", "log") == [{"n": i} for i in range(50)]
+
+    async def test_concurrent_appends_with_one_key_write_one_event(
+        self, storage: SessionStorage
+    ) -> None:
+        peers = [self.peer(storage) for _ in range(8)]
+        try:
+            got = await asyncio.gather(
+                *(
+                    p.append_event("chat", "log", {"p": i}, idempotency_key="once")
+                    for i, p in enumerate(peers)
+                ),
+                storage.append_event("chat", "log", "unkeyed"),
+            )
+        finally:
+            for peer in peers:
+                await peer.aclose()
+        keyed = set(got[:-1])
+        assert len(keyed) == 1 and keyed | {got[-1]} == {0, 1}
+        assert await storage.event_count("chat", "log") == 2
+
+    async def test_read_paging_iteration_and_truncate(self, storage: SessionStorage) -> None:
+        for i in range(25):
+            key = f"k{i}" if i % 5 == 0 else None
+            assert await storage.append_event("s", "log", {"n": i}, idempotency_key=key) == i
+        items = [{"n": i} for i in range(25)]
+        assert await storage.read_events("s", "log", 0, 10) == items[:10]
+        assert await storage.read_events("s", "log", 10, 10) == items[10:20]
+        assert await storage.read_events("s", "log", 20, 10) == items[20:]
+        assert await storage.read_events("s", "log", 25) == []
+        assert await storage.read_events("s", "log", 30, 5) == []
+        assert await storage.read_events("s", "log", 3, 0) == []
+        assert [item async for item in storage.iter_events("s", "log", page_size=7)] == items
+        assert [item async for item in storage.iter_events("s", "log", 24)] == items[24:]
+        assert await storage.event_count("s", "log") == 25
+
+        assert await storage.truncate_events("s", "log", 10) == 15
+        assert await storage.event_count("s", "log") == 10
+        assert await storage.read_events("s", "log") == items[:10]
+        assert await storage.truncate_events("s", "log", 10) == 0
+        assert await storage.truncate_events("s", "log", 99) == 0
+        assert await storage.append_event("s", "log", "after rewind") == 10
+        # A key whose event was dropped is forgotten; a kept one still answers.
+        assert await storage.append_event("s", "log", "k15 again", idempotency_key="k15") == 11
+        assert await storage.append_event("s", "log", "k5 again", idempotency_key="k5") == 5
+        assert await storage.read_events("s", "log", 9) == [{"n": 9}, "after rewind", "k15 again"]
+
+        assert await storage.truncate_events("s", "log", 0) == 12
+        assert await storage.read_events("s", "log") == []
+        assert await storage.list_files("s") == []
+        assert await storage.append_event("s", "log", "fresh", idempotency_key="k5") == 0
+
+    async def test_events_are_files_of_the_session(self, storage: SessionStorage, raw: Raw) -> None:
+        await storage.store_session("s", {"v": 1})
+        assert await storage.append_event("s", "chat/main", {"a": 1}, idempotency_key="x") == 0
+        assert await storage.append_event("s", "☃ ../x", [1, "two", None]) == 0
+        assert await storage.list_files("s") == [
+            "chat/main/000000000000.json",
+            "state.json",
+            "☃ ../x/000000000000.json",
+        ]
+        record = await storage.load_session("s", "chat/main/000000000000.json")
+        assert record is not None and record["item"] == {"a": 1}
+        assert record["_metadata"]["stream"] == "chat/main"
+        assert record["_metadata"]["idempotency_key"] == "x"
+        assert await storage.read_events("s", "☃ ../x") == [[1, "two", None]]
+        assert all(not path.startswith("..") for path in await raw.files())
+
+        assert await storage.delete_session("s") is True
+        assert await raw.files() == [] and await raw.hidden() == []  # markers, locks: all gone
+        assert await storage.list_sessions() == []
+        assert await storage.event_count("s", "chat/main") == 0
+        # The storage forgot the deleted stream's end: the next event is 0 again.
+        assert await storage.append_event("s", "chat/main", {"a": 2}) == 0
+
+    async def test_missing_stream_reads_empty(self, storage: SessionStorage, raw: Raw) -> None:
+        assert await storage.read_events("nope", "log") == []
+        assert [item async for item in storage.iter_events("nope", "log")] == []
+        assert await storage.event_count("nope", "log") == 0
+        assert await storage.truncate_events("nope", "log", 0) == 0
+        assert await raw.files() == []
+
+    async def test_bad_event_input_is_refused_and_writes_nothing(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        for bad_item in ({1: "int key"}, {"v": object()}, {"v": {1, 2}}):
+            with pytest.raises(SerializationError) as info:
+                await storage.append_event("abc", "log", bad_item)
+            assert "'abc'" in str(info.value) and "'log'" in str(info.value)
+        for bad_stream in ["", "a//b", "/a", 3]:
+            with pytest.raises(InvalidKeyError):
+                await storage.append_event("abc", bad_stream, {})  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgumentError):
+            await storage.append_event("abc", "log", {}, idempotency_key="")
+        with pytest.raises(InvalidArgumentError):
+            await storage.read_events("abc", "log", -1)
+        with pytest.raises(InvalidArgumentError):
+            await storage.read_events("abc", "log", 0, -5)
+        with pytest.raises(InvalidArgumentError):
+            await storage.truncate_events("abc", "log", -1)
+        with pytest.raises(InvalidArgumentError):
+            await anext(storage.iter_events("abc", "log", page_size=0))
+        assert await raw.files() == []
+
     # -- lifecycle and concurrency ---------------------------------------------------
 
     async def test_concurrent_tasks(self, storage: SessionStorage) -> None:
@@ -680,7 +1043,7 @@ class StorageContract:
             asyncio.run(storage.aclose())
             gc.collect()
         leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
-        assert leaks == []  # connections of ended loops are closed, not leaked
+        assert leaks == [], leaks  # connections of ended loops are closed, not leaked
 
     async def test_closed_storage_reopens_on_use(self, storage: SessionStorage) -> None:
         await storage.store_session("a", {"v": 1})

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import multiprocessing
 import os
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
-from session_storage import BackendError, BatchError, SessionStorage
+from session_storage import (
+    BackendError,
+    BatchError,
+    ConflictError,
+    NotSupportedError,
+    SessionStorage,
+)
+from session_storage.backends.locking import FolderLock
 
 
 async def test_readers_never_see_a_partial_file(tmp_path: Path) -> None:
@@ -42,7 +53,8 @@ async def test_readers_never_see_a_partial_file(tmp_path: Path) -> None:
 async def test_no_temp_file_is_left_and_none_is_listed(tmp_path: Path) -> None:
     storage = SessionStorage(tmp_path)
     await asyncio.gather(*(storage.store_session("s", {"i": i}) for i in range(20)))
-    assert sorted(os.listdir(tmp_path / "s")) == ["state.json"]
+    # The folder's lock file stays while the folder holds files; no temp file does.
+    assert sorted(os.listdir(tmp_path / "s")) == [".lock", "state.json"]
     (tmp_path / "s" / ".crashed-writer.tmp").write_bytes(b"{partial")
     (tmp_path / ".tmp-at-root").mkdir()
     assert await storage.list_sessions() == ["s"]
@@ -57,7 +69,7 @@ async def test_failed_write_leaves_no_temp_and_names_the_file(tmp_path: Path) ->
     message = str(info.value)
     assert "file:" in message and "'abc'" in message and "'dir'" in message
     assert isinstance(info.value, OSError) and info.value.__cause__ is not None
-    assert sorted(os.listdir(tmp_path / "abc")) == ["dir"]
+    assert sorted(os.listdir(tmp_path / "abc")) == [".lock", "dir"]  # no temp file
 
 
 async def test_deleting_the_last_file_removes_the_session_folder(tmp_path: Path) -> None:
@@ -122,3 +134,140 @@ async def test_listing_pages_read_only_what_they_need(tmp_path: Path) -> None:
     assert await storage.list_sessions(limit=3, start_after="s149") == ids[150:153]
     assert await storage.list_sessions(prefix="s29", limit=20) == ids[290:]
     assert [i async for i in storage.iter_sessions(start_after="s295")] == ids[296:]
+
+
+# -- race-free writes across processes ------------------------------------------------
+
+PROCESSES = 3
+INCREMENTS = 50
+APPENDS = 40
+
+
+def _race(root: str, worker: int, start: Any, results: Any) -> None:
+    """One process: increment the shared counter and append to the shared stream."""
+    calls = 0
+
+    def increment(state: dict[str, Any] | None) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        return {"n": (state or {"n": 0})["n"] + 1}
+
+    async def run() -> list[int]:
+        storage = SessionStorage(root)
+        indices = []
+        for i in range(max(INCREMENTS, APPENDS)):
+            if i < INCREMENTS:
+                await storage.update_session("shared", increment, retries=100)
+            if i < APPENDS:
+                indices.append(await storage.append_event("shared", "log", [worker, i]))
+        return indices
+
+    start.wait()  # every process is up: they really race
+    results.put((worker, asyncio.run(run()), calls))
+
+
+def test_processes_racing_lose_no_update_and_no_event(tmp_path: Path) -> None:
+    root = str(tmp_path / "root")
+    ctx = multiprocessing.get_context("spawn")
+    start, queue = ctx.Barrier(PROCESSES), ctx.Queue()
+    processes = [ctx.Process(target=_race, args=(root, w, start, queue)) for w in range(PROCESSES)]
+    for process in processes:
+        process.start()
+    got = sorted(queue.get(timeout=120) for _ in processes)
+    for process in processes:
+        process.join(30)
+        assert process.exitcode == 0
+    results = [indices for _, indices, _ in got]
+    calls = sum(c for _, _, c in got)
+
+    async def check() -> tuple[Any, list[Any]]:
+        storage = SessionStorage(root)
+        return await storage.load_session("shared"), await storage.read_events("shared", "log")
+
+    state, items = asyncio.run(check())
+    print(
+        f"\nfile: {PROCESSES} processes x {INCREMENTS} update_session -> n={state and state['n']} "
+        f"({calls - PROCESSES * INCREMENTS} retried after a conflict); "
+        f"x {APPENDS} appends -> {len(items)} events"
+    )
+    assert state is not None and state["n"] == PROCESSES * INCREMENTS
+    assert sorted(i for r in results for i in r) == list(range(PROCESSES * APPENDS))
+    for worker, indices in enumerate(results):
+        assert [items[i] for i in indices] == [[worker, i] for i in range(APPENDS)]
+
+
+async def test_plain_store_waits_for_a_writer_holding_the_folder_lock(tmp_path: Path) -> None:
+    storage = SessionStorage(tmp_path)
+    await storage.store_session("s", {"v": 1})
+    stored = threading.Event()
+
+    def plain_store() -> None:
+        asyncio.run(SessionStorage(tmp_path).store_session("s", {"v": 2}))
+        stored.set()
+
+    # Holding the lock stands for a compare-and-swap writer between check and rename.
+    with FolderLock(str(tmp_path / "s")):
+        thread = threading.Thread(target=plain_store)
+        thread.start()
+        assert not stored.wait(0.3)  # it cannot slip in between
+        assert (await storage.load_session("s") or {})["v"] == 1
+    thread.join(10)
+    assert stored.is_set()
+    assert (await storage.load_session("s") or {})["v"] == 2
+
+
+async def test_every_local_write_gets_a_new_version(tmp_path: Path) -> None:
+    storage = SessionStorage(tmp_path)
+    versions = [await storage.store_bytes("s", "f.bin", b"same size") for _ in range(200)]
+    assert len(set(versions)) == len(versions)
+
+
+async def test_lock_files_go_with_their_folders(tmp_path: Path) -> None:
+    storage = SessionStorage(tmp_path / "root")
+    await storage.store_session("abc", {}, "a/b.json")
+    await storage.store_session("abc", {})
+    await storage.append_event("abc", "log", 1, idempotency_key="k")
+    assert (tmp_path / "root" / "abc" / ".lock").exists()
+    assert await storage.delete_session("abc", "state.json") is True
+    assert await storage.delete_session("abc") is True
+    assert os.listdir(tmp_path / "root") == []
+    # A failed conditional write to a new session leaves no folder behind either.
+    with pytest.raises(ConflictError):
+        await storage.store_session("new/deep", {}, "x/y.json", if_version="1-2-3")
+    assert os.listdir(tmp_path / "root") == []
+    assert await storage.list_sessions() == []
+
+
+async def test_create_only_without_hard_links_falls_back_to_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(src: str, dst: str) -> None:
+        raise OSError(errno.EPERM, "hard links not supported here", dst)
+
+    monkeypatch.setattr(os, "link", no_links)
+    storage = SessionStorage(tmp_path)
+    await storage.store_bytes("s", "f.bin", b"first", if_absent=True)
+    with pytest.raises(ConflictError):
+        await storage.store_bytes("s", "f.bin", b"second", if_absent=True)
+    assert (tmp_path / "s" / "f.bin").read_bytes() == b"first"
+    assert sorted(os.listdir(tmp_path / "s")) == [".lock", "f.bin"]
+
+
+async def test_without_flock_conditions_are_refused_not_ignored(tmp_path: Path) -> None:
+    storage = SessionStorage(tmp_path)
+    await storage.store_session("s", {"v": 1})
+    # What a platform without flock reports (see backends/locking.py).
+    storage._driver.supports_conditional_writes = False  # type: ignore[misc]
+    assert storage.supports_conditional_writes is False
+    with pytest.raises(NotSupportedError) as info:
+        await storage.store_session("s", {"v": 2}, if_absent=True)
+    assert "file" in str(info.value) and "'s'" in str(info.value)
+    assert isinstance(info.value, NotImplementedError)
+    with pytest.raises(NotSupportedError):
+        await storage.update_session("s", lambda state: {"v": 3})
+    with pytest.raises(NotSupportedError):
+        await storage.append_event("s", "log", 1)
+    assert (await storage.load_session("s") or {})["v"] == 1
+    assert await storage.list_files("s") == ["state.json"]
+    await storage.store_session("s", {"v": 4})  # plain stores still work
+    assert (await storage.load_session("s") or {})["v"] == 4

@@ -242,3 +242,64 @@ async def test_unreachable_endpoint_raises_a_connection_error() -> None:
         assert "s3" in message and "'abc'" in message and "'cp.json'" in message
         assert isinstance(info.value, ConnectionError) and isinstance(info.value, OSError)
         assert info.value.__cause__ is not None
+
+
+async def test_requests_per_append_and_per_update(
+    make_s3_storage: MakeS3, s3_requests: RequestLog
+) -> None:
+    """Steady-state request counts of the race-free writes, for a single writer."""
+    n = 20
+    async with make_s3_storage() as storage:
+        await storage.append_event("chat", "log", "first")  # opens the client, learns the end
+        s3_requests.take()
+
+        for i in range(n):
+            await storage.append_event("chat", "log", i)
+        appends = kinds(s3_requests.take())
+        assert appends == ["PUT"] * n
+
+        for i in range(n):
+            await storage.append_event("chat", "log", i, idempotency_key=f"k{i}")
+        keyed = kinds(s3_requests.take())
+        assert keyed == ["PUT"] * 2 * n  # claim the key, write the event
+
+        for i in range(n):
+            assert await storage.append_event("chat", "log", "x", idempotency_key=f"k{i}") == (
+                1 + n + i
+            )
+        replays = kinds(s3_requests.take())
+        # A failed claim, then the marker and the event it points at.
+        assert replays == ["PUT", "GET", "GET"] * n
+
+        assert await storage.event_count("chat", "log") == 1 + 2 * n
+        count = kinds(s3_requests.take())
+        assert count == ["HEAD"] * 2
+
+        assert len(await storage.read_events("chat", "log", 5, 10)) == 10
+        page = kinds(s3_requests.take())
+        assert page == ["GET"] * 10
+
+        await storage.update_session("abc", lambda state: {"n": 1})
+        await storage.update_session("abc", lambda state: {"n": (state or {})["n"] + 1})
+        s3_requests.take()
+        await storage.update_session("abc", lambda state: {"n": (state or {})["n"] + 1})
+        update = kinds(s3_requests.take())
+        assert update == ["GET", "PUT"]
+
+    async with make_s3_storage() as other:  # a storage that has never seen the stream
+        for i in range(2 * n + 1):
+            await other.append_event("s", "log", i)
+    async with SessionStorage.from_settings(other.settings) as cold:
+        await cold.store_session("warm", {})
+        s3_requests.take()
+        assert await cold.append_event("s", "log", "late") == 2 * n + 1
+        cold_start = kinds(s3_requests.take())
+    print(
+        f"\nS3 requests for a single writer: append {len(appends) / n:.0f} ({appends[0]}), "
+        f"append with idempotency key {len(keyed) / n:.0f}, replayed key {len(replays) / n:.0f} "
+        f"(failed claim PUT, GET marker, GET event), event_count {len(count)} HEAD, read of 10 events "
+        f"{len(page)} GET, update_session {len(update)} ({' + '.join(update)}); first append "
+        f"of a fresh storage to a stream of {2 * n + 1} events: {len(cold_start)} "
+        f"({cold_start.count('PUT')} PUT, {cold_start.count('HEAD')} HEAD)"
+    )
+    assert cold_start.count("PUT") == 2 and cold_start.count("HEAD") <= 2 * 7

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from .adapter import DEFAULT_SESSION_BUCKET, SessionStorageAdapter, get_default_storage_adapter
+from .background import SaveHandle
 from .codec import METADATA_KEY
 from .errors import (
     BackendError,
     BackendUnavailableError,
+    BackgroundSaveError,
     BatchError,
     ConfigurationError,
     ConflictError,
@@ -14,6 +16,7 @@ from .errors import (
     InvalidArgumentError,
     InvalidKeyError,
     MissingDependencyError,
+    NotSupportedError,
     PermissionDeniedError,
     SerializationError,
     SessionStorageError,
@@ -21,6 +24,9 @@ from .errors import (
 )
 from .settings import StorageSettings
 from .storage import DEFAULT_FILENAME, SessionStorage
+from .sync import SyncSessionStorage
+from .transfer import CopyProgress, CopyResult, copy_sessions
+from .versions import VersionedBytes, VersionedState
 
 __all__ = [
     "DEFAULT_FILENAME",
@@ -28,20 +34,29 @@ __all__ = [
     "METADATA_KEY",
     "BackendError",
     "BackendUnavailableError",
+    "BackgroundSaveError",
     "BatchError",
     "ConfigurationError",
     "ConflictError",
+    "CopyProgress",
+    "CopyResult",
     "CorruptDataError",
     "InvalidArgumentError",
     "InvalidKeyError",
     "MissingDependencyError",
+    "NotSupportedError",
     "PermissionDeniedError",
+    "SaveHandle",
     "SerializationError",
     "SessionStorage",
     "SessionStorageAdapter",
     "SessionStorageError",
     "StorageNotFoundError",
     "StorageSettings",
+    "SyncSessionStorage",
+    "VersionedBytes",
+    "VersionedState",
+    "copy_sessions",
     "get_default_storage_adapter",
 ]
 

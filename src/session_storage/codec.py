@@ -10,7 +10,14 @@ import orjson
 
 from .errors import CorruptDataError, SerializationError
 
-__all__ = ["METADATA_KEY", "Where", "decode_state", "encode_state", "utc_now_iso"]
+__all__ = [
+    "METADATA_KEY",
+    "Where",
+    "decode_state",
+    "encode_stamped",
+    "encode_state",
+    "utc_now_iso",
+]
 
 Where: TypeAlias = "str | Callable[[], str]"
 """Where a call happens, for error messages; a callable is only called on failure."""
@@ -36,6 +43,15 @@ def encode_state(
     Raises :class:`SerializationError` (a ``ValueError``) if ``state`` is not a dict or
     holds something JSON cannot represent; the caller has written nothing yet.
     """
+    return encode_stamped(
+        state, session_id=session_id, filename=filename, backend=backend, where=where
+    )[1]
+
+
+def encode_stamped(
+    state: object, *, session_id: str, filename: str, backend: str, where: Where
+) -> tuple[dict[str, Any], bytes]:
+    """Like :func:`encode_state`, also returning the stamped dict that was encoded."""
     if not isinstance(state, dict):
         raise SerializationError(
             f"{_where(where)}: state must be a dict, got {type(state).__name__}",
@@ -51,7 +67,7 @@ def encode_state(
         "backend": backend,
     }
     try:
-        return orjson.dumps(stamped)
+        return stamped, orjson.dumps(stamped)
     except TypeError as exc:  # orjson.JSONEncodeError subclasses TypeError
         raise SerializationError(
             f"{_where(where)}: state is not JSON-serializable: {exc}",

@@ -12,12 +12,13 @@ A missing session or file is never an error: loads return ``None`` and deletes `
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Generic, Literal, TypeVar
 
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
+    "BackgroundSaveError",
     "BatchError",
     "ConfigurationError",
     "ConflictError",
@@ -26,6 +27,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidKeyError",
     "MissingDependencyError",
+    "NotSupportedError",
     "PermissionDeniedError",
     "SerializationError",
     "SessionStorageError",
@@ -68,7 +70,11 @@ class SessionStorageError(Exception):
 
 
 class InvalidArgumentError(SessionStorageError, ValueError):
-    """A call argument is unusable: a negative ``limit``, ids given as one ``str``, ..."""
+    """An argument is unusable: a negative ``limit``, ids given as one ``str``,
+    conflicting write conditions, a negative index, ...
+
+    Raised before any request is sent, so nothing was written.
+    """
 
 
 class InvalidKeyError(InvalidArgumentError):
@@ -104,7 +110,19 @@ class BackendUnavailableError(SessionStorageError, ConnectionError):
 
 
 class ConflictError(SessionStorageError, FileExistsError):
-    """A conditional write found the file in another state than required."""
+    """A conditional write found the file in another state than required.
+
+    ``if_absent=True`` found the file existing, or ``if_version=`` found it missing or
+    at another version; nothing was written. ``update_session`` raises it once its
+    retries are used up.
+    """
+
+
+class NotSupportedError(SessionStorageError, NotImplementedError):
+    """The backend cannot do this safely (e.g. enforce a write condition atomically).
+
+    Raised before anything is written, instead of silently doing less.
+    """
 
 
 class BackendError(SessionStorageError, OSError):
@@ -144,6 +162,36 @@ class BatchError(SessionStorageError, Generic[T]):
         super().__init__(message, backend=backend, url=url)
         self.results = dict(results or {})
         self.errors = dict(errors or {})
+
+
+class BackgroundSaveError(SessionStorageError, OSError):
+    """One or more background saves failed; raised by ``flush()`` and ``aclose()``.
+
+    ``failures`` holds the error of every failed write, in the order they failed;
+    each is a library error naming its backend, session, file and URL. Every failure
+    is a backend failure (bad input raises when the save is accepted), so this is an
+    ``OSError`` like them. The first failure is also the ``__cause__``.
+    """
+
+    failures: tuple[Exception, ...]
+
+    def __init__(self, failures: Sequence[Exception]) -> None:
+        if not failures:
+            raise ValueError("BackgroundSaveError needs at least one failure")
+        first = failures[0]
+        if len(failures) == 1:
+            message = f"a background save failed: {first}"
+        else:
+            message = f"{len(failures)} background saves failed; the first: {first}"
+        single = first if len(failures) == 1 and isinstance(first, SessionStorageError) else None
+        super().__init__(
+            message,
+            backend=getattr(first, "backend", None),
+            session_id=single.session_id if single else None,
+            filename=single.filename if single else None,
+            url=single.url if single else None,
+        )
+        self.failures = tuple(failures)
 
 
 _KIND_TO_CLASS: dict[ErrorKind, type[SessionStorageError]] = {
@@ -191,11 +239,18 @@ def translate(
     session_id: str | None,
     filename: str | None,
     url: str,
+    reason: str | None = None,
 ) -> SessionStorageError:
-    """Build the library error for a backend failure; the caller raises it ``from exc``."""
+    """Build the library error for a backend failure; the caller raises it ``from exc``.
+
+    ``reason`` replaces the backend's own wording (which may name only a bucket key)
+    with one that says what went wrong in the caller's terms.
+    """
     if isinstance(exc, SessionStorageError):
         return exc
     cls = _KIND_TO_CLASS[kind]
-    reason = str(exc) or type(exc).__name__
+    # SDK messages can run to many lines (Azure appends the whole XML reply); the
+    # first says what happened, and the chained cause keeps the rest.
+    reason = reason or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     message = f"{describe(backend, action, session_id, filename, url)}: {reason}"
     return cls(message, backend=backend, session_id=session_id, filename=filename, url=url)

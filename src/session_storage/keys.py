@@ -68,17 +68,17 @@ def decode_segment(segment: str) -> str | None:
     return decoded if encode_segment(decoded) == segment else None
 
 
-def encode_filename(filename: str) -> str:
-    """Encode a filename; ``/`` nests, and each segment is encoded on its own."""
+def encode_filename(filename: str, what: str = "filename") -> str:
+    """Encode a filename (or a stream name); ``/`` nests, each segment encoded on its own."""
     if isinstance(filename, str) and _PLAIN.fullmatch(filename):  # "state.json"
         return filename
-    _check(filename, "filename")
+    _check(filename, what)
     parts = filename.split("/")
     if any(not part for part in parts):
-        raise InvalidKeyError(f"filename {filename!r} has an empty path segment")
+        raise InvalidKeyError(f"{what} {filename!r} has an empty path segment")
     if len(parts) == 1:
-        return encode_segment(filename, "filename")
-    return "/".join(encode_segment(part, "filename") for part in parts)
+        return encode_segment(filename, what)
+    return "/".join(encode_segment(part, what) for part in parts)
 
 
 def decode_filename(relative: str) -> str | None:

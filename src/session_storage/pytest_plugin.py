@@ -5,22 +5,29 @@ Registered through the ``pytest11`` entry point, so installing the package with 
 
 - ``moto_s3_server`` (session scope): a moto S3 server on 127.0.0.1, port 0; yields
   its endpoint URL.
+- ``s3_session_settings``: StorageSettings for a fresh, empty bucket of that server,
+  for ``SessionStorage.from_settings`` or ``SyncSessionStorage.from_settings``.
 - ``s3_session_storage``: a :class:`SessionStorage` on a fresh bucket of that server.
 - ``memory_session_storage``: a :class:`SessionStorage` in memory, private to the test.
+- ``file_session_storage``: a :class:`SessionStorage` in the test's ``tmp_path``.
 
-The async fixtures run on pytest-asyncio. moto, boto3 and s3fs are imported only when
-an S3 fixture is used, so the plugin costs nothing in other test runs.
+The storages are closed (background saves flushed) after the test. The async
+fixtures run on pytest-asyncio. moto, boto3 and s3fs are imported only when an S3
+fixture is used, so the plugin costs nothing in other test runs.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from .settings import StorageSettings
 from .storage import SessionStorage
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,8 +43,10 @@ def _async_fixture(fn: F) -> F:
 
 
 __all__ = [
+    "file_session_storage",
     "memory_session_storage",
     "moto_s3_server",
+    "s3_session_settings",
     "s3_session_storage",
     "s3_storage_options",
 ]
@@ -51,14 +60,62 @@ def s3_storage_options(endpoint: str) -> dict[str, Any]:
     return {"endpoint_url": endpoint, **_CREDENTIALS}
 
 
-@pytest.fixture(scope="session")
-def moto_s3_server() -> Iterator[str]:
-    """Start moto's S3 server on 127.0.0.1 (a free port) for the session; yield its URL."""
+class _OneWriteAtATime:
+    """WSGI middleware that lets one writing request (PUT, POST, DELETE) run at a time.
+
+    moto checks If-None-Match / If-Match and then stores the object in two steps, so
+    two racing conditional PUTs on its threaded server could both pass the check.
+    S3 decides them atomically; serializing writes makes the emulator do the same.
+    Reads still run in parallel.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") not in ("PUT", "POST", "DELETE"):
+            return self.app(environ, start_response)
+        with self.lock:
+            return list(self.app(environ, start_response))
+
+
+def _moto_server() -> Any:
+    """A ThreadedMotoServer whose conditional writes are atomic, as on S3."""
     from moto.server import ThreadedMotoServer
 
+    try:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+    except ImportError:  # pragma: no cover - a moto that moved its internals
+        return ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+
+    class AtomicMotoServer(ThreadedMotoServer):
+        # ThreadedMotoServer._server_entry, with the app wrapped.
+        def _server_entry(self) -> None:
+            app = _OneWriteAtATime(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return AtomicMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def moto_s3_server() -> Iterator[str]:
+    """Start moto's S3 server on 127.0.0.1 (a free port) for the session; yield its URL.
+
+    Writes are serialized so that conditional writes are atomic, as on S3.
+    """
     # werkzeug would log every request to stderr.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = _moto_server()
     server.start()
     host, port = server.get_host_and_port()
     try:
@@ -80,12 +137,20 @@ def _create_bucket(endpoint: str, bucket: str) -> None:
     client.create_bucket(Bucket=bucket)
 
 
-@_async_fixture
-async def s3_session_storage(moto_s3_server: str) -> AsyncIterator[SessionStorage]:
-    """A SessionStorage on a new, empty bucket of the moto server; closed after the test."""
+@pytest.fixture
+def s3_session_settings(moto_s3_server: str) -> StorageSettings:
+    """Settings for a new, empty bucket of the moto server (one bucket per test)."""
     bucket = f"test-{uuid.uuid4().hex[:16]}"
     _create_bucket(moto_s3_server, bucket)
-    async with SessionStorage(f"s3://{bucket}", s3_storage_options(moto_s3_server)) as storage:
+    return StorageSettings(f"s3://{bucket}", s3_storage_options(moto_s3_server))
+
+
+@_async_fixture
+async def s3_session_storage(
+    s3_session_settings: StorageSettings,
+) -> AsyncIterator[SessionStorage]:
+    """A SessionStorage on a new, empty bucket of the moto server; closed after the test."""
+    async with SessionStorage.from_settings(s3_session_settings) as storage:
         yield storage
 
 
@@ -93,4 +158,11 @@ async def s3_session_storage(moto_s3_server: str) -> AsyncIterator[SessionStorag
 async def memory_session_storage() -> AsyncIterator[SessionStorage]:
     """A SessionStorage in memory that no other test or storage can see."""
     async with SessionStorage(f"memory://test-{uuid.uuid4().hex}") as storage:
+        yield storage
+
+
+@_async_fixture
+async def file_session_storage(tmp_path: Path) -> AsyncIterator[SessionStorage]:
+    """A SessionStorage in a folder of the test's own ``tmp_path``."""
+    async with SessionStorage(tmp_path / "sessions") as storage:
         yield storage

@@ -21,6 +21,11 @@ _REGISTRY: dict[str, str] = {
     "memory": "memory:MemoryDriver",
     "s3": "s3:S3Driver",
     "s3a": "s3:S3Driver",
+    "gs": "gcs:GCSDriver",
+    "gcs": "gcs:GCSDriver",
+    "az": "azure:AzureDriver",
+    "abfs": "azure:AzureDriver",
+    "abfss": "azure:AzureDriver",
 }
 
 

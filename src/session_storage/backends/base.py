@@ -24,6 +24,9 @@ PAGE_SIZE = 1000
 """Names per listing page: what one S3 ListObjectsV2 request returns at most."""
 _NO_LIMIT = sys.maxsize
 
+_INFO_CONCURRENCY = 16
+"""Metadata requests in flight at once in the default :meth:`Driver.list_file_infos`."""
+
 
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
@@ -53,6 +56,12 @@ class Driver(ABC):
 
     One for backends whose operations never wait (memory): running them one after
     another is fastest. Drivers may set it per instance from their options.
+    """
+    supports_conditional_writes: ClassVar[bool] = False
+    """Whether :meth:`put` enforces ``if_version`` and ``if_absent`` atomically.
+
+    False until a driver proves it: the facade then refuses conditional writes with
+    NotSupportedError instead of letting them silently overwrite.
     """
 
     def __init__(self, options: Mapping[str, Any]) -> None:
@@ -104,9 +113,7 @@ class Driver(ABC):
         loop = asyncio.get_running_loop() if self.loop_bound else None
         if self._fs is None or (self.loop_bound and self._loop is not loop):
             if self._fs is not None:
-                # Its loop has ended (or is another thread's): nothing can be awaited
-                # on it from here, so its sockets are closed without awaiting.
-                self._abandon(self._fs)
+                self._retire(self._fs, self._loop)
             self._fs = self._open()
             self._loop = loop
         return self._fs
@@ -128,9 +135,18 @@ class Driver(ABC):
         if fs is None:
             return
         if loop is not asyncio.get_running_loop():
-            self._abandon(fs)  # its loop is gone or foreign: nothing can be awaited
+            self._retire(fs, loop)
             return
         await self._close(fs)
+
+    def _retire(self, fs: Any, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Close ``fs``, which belongs to ``loop``, from outside that loop."""
+        if loop is not None and loop.is_running():
+            # Another thread runs it: let that loop close its own connections.
+            asyncio.run_coroutine_threadsafe(self._close(fs), loop)
+        else:
+            # Ended, or stopped: nothing can be awaited on it and nothing uses it.
+            self._abandon(fs)
 
     async def _close(self, fs: Any) -> None:
         """Close ``fs``; the default has nothing to release."""
@@ -162,8 +178,9 @@ class Driver(ABC):
 
         With ``if_absent`` the write happens only if no file exists at ``path``; with
         ``if_version`` only if the file is still at that version. The backend checks
-        the condition atomically with the write, and a failed condition raises
-        ``FileExistsError`` having written nothing.
+        the condition atomically with the write, and a failed condition (including
+        ``if_version`` on a missing file) raises ``FileExistsError`` having written
+        nothing. Only drivers with :attr:`supports_conditional_writes` get conditions.
         """
 
     @abstractmethod
@@ -190,6 +207,28 @@ class Driver(ABC):
     @abstractmethod
     async def list_files(self, folder: str) -> list[str]:
         """Full paths of every file below ``folder``, nested ones included."""
+
+    async def list_file_infos(self, folder: str) -> AsyncIterator[list[tuple[str, ObjectInfo]]]:
+        """Pages of ``(path, info)`` for every file below ``folder``, nested ones included.
+
+        The same files as :meth:`list_files`, in no particular order; nothing for a
+        missing folder. This default lists the paths and then asks :meth:`info` for
+        each (a bounded number at a time), so it works on any backend; a file deleted
+        in between is left out. Backends whose listing already returns sizes and times
+        (S3's ListObjectsV2, a local directory scan) override it with one pass.
+        """
+        paths = await self.list_files(folder)
+        limiter = asyncio.Semaphore(_INFO_CONCURRENCY)
+
+        async def one(path: str) -> tuple[str, ObjectInfo | None]:
+            async with limiter:
+                return path, await self.info(path)
+
+        for i in range(0, len(paths), PAGE_SIZE):
+            found = await asyncio.gather(*(one(p) for p in paths[i : i + PAGE_SIZE]))
+            page = [(path, info) for path, info in found if info is not None]
+            if page:
+                yield page
 
     @abstractmethod
     async def has_files(self, folder: str) -> bool:

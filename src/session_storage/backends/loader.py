@@ -23,18 +23,26 @@ def require(module: str, extra: str) -> ModuleType:
 
 
 def close_aiohttp_session(session: Any) -> None:
-    """Close an aiohttp ClientSession whose event loop has already ended.
+    """Close an aiohttp ClientSession whose event loop is not running any more.
 
-    ``await session.close()`` needs that loop. Closing the connector's transports
-    directly releases the sockets; a transport that insists on its dead loop is left
-    to the garbage collector. Either way the session counts as closed afterwards, so
-    aiohttp does not report it as leaked.
+    ``await session.close()`` needs that loop, and aiohttp's own synchronous close
+    does nothing once the loop is closed, which leaves every pooled socket open until
+    the garbage collector finds it. No loop is using these sockets, so they are
+    closed here directly, and the session is marked closed.
     """
     connector = getattr(session, "_connector", None)
     if connector is None:
         return
+    protocols = [proto for conns in getattr(connector, "_conns", {}).values() for proto, _ in conns]
+    protocols.extend(getattr(connector, "_acquired", ()))
+    for proto in protocols:
+        transport: Any = getattr(proto, "transport", None)
+        sock = getattr(transport, "_sock", None)
+        if sock is not None:
+            sock.close()
+            transport._sock = None  # the transport would warn about a socket it still held
     try:
         connector._close()
-    except RuntimeError:  # "Event loop is closed" from a transport's callback
+    except RuntimeError:  # a transport callback scheduled on the dead loop
         pass
     session._connector = None

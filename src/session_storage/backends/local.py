@@ -1,4 +1,20 @@
-"""Local disk: atomic writes by temp file and rename, one thread hop per operation."""
+"""Local disk: atomic writes by temp file and rename, one thread hop per operation.
+
+Conditional writes hold across threads and processes:
+
+- ``if_absent``: the temp file is hard-linked to the target name; ``link`` fails if the
+  name exists, so the check and the write are one system call.
+- ``if_version``: the check and the rename happen under the folder's ``flock``
+  (:mod:`.locking`).
+- plain stores and deletes take the same lock, so neither can slip in between a
+  compare-and-swap writer's check and its rename (where it would be lost, or the file
+  resurrected).
+
+Version tokens are ``mtime_ns-inode-size`` of the written file. Every write creates a
+new file (new inode) and stamps it with a modification time later than the file it
+replaces, so a token never repeats for a path even when the filesystem reuses an
+inode number at once.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +25,7 @@ import os
 import stat
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -17,11 +34,13 @@ from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
 from fsspec.implementations.local import LocalFileSystem
 
 from .base import PAGE_SIZE, Driver, ObjectInfo, key_order
+from .locking import HAVE_FLOCK, FolderLock, remove_folder_if_empty
 
 __all__ = ["LocalDriver"]
 
 TEMP_PREFIX = "."
 """Temp files start with a dot; encoded keys never do, so they cannot collide."""
+TEMP_SUFFIX = ".tmp"
 STALE_TEMP_SECONDS = 3600.0
 """A temp file this old belongs to a writer that died; deletes may remove it."""
 _MKDIR_ATTEMPTS = 16
@@ -46,9 +65,13 @@ async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
     return await loop.run_in_executor(None, fn, *args)
 
 
+_STAMP_FD = os.utime in os.supports_fd
+# Filesystems without hard links answer link() with one of these; create-only writes
+# then check and rename under the folder lock instead.
+_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}
+
+
 def _version(st: os.stat_result) -> str:
-    # Every store writes a new file and renames it into place, so the inode and the
-    # modification time in nanoseconds change on every write.
     return f"{st.st_mtime_ns:x}-{st.st_ino:x}-{st.st_size:x}"
 
 
@@ -83,40 +106,139 @@ def _read(path: str) -> tuple[bytes, str | None] | None:
         os.close(fd)
 
 
-def _open_temp(folder: str) -> tuple[int, str]:
+def _make_folder(folder: str) -> str | None:
+    """Create ``folder`` and its parents; the highest folder this call created, if any."""
+    top = None
+    probe = folder
+    while probe and not os.path.isdir(probe):
+        top, probe = probe, os.path.dirname(probe)
+    os.makedirs(folder, exist_ok=True)
+    return top
+
+
+def _open_temp(folder: str) -> tuple[int, str, str | None]:
     """Create a uniquely named temp file in ``folder``, creating the folder if needed.
 
-    A concurrent delete may prune the folder between our makedirs and our open, so
-    this retries a bounded number of times.
+    Returns the descriptor, the temp path and the highest folder created for it, so a
+    write that fails can remove the folders it made. A concurrent delete may prune the
+    folder between our makedirs and our open, so this retries a bounded number of times.
     """
+    created = None
     for _ in range(_MKDIR_ATTEMPTS):
-        temp = os.path.join(folder, f"{TEMP_PREFIX}{os.urandom(8).hex()}.tmp")
+        temp = os.path.join(folder, f"{TEMP_PREFIX}{os.urandom(8).hex()}{TEMP_SUFFIX}")
         try:
-            return os.open(temp, _CREATE_FLAGS, 0o644), temp
+            return os.open(temp, _CREATE_FLAGS, 0o644), temp, created
         except FileNotFoundError:
-            os.makedirs(folder, exist_ok=True)
+            created = _make_folder(folder) or created
         except FileExistsError:  # 64 random bits collided: draw again
             continue
     raise FileNotFoundError(errno.ENOENT, "folder keeps disappearing", folder)
 
 
-def _write_atomic(path: str, data: bytes) -> str:
-    fd, temp = _open_temp(os.path.dirname(path))
+def _stamp(fd: int, previous: os.stat_result | None) -> os.stat_result:
+    """Give the file a modification time after ``previous``'s, and return its stat.
+
+    The kernel's own timestamps may come from a coarse clock (a few milliseconds);
+    two quick writes of equal size that get a recycled inode would then share a token.
+    """
+    if _STAMP_FD:
+        now = time.time_ns()
+        if previous is not None and now <= previous.st_mtime_ns:
+            now = previous.st_mtime_ns + 1
+        os.utime(fd, ns=(now, now))
+    return os.fstat(fd)
+
+
+def _stat_or_none(path: str) -> os.stat_result | None:
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            st = os.fstat(fd)
-        finally:
-            os.close(fd)
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _precondition_failed(path: str, why: str) -> FileExistsError:
+    return FileExistsError(errno.EEXIST, f"precondition failed: {why}", path)
+
+
+def _link_new(fd: int, temp: str, path: str) -> os.stat_result | None:
+    """Publish ``temp`` as ``path`` only if ``path`` does not exist.
+
+    Returns None when the filesystem has no hard links (the caller falls back to the
+    folder lock).
+    """
+    st = _stamp(fd, None)
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        raise _precondition_failed(path, "the file already exists") from None
+    except OSError as exc:
+        if exc.errno in _NO_HARD_LINKS:
+            return None
+        raise
+    return st
+
+
+def _replace_locked(
+    fd: int, temp: str, path: str, if_version: str | None, if_absent: bool
+) -> os.stat_result:
+    """Check the condition and rename ``temp`` onto ``path`` under the folder lock."""
+    with FolderLock(os.path.dirname(path)):
+        current = _stat_or_none(path)
+        if if_absent and current is not None:
+            raise _precondition_failed(path, "the file already exists")
+        if if_version is not None and (current is None or _version(current) != if_version):
+            raise _precondition_failed(path, "the file is missing or at another version")
+        st = _stamp(fd, current)
         os.replace(temp, path)  # readers see the old file or the new one, never a part
-    except BaseException:
+    return st
+
+
+def _publish(
+    fd: int, temp: str, path: str, if_version: str | None, if_absent: bool, lock_plain: bool
+) -> os.stat_result:
+    if if_absent:
+        st = _link_new(fd, temp, path)
+        if st is not None:
+            return st
+    if if_absent or if_version is not None or lock_plain:
+        return _replace_locked(fd, temp, path, if_version, if_absent)
+    st = _stamp(fd, _stat_or_none(path))
+    os.replace(temp, path)
+    return st
+
+
+def _write(
+    path: str, data: bytes, if_version: str | None, if_absent: bool, lock_plain: bool = True
+) -> str:
+    """Write ``data`` to ``path`` atomically, under the given condition.
+
+    Plain stores take the folder lock too (``lock_plain``). The lock is an open, a
+    flock, two stats and a close: about 9 us. Measured with ``python
+    benchmarks/local_lock.py [folder]`` (2 shared cores, 2026-11), a 1 KB store costs
+    about 340 us on ext4 with or without it (the journal dominates; the difference is
+    noise) and 78 vs 111 us on tmpfs, from one thread or eight. Without it, a plain
+    store that lands between a compare-and-swap writer's version check and its rename
+    is silently replaced: a lost update, which conditional writes exist to prevent.
+    """
+    folder = os.path.dirname(path)
+    fd, temp, created = _open_temp(folder)
+    published = False
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        st = _publish(fd, temp, path, if_version, if_absent, lock_plain)
+        published = True
+    finally:
+        os.close(fd)
         try:
-            os.unlink(temp)
+            os.unlink(temp)  # still there after a link, or after a failure
         except FileNotFoundError:
             pass
-        raise
+        if not published and created is not None:
+            # A failed write leaves no folder behind that it made: an empty session
+            # folder would be listed as a session.
+            _prune(folder, os.path.dirname(created))
     return _version(st)
 
 
@@ -167,6 +289,29 @@ def _walk_files(folder: str) -> list[str]:
     return out
 
 
+def _walk_infos(folder: str) -> list[tuple[str, ObjectInfo]]:
+    """Every file below ``folder`` with its stat, skipping temp files (like _walk_files)."""
+    out: list[tuple[str, ObjectInfo]] = []
+    stack = [folder]
+    while stack:
+        try:
+            entries = os.scandir(stack.pop())
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # removed while we walked
+        with entries:
+            for entry in entries:
+                if entry.name.startswith(TEMP_PREFIX):
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif entry.is_file():
+                        out.append((entry.path, _info(entry.stat())))
+                except FileNotFoundError:
+                    continue
+    return out
+
+
 def _has_files(folder: str) -> bool:
     for _dirpath, dirnames, filenames in os.walk(folder):
         if any(not f.startswith(TEMP_PREFIX) for f in filenames):
@@ -182,32 +327,43 @@ def _prune(folder: str, root: str) -> None:
     """
     root = root.rstrip("/")
     while folder.startswith(root + "/"):
-        try:
-            os.rmdir(folder)
-        except OSError:  # not empty (a writer got in first), or already gone
-            return
+        if not remove_folder_if_empty(folder):
+            return  # not empty (a writer got in first)
         folder = os.path.dirname(folder)
 
 
+def _unlink_in(folder: str, paths: Sequence[str]) -> int:
+    """Unlink files of one folder under its lock; returns how many existed."""
+    removed = 0
+    lock = FolderLock(folder, make_folder=False) if HAVE_FLOCK else nullcontext(True)
+    with lock as held:
+        if not held:
+            return 0  # no folder, so none of the files exists
+        for path in paths:
+            try:
+                os.unlink(path)
+                removed += 1
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                pass
+    return removed
+
+
 def _unlink(path: str, root: str) -> bool:
-    try:
-        os.unlink(path)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return False
-    _prune(os.path.dirname(path), root)
-    return True
+    folder = os.path.dirname(path)
+    existed = _unlink_in(folder, [path]) > 0
+    if existed:
+        _prune(folder, root)
+    return existed
 
 
 def _unlink_many(paths: Sequence[str], root: str) -> None:
-    folders = set()
+    by_folder: dict[str, list[str]] = {}
     for path in paths:
-        try:
-            os.unlink(path)
-        except (FileNotFoundError, NotADirectoryError):
-            pass
-        folders.add(os.path.dirname(path))
+        by_folder.setdefault(os.path.dirname(path), []).append(path)
+    for folder, files in by_folder.items():
+        _unlink_in(folder, files)
     # Deepest first, so a parent is tried after its children are gone.
-    for folder in sorted(folders, key=len, reverse=True):
+    for folder in sorted(by_folder, key=len, reverse=True):
         _remove_stale_temps(folder)
         _prune(folder, root)
 
@@ -217,7 +373,12 @@ def _remove_stale_temps(folder: str) -> None:
     try:
         with os.scandir(folder) as entries:
             for e in entries:
-                if e.name.startswith(TEMP_PREFIX) and e.is_file() and e.stat().st_mtime < cutoff:
+                if (
+                    e.name.startswith(TEMP_PREFIX)
+                    and e.name.endswith(TEMP_SUFFIX)  # never the lock file
+                    and e.is_file()
+                    and e.stat().st_mtime < cutoff
+                ):
                     os.unlink(e.path)
     except FileNotFoundError:
         pass
@@ -233,6 +394,7 @@ class LocalDriver(Driver):
     # Enough to keep the loop's default executor (min(32, cores + 4) threads) busy;
     # more would only queue for its threads.
     default_concurrency = 8
+    supports_conditional_writes = HAVE_FLOCK
 
     @staticmethod
     def root_path(url: str) -> str:
@@ -258,9 +420,9 @@ class LocalDriver(Driver):
         if_version: str | None = None,
         if_absent: bool = False,
     ) -> str:
-        if if_version is not None or if_absent:
-            raise NotImplementedError("conditional writes on local disk")
-        return await _in_thread(_write_atomic, path, data)
+        if (if_version is not None or if_absent) and not HAVE_FLOCK:
+            raise NotImplementedError("conditional writes on local disk need flock")
+        return await _in_thread(_write, path, data, if_version, if_absent, HAVE_FLOCK)
 
     async def info(self, path: str) -> ObjectInfo | None:
         return await _in_thread(_stat_file, path)
@@ -280,6 +442,11 @@ class LocalDriver(Driver):
 
     async def list_files(self, folder: str) -> list[str]:
         return await _in_thread(_walk_files, folder)
+
+    async def list_file_infos(self, folder: str) -> AsyncIterator[list[tuple[str, ObjectInfo]]]:
+        found = await _in_thread(_walk_infos, folder)
+        for i in range(0, len(found), PAGE_SIZE):
+            yield found[i : i + PAGE_SIZE]
 
     async def has_files(self, folder: str) -> bool:
         return await _in_thread(_has_files, folder)

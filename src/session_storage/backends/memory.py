@@ -31,12 +31,25 @@ class MemoryDriver(Driver):
     name = "memory"
     scheme = "memory"
     loop_bound = False
+    supports_conditional_writes = True
 
     def __init__(self, options: dict[str, Any]) -> None:
         super().__init__(options)
-        self._versions: dict[str, str] = {}
+        # The version of each file, with the file object it belongs to: a file that
+        # someone replaced through the fsspec filesystem itself is a new object, and
+        # gets a new version the first time we look at it.
+        self._versions: dict[str, tuple[MemoryFile, str]] = {}
         self._counter = itertools.count(1)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+
+    def _version(self, path: str, f: MemoryFile) -> str:
+        with self._lock:
+            known = self._versions.get(path)
+            if known is not None and known[0] is f:
+                return known[1]
+            version = str(next(self._counter))
+            self._versions[path] = (f, version)
+            return version
 
     @staticmethod
     def root_path(url: str) -> str:
@@ -57,7 +70,7 @@ class MemoryDriver(Driver):
         f = self._store.get(path)
         if f is None:
             return None
-        return f.getvalue(), self._versions.get(path)
+        return f.getvalue(), self._version(path, f)
 
     async def put(
         self,
@@ -71,21 +84,23 @@ class MemoryDriver(Driver):
         # The lock makes check-and-write one step for callers on other threads and
         # event loops; within one loop nothing here awaits, so nothing interleaves.
         with self._lock:
-            exists = path in self._store
-            if (if_absent and exists) or (
-                if_version is not None and (not exists or self._versions.get(path) != if_version)
+            current = self._store.get(path)
+            if (if_absent and current is not None) or (
+                if_version is not None
+                and (current is None or self._version(path, current) != if_version)
             ):
                 raise FileExistsError(f"precondition failed for {path}")
-            MemoryFile(self.filesystem.sync_fs, path, data).commit()
-            version = self._versions[path] = str(next(self._counter))
-        return version
+            f = MemoryFile(self.filesystem.sync_fs, path, data)
+            f.commit()
+            return self._version(path, f)
 
     async def info(self, path: str) -> ObjectInfo | None:
         f = self._store.get(path)
-        if f is None:
-            return None
+        return None if f is None else self._object_info(path, f)
+
+    def _object_info(self, path: str, f: MemoryFile) -> ObjectInfo:
         return ObjectInfo(
-            size=f.size, modified=f.modified, created=f.created, version=self._versions.get(path)
+            size=f.size, modified=f.modified, created=f.created, version=self._version(path, f)
         )
 
     def _children(
@@ -120,6 +135,16 @@ class MemoryDriver(Driver):
     async def list_files(self, folder: str) -> list[str]:
         head = folder.rstrip("/") + "/"
         return [key for key in tuple(self._store) if key.startswith(head)]
+
+    async def list_file_infos(self, folder: str) -> AsyncIterator[list[tuple[str, ObjectInfo]]]:
+        head = folder.rstrip("/") + "/"
+        found = [
+            (key, self._object_info(key, f))
+            for key, f in tuple(self._store.items())
+            if key.startswith(head)
+        ]
+        for i in range(0, len(found), PAGE_SIZE):
+            yield found[i : i + PAGE_SIZE]
 
     async def has_files(self, folder: str) -> bool:
         head = folder.rstrip("/") + "/"

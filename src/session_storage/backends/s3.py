@@ -59,6 +59,7 @@ class S3Driver(Driver):
     name = "s3"
     scheme = "s3"
     max_key_bytes = 1024
+    supports_conditional_writes = True  # If-None-Match and If-Match on PutObject
 
     @staticmethod
     def root_path(url: str) -> str:
@@ -158,8 +159,12 @@ class S3Driver(Driver):
         except OSError as exc:
             # s3fs turns a failed If-None-Match into FileExistsError but a failed
             # If-Match into a plain OSError(EINVAL); S3 answers 409 when two
-            # conditional writes race. All of them mean: the condition did not hold.
-            if condition and _error_code(exc) in _CONDITION_FAILED:
+            # conditional writes race, and 404 to If-Match on a missing key. All of
+            # them mean: the condition did not hold.
+            code = _error_code(exc)
+            if condition and (
+                code in _CONDITION_FAILED or (if_version is not None and code == "NoSuchKey")
+            ):
                 raise FileExistsError(f"precondition failed for {path}") from exc
             raise
         etag: str = resp["ETag"]
@@ -218,6 +223,32 @@ class S3Driver(Driver):
             token = resp.get("NextContinuationToken")
             if not resp.get("IsTruncated") or not token:
                 return out
+            kwargs["ContinuationToken"] = token
+
+    async def list_file_infos(self, folder: str) -> AsyncIterator[list[tuple[str, ObjectInfo]]]:
+        # ListObjectsV2 returns size, time and ETag of each key: one request per
+        # 1000 files, with no HEAD per file.
+        bucket, key = self._split(folder)
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{key}/" if key else ""}
+        while True:
+            resp = await self._call("list_objects_v2", **kwargs)
+            page = [
+                (
+                    f"{bucket}/{obj['Key']}",
+                    ObjectInfo(
+                        size=int(obj["Size"]),
+                        modified=obj["LastModified"],
+                        created=None,
+                        version=obj.get("ETag"),
+                    ),
+                )
+                for obj in resp.get("Contents", [])
+            ]
+            if page:
+                yield page
+            token = resp.get("NextContinuationToken")
+            if not resp.get("IsTruncated") or not token:
+                return
             kwargs["ContinuationToken"] = token
 
     async def has_files(self, folder: str) -> bool:

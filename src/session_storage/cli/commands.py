@@ -1,0 +1,225 @@
+"""The commands. Each takes the parsed arguments and returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import asdict
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from ..settings import StorageSettings
+from ..storage import SessionStorage
+from ..transfer import copy_sessions
+from .exits import EXIT_DATA, EXIT_DECLINED, EXIT_NOT_FOUND, EXIT_OK, UsageError
+from .output import echo, emit_json, plain, timestamp
+from .parser import format_duration
+from .progress import ProgressBar, human_bytes
+
+__all__ = ["COMMANDS"]
+
+
+def settings_for(args: argparse.Namespace, url: str | None = None) -> StorageSettings:
+    """SESSION_STORAGE_* settings, overridden by --url and merged with the options."""
+    base = StorageSettings.from_env()
+    options = dict(base.storage_options)
+    options.update(args.options or {})
+    options.update(dict(args.option))
+    return StorageSettings(url or args.url or base.url, options)
+
+
+def open_storage(args: argparse.Namespace) -> SessionStorage:
+    return SessionStorage.from_settings(settings_for(args))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _not_found(message: str) -> int:
+    print(f"session-storage: not found: {message}", file=sys.stderr)
+    return EXIT_NOT_FOUND
+
+
+async def cmd_ls(args: argparse.Namespace) -> int:
+    async with open_storage(args) as storage:
+        sessions = await storage.list_sessions(args.prefix)
+    if args.json:
+        emit_json(sessions)
+    else:
+        for session_id in sessions:
+            echo(plain(session_id))
+    return EXIT_OK
+
+
+async def cmd_files(args: argparse.Namespace) -> int:
+    async with open_storage(args) as storage:
+        names = await storage.list_files(args.session)
+    if not names:
+        return _not_found(f"session {args.session!r} has no files ({storage.url})")
+    if args.json:
+        emit_json(names)
+    else:
+        for name in names:
+            echo(plain(name))
+    return EXIT_OK
+
+
+async def cmd_show(args: argparse.Namespace) -> int:
+    async with open_storage(args) as storage:
+        data = await storage.load_bytes(args.session, args.file)
+    if data is None:
+        return _not_found(f"session {args.session!r} has no file {args.file!r} ({storage.url})")
+    if args.raw:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return EXIT_OK
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        print(
+            f"session-storage: error: session {args.session!r} file {args.file!r} is not "
+            f"JSON ({exc}); use --raw to print its bytes",
+            file=sys.stderr,
+        )
+        return EXIT_DATA
+    option = 0 if args.json else orjson.OPT_INDENT_2
+    sys.stdout.write(orjson.dumps(value, option=option).decode() + "\n")
+    return EXIT_OK
+
+
+_INFO_FIELDS = ("session_id", "filename", "size", "modified", "created", "backend", "version")
+
+
+async def cmd_info(args: argparse.Namespace) -> int:
+    async with open_storage(args) as storage:
+        if args.file is not None:
+            meta = await storage.get_session_metadata(args.session, args.file)
+            if meta is None:
+                return _not_found(
+                    f"session {args.session!r} has no file {args.file!r} ({storage.url})"
+                )
+            if args.json:
+                emit_json(meta)
+            else:
+                for key in _INFO_FIELDS:
+                    value = meta[key]
+                    shown = timestamp(value) if key in ("modified", "created") else value
+                    echo(f"{key:<11}{plain(str(shown))}")
+            return EXIT_OK
+        metas = [m async for m in storage.iter_file_metadata(args.session)]
+    if not metas:
+        return _not_found(f"session {args.session!r} has no files ({storage.url})")
+    metas.sort(key=lambda m: m["filename"])
+    if args.json:
+        emit_json(metas)
+        return EXIT_OK
+    for meta in metas:
+        echo(f"{meta['size']:>10}  {timestamp(meta['modified'])}  {plain(meta['filename'])}")
+    total = sum(m["size"] for m in metas)
+    newest = max(m["modified"] for m in metas)
+    echo(
+        f"{_count(len(metas), 'file')}, {total} bytes"
+        + (f" ({human_bytes(total)})" if total >= 1024 else "")
+        + f", newest {timestamp(newest)}"
+    )
+    return EXIT_OK
+
+
+def _confirm(question: str) -> bool:
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
+async def cmd_rm(args: argparse.Namespace) -> int:
+    async with open_storage(args) as storage:
+        if args.file is None:
+            count = len(await storage.list_files(args.session))
+            if not count:
+                return _not_found(f"session {args.session!r} has no files ({storage.url})")
+            what = f"session {args.session!r} ({_count(count, 'file')})"
+        else:
+            if await storage.get_session_metadata(args.session, args.file) is None:
+                return _not_found(
+                    f"session {args.session!r} has no file {args.file!r} ({storage.url})"
+                )
+            what = f"file {args.file!r} of session {args.session!r}"
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError(
+                    f"refusing to delete {what} without --yes: stdin is not a terminal"
+                )
+            if not _confirm(f"Delete {what} from {storage.url}?"):
+                print("session-storage: nothing deleted", file=sys.stderr)
+                return EXIT_DECLINED
+        deleted = await storage.delete_session(args.session, args.file)
+    if args.json:
+        emit_json({"session_id": args.session, "filename": args.file, "deleted": deleted})
+    else:
+        echo(f"deleted {what}" if deleted else f"nothing to delete: {what} is already gone")
+    return EXIT_OK
+
+
+async def cmd_cp(args: argparse.Namespace) -> int:
+    src_settings = settings_for(args, args.src)
+    dst_settings = settings_for(args, args.dst)
+    src = SessionStorage(
+        src_settings.url, {**src_settings.storage_options, **dict(args.src_option)}
+    )
+    dst = SessionStorage(
+        dst_settings.url, {**dst_settings.storage_options, **dict(args.dst_option)}
+    )
+    bar = ProgressBar(sys.stderr, "copying", enabled=not (args.json or args.no_progress))
+    async with src, dst:
+        try:
+            result = await copy_sessions(src, dst, progress=bar.update)
+        finally:
+            bar.finish()
+    if args.json:
+        emit_json({"source": src.url, "destination": dst.url, **asdict(result)})
+    else:
+        echo(
+            f"{_count(result.sessions, 'session')}, {_count(result.files, 'file')}: "
+            f"copied {result.copied} "
+            f"({human_bytes(result.bytes_copied)}), skipped {result.skipped} identical"
+            + (f", {result.vanished} vanished at the source" if result.vanished else "")
+            + f"; {src.url} -> {dst.url}"
+        )
+    return EXIT_OK
+
+
+async def cmd_gc(args: argparse.Namespace) -> int:
+    now = datetime.now(timezone.utc)
+    cutoff = now - args.older_than
+    async with open_storage(args) as storage:
+        ids = await storage.delete_sessions_older_than(
+            args.older_than, dry_run=args.dry_run, now=now
+        )
+    if args.json:
+        emit_json({"dry_run": args.dry_run, "cutoff": cutoff, "sessions": ids})
+        return EXIT_OK
+    verb = "would delete" if args.dry_run else "deleted"
+    echo(
+        f"{verb} {_count(len(ids), 'session')} whose newest file is "
+        f"older than {format_duration(args.older_than)} (before {timestamp(cutoff)})"
+    )
+    for session_id in ids:
+        echo(f"  {plain(session_id)}")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "ls": cmd_ls,
+    "files": cmd_files,
+    "show": cmd_show,
+    "info": cmd_info,
+    "rm": cmd_rm,
+    "cp": cmd_cp,
+    "gc": cmd_gc,
+}

@@ -1,0 +1,216 @@
+"""The command line: arguments, durations and ``key=value`` options."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import timedelta
+from typing import Any, NoReturn
+
+import orjson
+
+from .. import __version__
+
+__all__ = ["EXIT_CODES_HELP", "build_parser", "format_duration", "parse_duration", "parse_option"]
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0  success
+  1  not found: the session or file does not exist
+  2  usage or configuration error (bad arguments, unknown URL scheme, invalid
+     options, missing extra, rm without --yes when stdin is not a terminal)
+  3  backend error (missing bucket, refused credentials, unreachable endpoint, ...)
+  4  corrupt data: a stored file is not the JSON it should be
+  5  declined: rm was not confirmed at the prompt
+  130 interrupted (Ctrl-C)
+"""
+
+_DESCRIPTION = """\
+Look at, copy and clean up sessions stored by session-storage.
+
+The storage comes from the same settings as the library (SESSION_STORAGE_URL,
+SESSION_STORAGE_BACKEND, SESSION_STORAGE_BUCKET, SESSION_STORAGE_ROOT and
+SESSION_STORAGE_OPTIONS; with none set, the folder .data/sessions), overridden by
+--url and --option/--options."""
+
+_UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[wdhms])+")
+_PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30d``, ``12h``, ``15m``, ``90s``, ``1w``, ``1d12h`` or plain seconds."""
+    value = text.strip().lower()
+    try:
+        seconds = float(value)
+    except ValueError:
+        if not _DURATION.fullmatch(value):
+            raise argparse.ArgumentTypeError(
+                f"invalid duration {text!r}: use a number with a unit, such as 30d, 12h, "
+                "15m, 90s or 1d12h"
+            ) from None
+        seconds = sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(value))
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: must not be negative")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest ``1d12h`` form of a duration (``0s`` for zero)."""
+    seconds = value.total_seconds()
+    parts = []
+    for unit in ("d", "h", "m"):
+        count, seconds = divmod(seconds, _UNITS[unit])
+        if count:
+            parts.append(f"{count:.0f}{unit}")
+    if seconds or not parts:
+        parts.append(f"{seconds:g}s")
+    return "".join(parts)
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """``key=value``; the value is JSON if it parses as JSON, else the plain string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"invalid option {text!r}: use KEY=VALUE")
+    try:
+        value: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # The options are accepted before and after the command. On the command's parser
+    # their defaults are SUPPRESS, so a value given before the command survives.
+    default: Any = None if top else argparse.SUPPRESS
+    group = parser.add_argument_group("storage and output")
+    group.add_argument(
+        "--url", default=default, help="the storage URL (default: from SESSION_STORAGE_*)"
+    )
+    group.add_argument(
+        "--option",
+        "-o",
+        dest="option",
+        action="append",
+        type=parse_option,
+        default=[] if top else argparse.SUPPRESS,
+        metavar="KEY=VALUE",
+        help="a storage option (repeatable; VALUE is parsed as JSON if it can be)",
+    )
+    group.add_argument(
+        "--options",
+        type=_json_object,
+        default=default,
+        metavar="JSON",
+        help="storage options as a JSON object, merged over SESSION_STORAGE_OPTIONS",
+    )
+    group.add_argument(
+        "--json",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="print machine-readable JSON",
+    )
+    group.add_argument(
+        "--traceback",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="show the full traceback of an error",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``session-storage`` argument parser."""
+    parser = _Parser(
+        prog="session-storage",
+        description=_DESCRIPTION,
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_common(parser, top=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _add_common(sub, top=False)
+        return sub
+
+    ls = command("ls", "list the sessions, optionally those whose id starts with PREFIX")
+    ls.add_argument("prefix", nargs="?", default="", metavar="PREFIX")
+
+    files = command("files", "list the files of a session")
+    files.add_argument("session", metavar="SESSION")
+
+    show = command("show", "print a stored file as pretty JSON (default file: state.json)")
+    show.add_argument("session", metavar="SESSION")
+    show.add_argument("file", nargs="?", default="state.json", metavar="FILE")
+    show.add_argument("--raw", action="store_true", help="write the stored bytes as they are")
+
+    info = command("info", "size, times and version of a file, or of every file of a session")
+    info.add_argument("session", metavar="SESSION")
+    info.add_argument("file", nargs="?", default=None, metavar="FILE")
+
+    rm = command("rm", "delete a session (every file) or one file of it")
+    rm.add_argument("session", metavar="SESSION")
+    rm.add_argument("file", nargs="?", default=None, metavar="FILE")
+    rm.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+    cp = command(
+        "cp",
+        "copy every session and file from SRC_URL to DST_URL, skipping identical files",
+    )
+    cp.add_argument("src", metavar="SRC_URL")
+    cp.add_argument("dst", metavar="DST_URL")
+    cp.add_argument(
+        "--src-option",
+        action="append",
+        type=parse_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a storage option for the source only",
+    )
+    cp.add_argument(
+        "--dst-option",
+        action="append",
+        type=parse_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a storage option for the destination only",
+    )
+    cp.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+
+    gc = command("gc", "delete the sessions whose newest file is older than a duration")
+    gc.add_argument(
+        "--older-than",
+        required=True,
+        type=parse_duration,
+        metavar="DURATION",
+        help="for example 30d, 12h, 15m, 90s or 1d12h",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="list what would be deleted")
+    return parser

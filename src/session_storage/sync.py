@@ -1,0 +1,232 @@
+"""SyncSessionStorage: the same storage for blocking code (scripts, Flask, Django, notebooks).
+
+It holds a :class:`SessionStorage` and runs its coroutines on a private event loop in
+a background thread (:mod:`session_storage.loop_thread`), so there is one
+implementation and this module only forwards. Each method below is one line of the
+table in the class body: ``blocking`` turns a coroutine method into a blocking one,
+``iterating`` turns an async-iterator method into a plain iterator, and both keep the
+async method's signature for type checkers. A method added to SessionStorage gets
+its twin by adding one line there; a test fails until it has one.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import os
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from .background import DEFAULT_CONCURRENCY, SaveHandle
+from .loop_thread import LoopThread
+from .settings import DEFAULT_URL, StorageSettings
+from .storage import DEFAULT_FILENAME, SessionStorage
+
+__all__ = ["SyncSessionStorage"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+S = TypeVar("S", bound="SyncSessionStorage")
+
+
+def blocking(
+    method: Callable[Concatenate[SessionStorage, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[SyncSessionStorage, P], R]:
+    """A blocking method that runs the async ``method`` on the storage's loop thread."""
+
+    @functools.wraps(method)
+    def call(self: SyncSessionStorage, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._runner.call(method(self._storage, *args, **kwargs))
+
+    return call
+
+
+def iterating(
+    method: Callable[Concatenate[SessionStorage, P], AsyncIterator[T]],
+) -> Callable[Concatenate[SyncSessionStorage, P], Iterator[T]]:
+    """A method returning a plain iterator over the async iterator ``method`` returns."""
+
+    @functools.wraps(method)
+    def call(self: SyncSessionStorage, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+        # Creating an async generator runs none of its code; that happens on the loop.
+        return self._runner.iterate(method(self._storage, *args, **kwargs))
+
+    return call
+
+
+class SyncSessionStorage:
+    """A blocking :class:`SessionStorage`: same methods, same arguments, same results.
+
+    Usable from plain functions and from any number of threads at once, with no event
+    loop of the caller's: calls run on a private event loop in a daemon thread that
+    starts on first use. Use it as a context manager or call :meth:`close`, which
+    flushes background saves and stops the thread; a storage still open at
+    interpreter exit is closed then. From async code, use SessionStorage itself.
+    """
+
+    def __init__(
+        self,
+        url: str | os.PathLike[str] = DEFAULT_URL,
+        storage_options: Mapping[str, Any] | None = None,
+        *,
+        background_concurrency: int = DEFAULT_CONCURRENCY,
+        max_concurrency: int | None = None,
+    ) -> None:
+        self._init(
+            SessionStorage(
+                url,
+                storage_options,
+                background_concurrency=background_concurrency,
+                max_concurrency=max_concurrency,
+            )
+        )
+
+    def _init(self, storage: SessionStorage) -> None:
+        self._storage = storage
+        self._runner = LoopThread(f"session-storage {storage!r}", storage.aclose)
+        self._owner = True
+
+    @classmethod
+    def wrap(cls, storage: SessionStorage) -> SyncSessionStorage:
+        """A blocking view of an existing storage (a SessionStorageAdapter, say).
+
+        The storage must not be used from another event loop while this one is open.
+        """
+        sync = object.__new__(cls)
+        sync._init(storage)
+        return sync
+
+    @classmethod
+    def from_settings(cls, settings: StorageSettings) -> SyncSessionStorage:
+        """A storage for ``settings``."""
+        return cls(settings.url, settings.storage_options)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SyncSessionStorage:
+        """A storage configured by ``SESSION_STORAGE_*`` variables (see StorageSettings)."""
+        return cls.from_settings(StorageSettings.from_env(environ))
+
+    # -- identity and lifecycle ----------------------------------------------------
+
+    @property
+    def async_storage(self) -> SessionStorage:
+        """The SessionStorage underneath; use it only through this object's loop."""
+        return self._storage
+
+    @property
+    def backend(self) -> str:
+        """``"file"``, ``"memory"``, ``"s3"``, ``"gcs"`` or ``"azure"``."""
+        return self._storage.backend
+
+    @property
+    def url(self) -> str:
+        """The URL of this storage's root."""
+        return self._storage.url
+
+    @property
+    def settings(self) -> StorageSettings:
+        """The settings of this storage's root."""
+        return self._storage.settings
+
+    @property
+    def max_concurrency(self) -> int:
+        """How many operations a batch call runs at once unless told otherwise."""
+        return self._storage.max_concurrency
+
+    @property
+    def supports_conditional_writes(self) -> bool:
+        """Whether the backend enforces ``if_version`` / ``if_absent`` atomically."""
+        return self._storage.supports_conditional_writes
+
+    def __repr__(self) -> str:
+        return f"Sync{self._storage!r}"
+
+    def __enter__(self: S) -> S:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Write pending background saves, release connections and stop the loop thread.
+
+        Raises BackgroundSaveError if a background save failed. A narrowed storage
+        flushes its own saves and leaves the shared thread running. Close after the
+        other threads using this storage are done; the next call starts afresh.
+        """
+        if self._owner:
+            self._runner.close()
+        elif self._runner.running:
+            self._runner.call(self._storage.aclose())
+
+    # -- narrowing -----------------------------------------------------------------
+
+    def narrow(self, *keys: str) -> SyncSessionStorage:
+        """A storage rooted ``keys`` levels below this one; see SessionStorage.narrow.
+
+        It shares this storage's connection and loop thread.
+        """
+        child = object.__new__(type(self))
+        child._storage = self._storage.narrow(*keys)
+        child._runner = self._runner
+        child._owner = False
+        return child
+
+    def narrow_path(self, *keys: str) -> str:
+        """The URL of the root that :meth:`narrow` with the same keys would use."""
+        return self._storage.narrow_path(*keys)
+
+    # -- background saves ----------------------------------------------------------
+
+    def store_session_nowait(
+        self, session_id: str, state: Mapping[str, Any], filename: str = DEFAULT_FILENAME
+    ) -> concurrent.futures.Future[str]:
+        """Accept a store to run in the background; see SessionStorage.store_session_nowait.
+
+        Bad input raises here. Returns a ``concurrent.futures.Future`` whose result is
+        the version written (or the write's error); :meth:`flush` and :meth:`close`
+        wait for every accepted save.
+        """
+
+        async def accept() -> SaveHandle:
+            return self._storage.store_session_nowait(session_id, state, filename)
+
+        handle = self._runner.call(accept())
+        return self._runner.submit(_outcome(handle))
+
+    # -- everything else: one line per async method ----------------------------------
+
+    store_session = blocking(SessionStorage.store_session)
+    load_session = blocking(SessionStorage.load_session)
+    store_bytes = blocking(SessionStorage.store_bytes)
+    load_bytes = blocking(SessionStorage.load_bytes)
+    session_exists = blocking(SessionStorage.session_exists)
+    get_session_metadata = blocking(SessionStorage.get_session_metadata)
+    iter_file_metadata = iterating(SessionStorage.iter_file_metadata)
+    list_sessions = blocking(SessionStorage.list_sessions)
+    iter_sessions = iterating(SessionStorage.iter_sessions)
+    load_sessions = blocking(SessionStorage.load_sessions)
+    store_sessions = blocking(SessionStorage.store_sessions)
+    delete_sessions = blocking(SessionStorage.delete_sessions)
+    list_files = blocking(SessionStorage.list_files)
+    delete_session = blocking(SessionStorage.delete_session)
+    delete_sessions_older_than = blocking(SessionStorage.delete_sessions_older_than)
+    # update_session's fn runs on the loop thread; it may be a plain or an async function.
+    update_session = blocking(SessionStorage.update_session)
+    append_event = blocking(SessionStorage.append_event)
+    read_events = blocking(SessionStorage.read_events)
+    iter_events = iterating(SessionStorage.iter_events)
+    event_count = blocking(SessionStorage.event_count)
+    truncate_events = blocking(SessionStorage.truncate_events)
+    flush = blocking(SessionStorage.flush)
+
+
+async def _outcome(handle: SaveHandle) -> str:
+    return await handle

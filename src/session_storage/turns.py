@@ -1,0 +1,43 @@
+"""Turn-taking among the tasks of one process that race for the same key.
+
+Conditional writes make concurrent writers safe, not cheap: each lost race costs a
+request. Tasks that share a storage object can see each other coming, so they queue
+per file (or per event stream) instead, and only writers in other processes or
+storage objects still race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+__all__ = ["Turns"]
+
+
+class Turns:
+    """One FIFO lock per key and event loop.
+
+    A lock lives only while some task holds or waits for it, so the table stays as
+    small as the number of keys in use right now.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[int, str], tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def turn(self, key: str) -> AsyncIterator[None]:
+        """Wait until this task's turn for ``key``; hold it for the ``async with`` body."""
+        # asyncio locks belong to one loop, and a storage may serve successive loops.
+        slot = (id(asyncio.get_running_loop()), key)
+        lock, users = self._locks.get(slot) or (asyncio.Lock(), 0)
+        self._locks[slot] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[slot]
+            if users == 1:
+                del self._locks[slot]
+            else:
+                self._locks[slot] = (lock, users - 1)

@@ -1,0 +1,135 @@
+"""A counting HTTP/1.1 proxy: relays bytes to a server and records each request line.
+
+Request counts for fake-gcs-server and Azurite are measured here, on the wire, the
+same way moto's are read from its access log: every request the client sends counts,
+retries included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+__all__ = ["CountingProxy", "counting_proxy"]
+
+
+class CountingProxy:
+    """Requests seen so far, as (method, target); ``take()`` returns and clears them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: list[tuple[str, str]] = []
+        self.port = 0
+
+    def record(self, method: str, target: str) -> None:
+        with self._lock:
+            self._requests.append((method, target))
+
+    def take(self) -> list[tuple[str, str]]:
+        with self._lock:
+            taken, self._requests = self._requests, []
+        return taken
+
+
+async def _read_body(reader: asyncio.StreamReader, head: bytes) -> bytes:
+    headers = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+        body = b""
+        while True:
+            size_line = await reader.readuntil(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            chunk = await reader.readexactly(size + 2)
+            body += size_line + chunk
+            if size == 0:
+                return body
+    length = int(headers.get(b"content-length", b"0"))
+    return await reader.readexactly(length) if length else b""
+
+
+async def _relay(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    try:
+        while data := await src.read(65536):
+            dst.write(data)
+            await dst.drain()
+    except ConnectionError:
+        pass
+    finally:
+        dst.close()
+
+
+async def _serve(
+    proxy: CountingProxy, host: str, port: int, ready: threading.Event, stop: asyncio.Event
+) -> None:
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def pump(client_r: asyncio.StreamReader, server_w: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await client_r.readuntil(b"\r\n\r\n")
+                method, target, _ = head.split(b" ", 2)
+                proxy.record(method.decode(), target.decode())
+                server_w.write(head + await _read_body(client_r, head))
+                await server_w.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            server_w.close()
+
+    async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection(host, port)
+        both = [
+            asyncio.ensure_future(pump(client_r, server_w)),
+            asyncio.ensure_future(_relay(server_r, client_w)),
+        ]
+        current = asyncio.current_task()
+        assert current is not None
+        handlers.add(current)
+        try:
+            await asyncio.gather(*both)
+        finally:
+            handlers.discard(current)
+            for task in both:
+                task.cancel()
+            await asyncio.gather(*both, return_exceptions=True)
+            client_w.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    proxy.port = server.sockets[0].getsockname()[1]
+    ready.set()
+    await stop.wait()
+    # Close every connection inside the loop, so nothing is left for a closed loop.
+    server.close()
+    for task in list(handlers):
+        task.cancel()
+    await asyncio.gather(*handlers, return_exceptions=True)
+    await server.wait_closed()
+
+
+@contextmanager
+def counting_proxy(endpoint: str) -> Iterator[CountingProxy]:
+    """Run a counting proxy in front of ``endpoint`` (``http://host:port``)."""
+    parts = urlsplit(endpoint)
+    proxy = CountingProxy()
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    thread = threading.Thread(
+        target=lambda: loop.run_until_complete(_serve(proxy, host, port, ready, stop)),
+        daemon=True,
+    )
+    thread.start()
+    if not ready.wait(10):
+        raise RuntimeError("counting proxy did not start")
+    try:
+        yield proxy
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        loop.close()
