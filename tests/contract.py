@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 from session_storage import (
+    BatchError,
     ConflictError,
     CorruptDataError,
     InvalidArgumentError,
@@ -28,6 +29,7 @@ from session_storage import (
     VersionedBytes,
     VersionedState,
 )
+from session_storage.keys import encode_segment, session_sort_key
 
 StorageFactory = Callable[[], SessionStorage]
 
@@ -49,6 +51,23 @@ WEIRD_IDS = [
     "tilde~",
     "-leading-dash",
 ]
+
+
+def session_order(ids: Iterable[str]) -> list[str]:
+    """``ids`` in the documented listing order: that of the encoded id plus ``/``."""
+    return sorted(ids, key=lambda session_id: encode_segment(session_id) + "/")
+
+
+async def all_pages(storage: SessionStorage, limit: int) -> list[list[str]]:
+    """Every page of ``limit`` ids, each starting after the last id of the one before."""
+    pages = [await storage.list_sessions(limit=limit)]
+    while pages[-1]:
+        pages.append(await storage.list_sessions(limit=limit, start_after=pages[-1][-1]))
+    return pages
+
+
+def flat(pages: list[list[str]]) -> list[str]:
+    return [session_id for page in pages for session_id in page]
 
 
 class Raw:
@@ -249,7 +268,7 @@ class StorageContract:
     ) -> None:
         for i, session_id in enumerate(WEIRD_IDS):
             await storage.store_session(session_id, {"i": i})
-        assert await storage.list_sessions() == sorted(WEIRD_IDS)
+        assert await storage.list_sessions() == session_order(WEIRD_IDS)
         for i, session_id in enumerate(WEIRD_IDS):
             loaded = await storage.load_session(session_id)
             assert loaded is not None and loaded["i"] == i, session_id
@@ -292,12 +311,11 @@ class StorageContract:
 
     # -- listing ---------------------------------------------------------------------
 
-    async def test_list_sessions_sorted_with_prefix(self, storage: SessionStorage) -> None:
+    async def test_list_sessions_in_key_order_with_prefix(self, storage: SessionStorage) -> None:
         for session_id in ["b", "ab", "abc", "a", "c.1", ".dot", "☃x", "☃y"]:
             await storage.store_session(session_id, {})
-        assert await storage.list_sessions() == sorted(
-            ["b", "ab", "abc", "a", "c.1", ".dot", "☃x", "☃y"]
-        )
+        # Encoded ids come first ("%2Edot", "%E2%98%83x"), then plain ones.
+        assert await storage.list_sessions() == [".dot", "☃x", "☃y", "a", "ab", "abc", "b", "c.1"]
         assert await storage.list_sessions(prefix="ab") == ["ab", "abc"]
         assert await storage.list_sessions(prefix="a") == ["a", "ab", "abc"]
         assert await storage.list_sessions(prefix=".") == [".dot"]
@@ -331,8 +349,201 @@ class StorageContract:
         await asyncio.gather(*(storage.store_session(i, {"i": i}) for i in ids))
         assert await storage.list_sessions() == ids
         assert await storage.list_sessions(prefix="session-00") == ids[:100]
+        assert [i async for i in storage.iter_sessions()] == ids
+        assert [i async for i in storage.iter_sessions(start_after=ids[99])] == ids[100:]
+        pages = await all_pages(storage, limit=500)
+        assert [len(p) for p in pages] == [500, 500, 200, 0]
+        assert flat(pages) == ids
 
     many_sessions = 1200
+
+    # -- paged and streaming listing -------------------------------------------------
+
+    async def test_key_order_is_the_documented_order(self, storage: SessionStorage) -> None:
+        ids = ["a", "a-b", "a.b", "a0", "a_b", "a b", "B", "~x", "ab"]
+        await storage.store_sessions({i: {} for i in ids})
+        # "%" < "-" < "." < "/" (the end of a folder name) < digits < letters < "_".
+        expected = ["~x", "B", "a b", "a-b", "a.b", "a", "a0", "a_b", "ab"]
+        assert await storage.list_sessions() == expected == session_order(ids)
+        assert sorted(ids, key=session_sort_key) == expected
+        assert [i async for i in storage.iter_sessions()] == expected
+
+    async def test_pages_cover_every_id_once_in_order(self, storage: SessionStorage) -> None:
+        ids = [f"s{i:02d}" for i in range(20)] + WEIRD_IDS
+        await storage.store_sessions({i: {} for i in ids})
+        everything = await storage.list_sessions()
+        assert everything == session_order(ids)
+        pages = await all_pages(storage, limit=7)
+        assert all(len(p) == 7 for p in pages[:-2]) and 0 < len(pages[-2]) <= 7
+        assert pages[-1] == []  # the page after the last id is empty
+        assert flat(pages) == everything
+
+    async def test_start_after_limit_and_prefix_combine(self, storage: SessionStorage) -> None:
+        ids = ["a1", "a2", "a3", "b1", "b2", "c1"]
+        await storage.store_sessions({i: {} for i in ids})
+        assert await storage.list_sessions(limit=0) == []
+        assert await storage.list_sessions(limit=2) == ["a1", "a2"]
+        assert await storage.list_sessions(start_after="a2") == ["a3", "b1", "b2", "c1"]
+        assert await storage.list_sessions(start_after="a2", limit=2) == ["a3", "b1"]
+        # start_after need not exist: listing resumes at the next id in key order.
+        assert await storage.list_sessions(start_after="a", limit=1) == ["a1"]
+        assert await storage.list_sessions(start_after="a25") == ["a3", "b1", "b2", "c1"]
+        assert await storage.list_sessions(start_after="c1") == []
+        assert await storage.list_sessions(start_after="zzz") == []
+        assert await storage.list_sessions(start_after="") == ids
+        assert await storage.list_sessions(prefix="b", start_after="a2") == ["b1", "b2"]
+        assert await storage.list_sessions(prefix="b", start_after="b1", limit=5) == ["b2"]
+        assert await storage.list_sessions(prefix="a", limit=2) == ["a1", "a2"]
+        found = [i async for i in storage.iter_sessions(prefix="a", start_after="a1")]
+        assert found == ["a2", "a3"]
+
+    async def test_start_after_skips_a_session_with_many_files(
+        self, storage: SessionStorage
+    ) -> None:
+        await storage.store_sessions({"a": {}, "c": {}})
+        for i in range(5):
+            await storage.store_bytes("b", f"nested/{i}/file.bin", b"x")
+        assert await storage.list_sessions(start_after="b") == ["c"]
+        assert await storage.list_sessions(start_after="a", limit=1) == ["b"]
+
+    async def test_paging_skips_foreign_names_without_losing_ids(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        await raw.put("Not~Canonical/state.json", b"{}")  # sorts before "s0"
+        await raw.put("s1%2Dx/state.json", b"{}")  # not canonical: would decode to "s1-x"
+        ids = [f"s{i}" for i in range(5)]
+        await storage.store_sessions({i: {} for i in ids})
+        assert await storage.list_sessions(limit=2) == ["s0", "s1"]
+        assert await storage.list_sessions(start_after="s1", limit=2) == ["s2", "s3"]
+        assert flat(await all_pages(storage, limit=1)) == ids
+        assert [i async for i in storage.iter_sessions()] == ids
+
+    async def test_iter_sessions_streams_and_can_stop_early(self, storage: SessionStorage) -> None:
+        ids = [f"s{i}" for i in range(5)]
+        await storage.store_sessions({i: {} for i in ids})
+        seen = []
+        async for session_id in storage.iter_sessions():
+            seen.append(session_id)
+            if len(seen) == 2:
+                break
+        assert seen == ["s0", "s1"]
+        assert [i async for i in storage.iter_sessions(prefix="s3")] == ["s3"]
+        assert [i async for i in storage.narrow("nobody").iter_sessions()] == []
+        await storage.delete_session("s0")  # the storage is still usable
+        assert await storage.list_sessions(limit=1) == ["s1"]
+
+    @pytest.mark.parametrize("limit", [-1, 1.5, "3", True])
+    async def test_bad_limit_is_refused(self, storage: SessionStorage, limit: Any) -> None:
+        with pytest.raises(InvalidArgumentError) as info:
+            await storage.list_sessions(limit=limit)
+        assert "limit" in str(info.value) and isinstance(info.value, ValueError)
+
+    async def test_bad_paging_arguments_are_refused_at_the_call(
+        self, storage: SessionStorage
+    ) -> None:
+        with pytest.raises(InvalidKeyError, match="start_after"):
+            await storage.list_sessions(start_after=5)  # type: ignore[arg-type]
+        with pytest.raises(InvalidKeyError, match="prefix"):
+            storage.iter_sessions(prefix=3)  # type: ignore[arg-type]
+        with pytest.raises(InvalidKeyError, match="start_after"):
+            storage.iter_sessions(start_after=b"x")  # type: ignore[arg-type]
+
+    # -- batches ---------------------------------------------------------------------
+
+    async def test_batch_store_load_delete_round_trip(self, storage: SessionStorage) -> None:
+        states = {f"b{i}": {"i": i} for i in range(30)} | {"☃/..": {"i": -1}}
+        versions = await storage.store_sessions(states)
+        assert list(versions) == list(states)
+        assert all(isinstance(v, str) and v for v in versions.values())
+        wanted = ["missing", *states, "b0"]  # a repeated id is loaded once
+        loaded = await storage.load_sessions(wanted)
+        assert list(loaded) == ["missing", *states]
+        assert loaded["missing"] is None
+        for session_id, state in states.items():
+            got = loaded[session_id]
+            assert got is not None and got["i"] == state["i"]
+            assert got["_metadata"]["session_id"] == session_id
+            assert got == await storage.load_session(session_id)
+        deleted = await storage.delete_sessions(["b0", "b1", "missing"])
+        assert deleted == {"b0": True, "b1": True, "missing": False}
+        assert await storage.list_sessions() == session_order(set(states) - {"b0", "b1"})
+        assert await storage.load_sessions([]) == {}
+        assert await storage.store_sessions({}) == {}
+
+    async def test_batch_named_files_and_single_file_delete(self, storage: SessionStorage) -> None:
+        await storage.store_sessions({"a": {"n": 1}, "b": {"n": 2}}, "cp/1.json")
+        await storage.store_sessions({"a": {"main": True}})
+        loaded = await storage.load_sessions(["a", "b"], "cp/1.json", max_concurrency=1)
+        assert {k: (v or {})["n"] for k, v in loaded.items()} == {"a": 1, "b": 2}
+        assert await storage.delete_sessions(["a", "b"], "cp/1.json") == {"a": True, "b": True}
+        assert await storage.list_files("a") == ["state.json"]
+        assert await storage.list_sessions() == ["a"]
+
+    async def test_bad_input_anywhere_in_a_batch_writes_nothing(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        states: dict[str, Any] = {"ok": {"v": 1}, "set": {"v": {1}}, "": {}, "list": [1]}
+        with pytest.raises(BatchError) as info:
+            await storage.store_sessions(states)
+        err = info.value
+        assert err.results == {}
+        assert set(err.errors) == {"set", "", "list"}
+        assert isinstance(err.errors["set"], SerializationError)
+        assert isinstance(err.errors["list"], SerializationError)
+        assert isinstance(err.errors[""], InvalidKeyError)
+        message = str(err)
+        assert self.backend in message and "'set'" in message and "nothing was done" in message
+        assert isinstance(err, SessionStorageError) and err.__cause__ is not None
+        assert await raw.files() == []
+        with pytest.raises(BatchError) as info2:
+            await storage.load_sessions(["ok", ""])
+        assert set(info2.value.errors) == {""}
+        with pytest.raises(BatchError):
+            await storage.store_sessions({"ok": {}}, filename="a//b")
+
+    async def test_wrong_batch_argument_types_are_refused(self, storage: SessionStorage) -> None:
+        with pytest.raises(InvalidArgumentError, match="collection of session ids"):
+            await storage.load_sessions("abc")
+        with pytest.raises(InvalidArgumentError, match="mapping"):
+            await storage.store_sessions([("a", {})])  # type: ignore[arg-type]
+        with pytest.raises(InvalidKeyError, match="must be a str"):
+            await storage.delete_sessions(["a", 5])  # type: ignore[list-item]
+        for bad in (0, -1, 2.0, "4", True):
+            with pytest.raises(InvalidArgumentError, match="max_concurrency"):
+                await storage.load_sessions(["a"], max_concurrency=bad)
+
+    async def test_one_failure_does_not_lose_the_batch(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        ids = [f"s{i:02d}" for i in range(12)]
+        await storage.store_sessions({i: {"id": i} for i in ids})
+        await raw.put("s03/state.json", b"{broken")
+        await raw.put("s07/state.json", b"[1]")
+        with pytest.raises(BatchError) as info:
+            await storage.load_sessions([*ids, "missing"], max_concurrency=3)
+        err = info.value
+        assert list(err.errors) == ["s03", "s07"]
+        assert all(isinstance(e, CorruptDataError) for e in err.errors.values())
+        assert list(err.results) == [i for i in ids if i not in ("s03", "s07")] + ["missing"]
+        assert err.results["missing"] is None
+        assert (err.results["s11"] or {})["id"] == "s11"
+        assert "2 of 13 sessions failed" in str(err) and "'s03'" in str(err)
+        assert err.__cause__ is err.errors["s03"]
+
+    async def test_concurrency_setting(self, make_storage: StorageFactory) -> None:
+        storage = make_storage()
+        assert storage.max_concurrency >= 1
+        assert storage.narrow("x").max_concurrency == storage.max_concurrency
+        with pytest.raises(InvalidArgumentError, match="max_concurrency"):
+            type(storage)(storage.url, storage.settings.storage_options, max_concurrency=0)
+        one = type(storage)(storage.url, storage.settings.storage_options, max_concurrency=1)
+        async with one:
+            assert one.max_concurrency == 1
+            await one.store_sessions({f"k{i}": {} for i in range(5)})
+            assert list(await one.load_sessions([f"k{i}" for i in range(5)])) == [
+                f"k{i}" for i in range(5)
+            ]
+        await storage.aclose()
 
     # -- exists and metadata ---------------------------------------------------------
 
@@ -455,7 +666,7 @@ class StorageContract:
         for key in ["..", "../..", "/", ".", "a/../../b"]:
             await storage.narrow(key).store_session("s", {"key": key})
             assert (await storage.narrow(key).load_session("s") or {})["key"] == key
-        assert sorted(await storage.list_sessions()) == sorted(
+        assert await storage.list_sessions() == session_order(
             ["..", "../..", "/", ".", "a/../../b"]
         )
         assert all(p.endswith("/s/state.json") for p in await raw.files())
@@ -840,4 +1051,11 @@ class StorageContract:
         assert (await storage.load_session("a") or {})["v"] == 1
 
 
-__all__ = ["WEIRD_IDS", "ConflictError", "Raw", "StorageContract", "StorageFactory"]
+__all__ = [
+    "WEIRD_IDS",
+    "ConflictError",
+    "Raw",
+    "StorageContract",
+    "StorageFactory",
+    "session_order",
+]

@@ -14,7 +14,13 @@ from typing import Any
 import orjson
 import pytest
 
-from session_storage import BackendError, ConflictError, NotSupportedError, SessionStorage
+from session_storage import (
+    BackendError,
+    BatchError,
+    ConflictError,
+    NotSupportedError,
+    SessionStorage,
+)
 from session_storage.backends.locking import FolderLock
 
 
@@ -103,6 +109,32 @@ async def test_long_names_are_refused_before_touching_disk(tmp_path: Path) -> No
     with pytest.raises(ValueError, match="file: session 'xxx.*too long"):
         await storage.store_session("x" * 300, {})
     assert os.listdir(tmp_path) == []
+
+
+async def test_a_backend_failure_is_reported_for_its_id_only(tmp_path: Path) -> None:
+    storage = SessionStorage(tmp_path)
+    await storage.store_bytes("x1", "state.json/inner.bin", b"x")  # a folder where state goes
+    with pytest.raises(BatchError) as info:
+        await storage.store_sessions({f"x{i}": {"i": i} for i in range(4)}, max_concurrency=2)
+    err = info.value
+    assert list(err.errors) == ["x1"] and isinstance(err.errors["x1"], BackendError)
+    assert "'x1'" in str(err.errors["x1"]) and "file:" in str(err.errors["x1"])
+    assert sorted(err.results) == ["x0", "x2", "x3"]
+    loaded = await storage.load_sessions(["x0", "x2", "x3"])
+    assert [(s or {})["i"] for s in loaded.values()] == [0, 2, 3]
+    # Still the folder, and no temp file left (the folder lock's file may stay).
+    assert sorted(set(os.listdir(tmp_path / "x1")) - {".lock"}) == ["state.json"]
+
+
+async def test_listing_pages_read_only_what_they_need(tmp_path: Path) -> None:
+    storage = SessionStorage(tmp_path)
+    ids = [f"s{i:03d}" for i in range(300)]
+    await storage.store_sessions({i: {} for i in ids})
+    (tmp_path / "s050-file-not-folder").write_bytes(b"{}")  # loose files are not sessions
+    assert await storage.list_sessions(limit=3) == ids[:3]
+    assert await storage.list_sessions(limit=3, start_after="s149") == ids[150:153]
+    assert await storage.list_sessions(prefix="s29", limit=20) == ids[290:]
+    assert [i async for i in storage.iter_sessions(start_after="s295")] == ids[296:]
 
 
 # -- race-free writes across processes ------------------------------------------------

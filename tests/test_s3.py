@@ -10,6 +10,7 @@ import pytest
 
 from session_storage import (
     BackendUnavailableError,
+    BatchError,
     SessionStorage,
     StorageNotFoundError,
 )
@@ -35,6 +36,12 @@ def kinds(requests: list[tuple[str, str]]) -> list[str]:
         else:
             out.append(method)
     return out
+
+
+def list_targets(requests: list[tuple[str, str]]) -> list[str]:
+    """The targets of every request, which must all be LISTs."""
+    assert kinds(requests) == ["LIST"] * len(requests), requests
+    return [target for _, target in requests]
 
 
 async def test_request_counts(make_s3_storage: MakeS3, s3_requests: RequestLog) -> None:
@@ -88,6 +95,80 @@ async def test_list_of_n_sessions_is_one_list_per_thousand(
         requests = kinds(s3_requests.take())
         print(f"\nlist_sessions of {n} sessions: {len(requests)} LIST requests")
         assert requests == ["LIST"] * 2  # ceil(1001 / 1000)
+
+        assert [i async for i in storage.iter_sessions()] == sessions
+        requests = kinds(s3_requests.take())
+        print(f"iter_sessions over {n} sessions: {len(requests)} LIST requests")
+        assert requests == ["LIST"] * 2
+
+        # A page costs one request that asks for the page's size, wherever it starts.
+        assert await storage.list_sessions(limit=10) == sessions[:10]
+        (page,) = list_targets(s3_requests.take())
+        assert "max-keys=10" in page and "start-after" not in page
+        assert await storage.list_sessions(limit=10, start_after=sessions[500]) == sessions[501:511]
+        (page,) = list_targets(s3_requests.take())
+        assert "max-keys=10" in page and "start-after=s00500" in page
+        print(f"list_sessions(limit=10[, start_after]): 1 LIST request each: {page}")
+
+        assert await storage.list_sessions(limit=1000) == sessions[:1000]
+        assert len(list_targets(s3_requests.take())) == 1
+        assert await storage.list_sessions(limit=1001) == sessions
+        first, second = list_targets(s3_requests.take())
+        assert "max-keys=1000" in first and "max-keys=1" in second
+
+        async for _ in storage.iter_sessions():  # stopping early stops the requests
+            break
+        assert kinds(s3_requests.take()) == ["LIST"]
+
+
+async def test_batch_calls_cost_what_the_single_calls_cost(
+    make_s3_storage: MakeS3, s3_requests: RequestLog
+) -> None:
+    k = 20
+    ids = [f"s{i:02d}" for i in range(k)]
+    async with make_s3_storage() as storage:
+        await storage.store_session("warm", {})
+        s3_requests.take()
+
+        await storage.store_sessions({i: {"i": i} for i in ids})
+        assert kinds(s3_requests.take()) == ["PUT"] * k
+        loaded = await storage.load_sessions([*ids, "missing"])
+        assert loaded["missing"] is None and len(loaded) == k + 1
+        assert kinds(s3_requests.take()) == ["GET"] * (k + 1)
+        assert await storage.delete_sessions(ids[:5], "state.json") == dict.fromkeys(ids[:5], True)
+        # S3 says 204 to any DELETE: "did it exist" is a HEAD first, as in delete_session.
+        assert sorted(kinds(s3_requests.take())) == ["DELETE"] * 5 + ["HEAD"] * 5
+        assert await storage.delete_sessions(ids[5:]) == dict.fromkeys(ids[5:], True)
+        requests = kinds(s3_requests.take())
+        assert sorted(requests) == ["DELETE_BATCH"] * (k - 5) + ["LIST"] * (k - 5)
+        print(f"\nbatches of {k}: store {k} PUT, load {k + 1} GET, delete 2 requests per session")
+
+
+def test_connection_pool_follows_batch_concurrency(moto_s3_server: str) -> None:
+    options = s3_storage_options(moto_s3_server)
+    storage = SessionStorage("s3://bucket", options)
+    assert storage.max_concurrency == 64
+    assert storage._driver.options["config_kwargs"] == {"max_pool_connections": 64}
+    assert "config_kwargs" not in storage.settings.storage_options  # the caller's own
+    mine = {**options, "config_kwargs": {"max_pool_connections": 12, "connect_timeout": 3}}
+    assert SessionStorage("s3://bucket", mine).max_concurrency == 12
+    assert SessionStorage("s3://bucket", mine, max_concurrency=5).max_concurrency == 5
+
+
+async def test_missing_bucket_fails_every_id_of_a_batch(moto_s3_server: str) -> None:
+    options = s3_storage_options(moto_s3_server)
+    async with SessionStorage("s3://no-such-bucket-here", options) as storage:
+        with pytest.raises(BatchError) as info:
+            await storage.load_sessions(["a", "b", "c"])
+        assert list(info.value.errors) == ["a", "b", "c"]
+        assert all(isinstance(e, StorageNotFoundError) for e in info.value.errors.values())
+        assert info.value.results == {}
+        assert "3 of 3 sessions failed" in str(info.value)
+        with pytest.raises(StorageNotFoundError):
+            await storage.list_sessions(limit=5)
+        with pytest.raises(StorageNotFoundError):
+            async for _ in storage.iter_sessions():
+                pass
 
 
 async def test_delete_of_k_files_is_one_list_plus_batches(

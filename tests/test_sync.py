@@ -26,6 +26,7 @@ from session_storage import (
     StorageNotFoundError,
     SyncSessionStorage,
 )
+from session_storage.keys import session_sort_key
 from session_storage.pytest_plugin import s3_storage_options
 
 from .contract import WEIRD_IDS
@@ -97,7 +98,7 @@ def test_weird_ids_round_trip(storage: SyncSessionStorage) -> None:
     ids = [i for i in WEIRD_IDS if storage.backend != "file" or len(i) < 200]
     for n, session_id in enumerate(ids):
         storage.store_session(session_id, {"n": n})
-    assert storage.list_sessions() == sorted(ids)
+    assert storage.list_sessions() == sorted(ids, key=session_sort_key)  # key order
     assert all((storage.load_session(s) or {})["n"] == n for n, s in enumerate(ids))
 
 
@@ -158,6 +159,18 @@ def test_eight_threads_at_once(storage: SyncSessionStorage) -> None:
     assert storage.list_sessions() == sorted(["shared"] + [f"t{k}" for k in range(8)])
     assert len(storage.list_files("shared")) == 80
     assert storage.load_bytes("shared", "t7-9.bin") == bytes([7, 9])
+
+
+def test_batches_and_paged_listing(storage: SyncSessionStorage) -> None:
+    ids = [f"b{i:03d}" for i in range(120)]
+    versions = storage.store_sessions({i: {"i": n} for n, i in enumerate(ids)})
+    assert sorted(versions) == ids and all(isinstance(v, str) for v in versions.values())
+    loaded = storage.load_sessions(ids + ["missing"])
+    assert [(loaded[i] or {})["i"] for i in ids] == list(range(120)) and loaded["missing"] is None
+    assert storage.list_sessions(limit=5, start_after="b009") == ids[10:15]
+    assert list(storage.iter_sessions(prefix="b11")) == ids[110:120]
+    assert storage.delete_sessions(["b000", "missing"]) == {"b000": True, "missing": False}
+    assert storage.list_sessions(limit=1) == ["b001"]
 
 
 def test_updates_and_appends_from_eight_threads(storage: SyncSessionStorage) -> None:

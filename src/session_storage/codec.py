@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
 
 from .errors import CorruptDataError, SerializationError
 
-__all__ = ["METADATA_KEY", "decode_state", "encode_stamped", "encode_state", "utc_now_iso"]
+__all__ = [
+    "METADATA_KEY",
+    "Where",
+    "decode_state",
+    "encode_stamped",
+    "encode_state",
+    "utc_now_iso",
+]
+
+Where: TypeAlias = "str | Callable[[], str]"
+"""Where a call happens, for error messages; a callable is only called on failure."""
 
 METADATA_KEY = "_metadata"
 """The reserved key under which every stored state carries its stamp."""
@@ -20,8 +31,12 @@ def utc_now_iso() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+def _where(where: Where) -> str:
+    return where if isinstance(where, str) else where()
+
+
 def encode_state(
-    state: object, *, session_id: str, filename: str, backend: str, where: str
+    state: object, *, session_id: str, filename: str, backend: str, where: Where
 ) -> bytes:
     """Stamp ``state`` and encode it as compact JSON.
 
@@ -34,12 +49,12 @@ def encode_state(
 
 
 def encode_stamped(
-    state: object, *, session_id: str, filename: str, backend: str, where: str
+    state: object, *, session_id: str, filename: str, backend: str, where: Where
 ) -> tuple[dict[str, Any], bytes]:
     """Like :func:`encode_state`, also returning the stamped dict that was encoded."""
     if not isinstance(state, dict):
         raise SerializationError(
-            f"{where}: state must be a dict, got {type(state).__name__}",
+            f"{_where(where)}: state must be a dict, got {type(state).__name__}",
             backend=backend,
             session_id=session_id,
             filename=filename,
@@ -55,7 +70,7 @@ def encode_stamped(
         return stamped, orjson.dumps(stamped)
     except TypeError as exc:  # orjson.JSONEncodeError subclasses TypeError
         raise SerializationError(
-            f"{where}: state is not JSON-serializable: {exc}",
+            f"{_where(where)}: state is not JSON-serializable: {exc}",
             backend=backend,
             session_id=session_id,
             filename=filename,
@@ -63,21 +78,21 @@ def encode_stamped(
 
 
 def decode_state(
-    data: bytes, *, session_id: str, filename: str, backend: str, where: str
+    data: bytes, *, session_id: str, filename: str, backend: str, where: Where
 ) -> dict[str, Any]:
     """Decode a stored state; a file that is not a JSON object raises CorruptDataError."""
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise CorruptDataError(
-            f"{where}: stored file is not valid JSON: {exc}",
+            f"{_where(where)}: stored file is not valid JSON: {exc}",
             backend=backend,
             session_id=session_id,
             filename=filename,
         ) from exc
     if not isinstance(value, dict):
         raise CorruptDataError(
-            f"{where}: stored file holds a JSON {type(value).__name__}, not an object",
+            f"{_where(where)}: stored file holds a JSON {type(value).__name__}, not an object",
             backend=backend,
             session_id=session_id,
             filename=filename,

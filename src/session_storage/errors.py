@@ -12,13 +12,14 @@ A missing session or file is never an error: loads return ``None`` and deletes `
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Generic, Literal, TypeVar
 
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
     "BackgroundSaveError",
+    "BatchError",
     "ConfigurationError",
     "ConflictError",
     "CorruptDataError",
@@ -69,7 +70,8 @@ class SessionStorageError(Exception):
 
 
 class InvalidArgumentError(SessionStorageError, ValueError):
-    """An argument is unusable: conflicting write conditions, a negative index, ...
+    """An argument is unusable: a negative ``limit``, ids given as one ``str``,
+    conflicting write conditions, a negative index, ...
 
     Raised before any request is sent, so nothing was written.
     """
@@ -125,6 +127,41 @@ class NotSupportedError(SessionStorageError, NotImplementedError):
 
 class BackendError(SessionStorageError, OSError):
     """Any other failure reported by the backend."""
+
+
+T = TypeVar("T")
+
+
+class BatchError(SessionStorageError, Generic[T]):
+    """Some ids of a batch call failed; the others succeeded.
+
+    Raised after every id of the batch was attempted. ``results`` holds what the
+    batch call would have returned for the ids that succeeded, and ``errors`` maps
+    each failed id to the exception the single call (``load_session``,
+    ``store_session``, ``delete_session``) raises for it: an
+    :class:`InvalidKeyError`, :class:`SerializationError`, :class:`CorruptDataError`,
+    :class:`BackendError`, ... The first of them is chained as ``__cause__``.
+
+    When the input of any id is bad (an invalid id, a state that cannot be
+    serialized), the batch raises before sending anything: ``results`` is empty and
+    ``errors`` names every bad id.
+    """
+
+    results: dict[str, T]
+    errors: dict[str, Exception]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        results: Mapping[str, T] | None = None,
+        errors: Mapping[str, Exception] | None = None,
+        backend: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, backend=backend, url=url)
+        self.results = dict(results or {})
+        self.errors = dict(errors or {})
 
 
 class BackgroundSaveError(SessionStorageError, OSError):

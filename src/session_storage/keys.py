@@ -21,6 +21,7 @@ __all__ = [
     "encode_filename",
     "encode_segment",
     "join",
+    "session_sort_key",
 ]
 
 _SAFE = "_-."  # plus ASCII letters and digits, which quote() always keeps
@@ -69,6 +70,8 @@ def decode_segment(segment: str) -> str | None:
 
 def encode_filename(filename: str, what: str = "filename") -> str:
     """Encode a filename (or a stream name); ``/`` nests, each segment encoded on its own."""
+    if isinstance(filename, str) and _PLAIN.fullmatch(filename):  # "state.json"
+        return filename
     _check(filename, what)
     parts = filename.split("/")
     if any(not part for part in parts):
@@ -92,3 +95,16 @@ def decode_filename(relative: str) -> str | None:
 def join(*parts: str) -> str:
     """Join already-encoded path parts with ``/``, skipping empty ones."""
     return "/".join(part for part in parts if part)
+
+
+def session_sort_key(session_id: str) -> str:
+    """The key that orders session ids the way every listing returns them.
+
+    Listings come back in key order: the order of the encoded id followed by ``/``,
+    which is how object stores sort folders, so a page can start where the previous
+    one ended. For ids made of ASCII letters, digits and ``_`` this is plain string
+    order. ``-`` and ``.`` sort before the end of an id (``"a-b"`` and ``"a.b"``
+    before ``"a"``), and percent-encoded characters (anything else, and a leading
+    ``.``) before ``-``.
+    """
+    return encode_segment(session_id, "session id") + "/"

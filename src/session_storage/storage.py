@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import mimetypes
 import os
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import aclosing
 from datetime import datetime, timedelta
 from functools import partial
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
 
-from . import retention
+from . import batch, retention
 from .backends import ObjectInfo, open_driver
 from .background import DEFAULT_CONCURRENCY, BackgroundSaver, SaveHandle
 from .codec import decode_state, encode_stamped, encode_state
@@ -25,6 +26,7 @@ from .errors import (
 )
 from .events import EventLogs, StreamRef
 from .keys import decode_filename, decode_segment, encode_filename, encode_segment, join
+from .listing import Page, pages
 from .settings import DEFAULT_URL, StorageSettings, _redact_url
 from .turns import Turns
 from .updates import (
@@ -63,6 +65,12 @@ class SessionStorage:
     Missing things are not errors: loads return ``None``, deletes return ``False``.
     Everything else raises a :class:`~session_storage.errors.SessionStorageError`
     naming the backend, session, file and URL.
+
+    ``max_concurrency`` bounds how many operations of a batch call
+    (:meth:`load_sessions`, :meth:`store_sessions`, :meth:`delete_sessions`) run at
+    once; by default 1 in memory, 8 on local disk, and the connection pool size (64
+    unless ``config_kwargs`` set ``max_pool_connections``) on S3, 32 on GCS and Azure.
+    ``background_concurrency`` bounds the background saves in flight.
     """
 
     def __init__(
@@ -71,10 +79,16 @@ class SessionStorage:
         storage_options: Mapping[str, Any] | None = None,
         *,
         background_concurrency: int = DEFAULT_CONCURRENCY,
+        max_concurrency: int | None = None,
     ) -> None:
         self._settings = StorageSettings(os.fspath(url), storage_options or {})
         self._driver, self._root = open_driver(self._settings.url, self._settings.storage_options)
         self._owner = True
+        self._concurrency = (
+            self._driver.default_concurrency
+            if max_concurrency is None
+            else batch.check_concurrency(max_concurrency)
+        )
         # Shared with every narrowed view (narrow() copies this object's attributes),
         # so the owner's flush and aclose cover the views' saves too.
         self._saver = BackgroundSaver(background_concurrency)
@@ -110,6 +124,11 @@ class SessionStorage:
     def settings(self) -> StorageSettings:
         """The settings of this storage's root."""
         return StorageSettings(self.url, self._settings.storage_options)
+
+    @property
+    def max_concurrency(self) -> int:
+        """How many operations a batch call runs at once unless told otherwise."""
+        return self._concurrency
 
     @property
     def supports_conditional_writes(self) -> bool:
@@ -180,10 +199,10 @@ class SessionStorage:
     # -- paths and errors ----------------------------------------------------------
 
     def _folder(self, session_id: str) -> str:
-        return join(self._root, encode_segment(session_id, "session id"))
+        return f"{self._root}/{encode_segment(session_id, 'session id')}"
 
     def _path(self, session_id: str, filename: str) -> str:
-        path = join(self._folder(session_id), encode_filename(filename))
+        path = f"{self._folder(session_id)}/{encode_filename(filename)}"
         self._check_length(session_id, filename, path)
         return path
 
@@ -216,17 +235,48 @@ class SessionStorage:
         except (SessionStorageError, StopAsyncIteration):
             raise
         except Exception as exc:
-            kind = self._driver.classify(exc)
-            raise translate(
-                exc,
-                kind,
-                backend=self.backend,
-                action=action,
-                session_id=session_id,
-                filename=filename,
-                url=self._driver.url(path),
-                reason=conflict if kind == "conflict" else None,
-            ) from exc
+            raise self._error(exc, action, path, session_id, filename, conflict) from exc
+
+    def _where(self, action: str, path: str, session_id: str, filename: str) -> str:
+        return describe(self.backend, action, session_id, filename, self._driver.url(path))
+
+    def _error(
+        self,
+        exc: Exception,
+        action: str,
+        path: str,
+        session_id: str | None,
+        filename: str | None,
+        conflict: str | None = None,
+    ) -> SessionStorageError:
+        """The library error for a backend failure; the caller raises it ``from exc``."""
+        if isinstance(exc, SessionStorageError):
+            return exc
+        kind = self._driver.classify(exc)
+        return translate(
+            exc,
+            kind,
+            backend=self.backend,
+            action=action,
+            session_id=session_id,
+            filename=filename,
+            url=self._driver.url(path),
+            reason=conflict if kind == "conflict" else None,
+        )
+
+    async def _batch(
+        self,
+        action: str,
+        ids: Iterable[str],
+        build: Callable[[str], batch.Operation[T]],
+        max_concurrency: int | None,
+    ) -> dict[str, T]:
+        """Prepare every id's operation (bad input raises first), then run them all."""
+        limit = self._concurrency if max_concurrency is None else max_concurrency
+        limit = batch.check_concurrency(limit)
+        where = {"action": action, "backend": self.backend, "url": self.url}
+        ops = batch.prepare(ids, build, **where)
+        return await batch.run(ops, limit, **where)
 
     def _require_conditions(self, action: str, session_id: str, filename: str) -> None:
         if not self.supports_conditional_writes:
@@ -275,7 +325,7 @@ class SessionStorage:
             session_id=session_id,
             filename=filename,
             backend=self.backend,
-            where=describe(self.backend, "store", session_id, filename, self._driver.url(path)),
+            where=partial(self._where, "store", path, session_id, filename),
         )
         version = await self._put(path, session_id, filename, data, _JSON, if_version, if_absent)
         return stamped, version
@@ -316,7 +366,7 @@ class SessionStorage:
             session_id=session_id,
             filename=filename,
             backend=self.backend,
-            where=describe(self.backend, "store", session_id, filename, self._driver.url(path)),
+            where=partial(self._where, "store", path, session_id, filename),
         )
         return path, data
 
@@ -382,18 +432,115 @@ class SessionStorage:
         ``with_version=True`` returns ``VersionedState(state, version)`` from that same
         request (both ``None`` if the file is missing), ready for ``if_version``.
         """
-        path = self._path(session_id, filename)
+        loaded = await self._load(self._path(session_id, filename), session_id, filename)
+        return loaded if with_version else loaded.state
+
+    async def _load(self, path: str, session_id: str, filename: str) -> VersionedState:
         found = await self._run("load", path, session_id, filename, self._driver.get(path))
         if found is None:
-            return VersionedState(None, None) if with_version else None
+            return VersionedState(None, None)
         state = decode_state(
             found[0],
             session_id=session_id,
             filename=filename,
             backend=self.backend,
-            where=describe(self.backend, "load", session_id, filename, self._driver.url(path)),
+            where=partial(self._where, "load", path, session_id, filename),
         )
-        return VersionedState(state, found[1]) if with_version else state
+        return VersionedState(state, found[1])
+
+    # -- batches -------------------------------------------------------------------
+
+    async def load_sessions(
+        self,
+        session_ids: Iterable[str],
+        filename: str = DEFAULT_FILENAME,
+        *,
+        max_concurrency: int | None = None,
+    ) -> dict[str, dict[str, Any] | None]:
+        """Load many sessions at once: ``{id: state}``, ``None`` for a missing one.
+
+        The ids run at most ``max_concurrency`` at a time (default: the storage's
+        :attr:`max_concurrency`), one request each on object stores; a repeated id
+        is loaded once, and the result keeps the order of first appearance.
+
+        Every id is attempted. If any fails, a :class:`BatchError` is raised after
+        all have finished: its ``results`` hold the loaded states, its ``errors``
+        the exception each failed id would raise from :meth:`load_session` (a
+        CorruptDataError, a BackendError, ...). An invalid id or filename raises a
+        BatchError naming every invalid id before anything is read.
+        """
+        return await self._batch(
+            "load_sessions",
+            session_ids,
+            lambda sid: self._load_op(sid, filename),
+            max_concurrency,
+        )
+
+    async def store_sessions(
+        self,
+        states: Mapping[str, Mapping[str, Any]],
+        filename: str = DEFAULT_FILENAME,
+        *,
+        max_concurrency: int | None = None,
+    ) -> dict[str, str]:
+        """Store many sessions at once from ``{id: state}``; returns ``{id: version}``.
+
+        Each state is stored as :meth:`store_session` would store it. Every state is
+        checked and encoded first: if any id is invalid or any state is not a
+        JSON-serializable dict, a :class:`BatchError` naming every bad id is raised
+        and nothing is written. Then the writes run at most ``max_concurrency`` at a
+        time; every one is attempted, and if any fails a BatchError is raised after
+        all have finished, with the versions of the written ids in ``results`` and
+        each failure in ``errors``. A batch is not a transaction: the ids that
+        succeeded stay written.
+        """
+        if not isinstance(states, Mapping):
+            raise InvalidArgumentError(
+                f"{self.backend}: store_sessions takes a mapping of session id to state, "
+                f"got {type(states).__name__}",
+                backend=self.backend,
+            )
+        return await self._batch(
+            "store_sessions",
+            states,
+            lambda sid: self._store_op(sid, states[sid], filename),
+            max_concurrency,
+        )
+
+    async def delete_sessions(
+        self,
+        session_ids: Iterable[str],
+        filename: str | None = None,
+        *,
+        max_concurrency: int | None = None,
+    ) -> dict[str, bool]:
+        """Delete many sessions (or one ``filename`` of each): ``{id: existed}``.
+
+        Each id is deleted as :meth:`delete_session` would delete it, at most
+        ``max_concurrency`` at a time. Every id is attempted; failures are reported
+        per id in a :class:`BatchError` raised after all have finished, and an
+        invalid id raises one before anything is deleted.
+        """
+        return await self._batch(
+            "delete_sessions",
+            session_ids,
+            lambda sid: self._delete_op(sid, filename),
+            max_concurrency,
+        )
+
+    def _store_op(
+        self, session_id: str, state: Mapping[str, Any], filename: str
+    ) -> batch.Operation[str]:
+        """Check and encode one store; the returned call writes it."""
+        path, data = self._encode(session_id, state, filename)
+        return partial(self._put, path, session_id, filename, data, _JSON, None, False)
+
+    def _load_op(self, session_id: str, filename: str) -> batch.Operation[dict[str, Any] | None]:
+        """Check one load; the returned call reads and decodes it."""
+        return partial(self._load_state, self._path(session_id, filename), session_id, filename)
+
+    async def _load_state(self, path: str, session_id: str, filename: str) -> dict[str, Any] | None:
+        return (await self._load(path, session_id, filename)).state
 
     async def update_session(
         self,
@@ -583,28 +730,60 @@ class SessionStorage:
                 if sid is not None and name is not None:
                     yield self._metadata(sid, name, info)
 
-    async def list_sessions(self, prefix: str = "") -> list[str]:
-        """Sorted ids of the sessions directly under this root, optionally by prefix.
+    async def list_sessions(
+        self, prefix: str = "", limit: int | None = None, start_after: str | None = None
+    ) -> list[str]:
+        """Ids of the sessions directly under this root, in key order; ``[]`` if none.
 
-        Temp files and names this library did not write are skipped. A narrowed
-        sub-store of this storage is a folder here and is listed like a session.
-        Object stores answer with one LIST request per 1000 sessions.
+        Only ids starting with ``prefix``; with ``start_after`` (the last id of the
+        previous page) only those after it; with ``limit`` at most that many. Key
+        order is the order of :func:`session_storage.keys.session_sort_key`: plain
+        string order for ids of ASCII letters, digits and ``_``, the same on every
+        backend, and the order in which pages follow each other.
+
+        Object stores answer with one LIST request per 1000 ids, and a page of
+        ``limit`` ids asks for only that many (S3 ``MaxKeys``). Temp files and
+        names this library did not write are skipped. A narrowed sub-store of this
+        storage is a folder here and is listed like a session.
         """
-        if not isinstance(prefix, str):
-            raise InvalidKeyError(f"prefix must be a str, got {type(prefix).__name__}")
-        encoded = encode_segment(prefix, "prefix") if prefix else ""
+        page = Page.check(prefix, limit, start_after)
         ids: list[str] = []
-
-        async def collect() -> None:
-            async for page in self._driver.iter_children(self._root, encoded):
-                for name in page:
-                    decoded = decode_segment(name)
-                    if decoded is not None and decoded.startswith(prefix):
-                        ids.append(decoded)
-
-        await self._run("list sessions in", self._root, None, None, collect())
-        ids.sort()
+        async for chunk in self._pages(page):
+            ids.extend(chunk)
         return ids
+
+    def iter_sessions(
+        self, prefix: str = "", *, start_after: str | None = None
+    ) -> AsyncIterator[str]:
+        """Every session id under this root, as :meth:`list_sessions` orders them.
+
+        ``async for session_id in storage.iter_sessions(): ...`` fetches one page
+        (one LIST request on object stores) per 1000 ids as the loop goes, so memory
+        stays flat on object stores however many sessions there are; local disk
+        reads the folder's names once. Arguments are checked here, at the call.
+        """
+        page = Page.check(prefix, None, start_after)
+        return self._iter_ids(page)
+
+    async def _iter_ids(self, page: Page) -> AsyncGenerator[str, None]:
+        async with aclosing(self._pages(page)) as chunks:
+            async for chunk in chunks:
+                for session_id in chunk:
+                    yield session_id
+
+    async def _pages(self, page: Page) -> AsyncGenerator[list[str], None]:
+        """The driver's pages of ids, with backend failures turned into library errors."""
+        async with aclosing(pages(self._driver, self._root, page)) as it:
+            while True:
+                try:
+                    chunk = await it.__anext__()
+                except StopAsyncIteration:
+                    return
+                except SessionStorageError:
+                    raise
+                except Exception as exc:
+                    raise self._error(exc, "list sessions in", self._root, None, None) from exc
+                yield chunk
 
     async def list_files(self, session_id: str) -> list[str]:
         """Sorted filenames of a session (``/`` for nesting); ``[]`` if it has none."""
@@ -625,16 +804,30 @@ class SessionStorage:
         Object stores delete a whole session with one LIST and one batched delete
         per 1000 files.
         """
+        return await self._delete_op(session_id, filename)()
+
+    def _delete_op(self, session_id: str, filename: str | None) -> batch.Operation[bool]:
+        """Check one delete; the returned call performs it."""
         folder = self._folder(session_id)
         self._events.forget(folder)  # event streams may shrink: their next index is unknown
+        call: Callable[[], Awaitable[bool]]
         if filename is not None:
             path = self._path(session_id, filename)
-            return await self._run(
-                "delete", path, session_id, filename, self._driver.delete_file(path, self._root)
-            )
-        return await self._run(
-            "delete", folder, session_id, None, self._driver.delete_tree(folder, self._root)
-        )
+            call = partial(self._driver.delete_file, path, self._root)
+        else:
+            path = folder
+            call = partial(self._driver.delete_tree, path, self._root)
+        return partial(self._run_call, "delete", path, session_id, filename, call)
+
+    async def _run_call(
+        self,
+        action: str,
+        path: str,
+        session_id: str | None,
+        filename: str | None,
+        call: Callable[[], Awaitable[T]],
+    ) -> T:
+        return await self._run(action, path, session_id, filename, call())
 
     async def delete_sessions_older_than(
         self, age: timedelta | float, *, dry_run: bool = False, now: datetime | None = None

@@ -72,9 +72,15 @@ class SyncSessionStorage:
         storage_options: Mapping[str, Any] | None = None,
         *,
         background_concurrency: int = DEFAULT_CONCURRENCY,
+        max_concurrency: int | None = None,
     ) -> None:
         self._init(
-            SessionStorage(url, storage_options, background_concurrency=background_concurrency)
+            SessionStorage(
+                url,
+                storage_options,
+                background_concurrency=background_concurrency,
+                max_concurrency=max_concurrency,
+            )
         )
 
     def _init(self, storage: SessionStorage) -> None:
@@ -123,6 +129,11 @@ class SyncSessionStorage:
     def settings(self) -> StorageSettings:
         """The settings of this storage's root."""
         return self._storage.settings
+
+    @property
+    def max_concurrency(self) -> int:
+        """How many operations a batch call runs at once unless told otherwise."""
+        return self._storage.max_concurrency
 
     @property
     def supports_conditional_writes(self) -> bool:
@@ -200,6 +211,10 @@ class SyncSessionStorage:
     get_session_metadata = blocking(SessionStorage.get_session_metadata)
     iter_file_metadata = iterating(SessionStorage.iter_file_metadata)
     list_sessions = blocking(SessionStorage.list_sessions)
+    iter_sessions = iterating(SessionStorage.iter_sessions)
+    load_sessions = blocking(SessionStorage.load_sessions)
+    store_sessions = blocking(SessionStorage.store_sessions)
+    delete_sessions = blocking(SessionStorage.delete_sessions)
     list_files = blocking(SessionStorage.list_files)
     delete_session = blocking(SessionStorage.delete_session)
     delete_sessions_older_than = blocking(SessionStorage.delete_sessions_older_than)

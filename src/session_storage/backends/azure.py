@@ -53,6 +53,9 @@ class AzureDriver(Driver):
     scheme = "az"
     max_key_bytes = 1024
     supports_conditional_writes = True  # If-None-Match: * and If-Match: <ETag>
+    # Batches are network-bound: 32 requests in flight keep one aiohttp session busy
+    # without queueing for its connection pool (100).
+    default_concurrency = 32
 
     @staticmethod
     def root_path(url: str) -> str:
@@ -166,7 +169,11 @@ class AzureDriver(Driver):
         )
 
     async def iter_children(
-        self, folder: str, prefix: str = "", start_after: str | None = None
+        self,
+        folder: str,
+        prefix: str = "",
+        start_after: str | None = None,
+        limit: int | None = None,
     ) -> AsyncIterator[list[str]]:
         from azure.storage.blob.aio import BlobPrefix
 
@@ -174,9 +181,15 @@ class AzureDriver(Driver):
         base = f"{key}/" if key else ""
         after = None if start_after is None else key_order(start_after)
         cut = len(base)
+        remaining = limit
+        # Azure's listing has no StartAfter: earlier names are read and skipped here,
+        # so only a listing from the start can ask for just the page it needs.
+        per_page = (
+            PAGE_SIZE if limit is None or after is not None else max(1, min(limit, PAGE_SIZE))
+        )
         pages = (
             self._container(container)
-            .walk_blobs(name_starts_with=base + prefix, delimiter="/", results_per_page=PAGE_SIZE)
+            .walk_blobs(name_starts_with=base + prefix, delimiter="/", results_per_page=per_page)
             .by_page()
         )
         async for page in pages:
@@ -184,11 +197,15 @@ class AzureDriver(Driver):
             async for item in page:
                 if isinstance(item, BlobPrefix):
                     name = item.name[cut:-1]
-                    # Azure's listing has no StartAfter: earlier names are skipped here.
                     if after is None or key_order(name) > after:
                         names.append(name)
+            if remaining is not None:
+                names = names[:remaining]
+                remaining -= len(names)
             if names:
                 yield names
+            if remaining is not None and remaining <= 0:
+                return
 
     async def list_files(self, folder: str) -> list[str]:
         container, key = self._split(folder)

@@ -9,6 +9,7 @@ the facade builds every path and translates every error.
 from __future__ import annotations
 
 import asyncio
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,10 +18,11 @@ from typing import Any, ClassVar
 
 from ..errors import ErrorKind, classify_builtin
 
-__all__ = ["PAGE_SIZE", "Driver", "ObjectInfo"]
+__all__ = ["PAGE_SIZE", "Driver", "ObjectInfo", "after_folder", "key_order"]
 
 PAGE_SIZE = 1000
 """Names per listing page: what one S3 ListObjectsV2 request returns at most."""
+_NO_LIMIT = sys.maxsize
 
 _INFO_CONCURRENCY = 16
 """Metadata requests in flight at once in the default :meth:`Driver.list_file_infos`."""
@@ -49,6 +51,12 @@ class Driver(ABC):
     """Longest full key the backend accepts, in UTF-8 bytes (None: no fixed limit)."""
     max_segment_bytes: ClassVar[int | None] = None
     """Longest single path segment, in bytes (local file names: 255)."""
+    default_concurrency: int = 1
+    """How many operations of a batch call run at once unless the caller says.
+
+    One for backends whose operations never wait (memory): running them one after
+    another is fastest. Drivers may set it per instance from their options.
+    """
     supports_conditional_writes: ClassVar[bool] = False
     """Whether :meth:`put` enforces ``if_version`` and ``if_absent`` atomically.
 
@@ -77,6 +85,9 @@ class Driver(ABC):
 
         Encoded paths are ASCII, so characters and bytes count the same.
         """
+        # The common case costs one comparison: no part of a path outgrows the path.
+        if len(path) <= min(self.max_segment_bytes or _NO_LIMIT, self.max_key_bytes or _NO_LIMIT):
+            return None
         if self.max_segment_bytes is not None:
             longest = max(path.split("/"), key=len)
             if len(longest) > self.max_segment_bytes:
@@ -178,13 +189,19 @@ class Driver(ABC):
 
     @abstractmethod
     def iter_children(
-        self, folder: str, prefix: str = "", start_after: str | None = None
+        self,
+        folder: str,
+        prefix: str = "",
+        start_after: str | None = None,
+        limit: int | None = None,
     ) -> AsyncIterator[list[str]]:
         """Pages of the names of the folders directly under ``folder``.
 
         Only names starting with ``prefix``, and (with ``start_after``) coming after
         that name, in key order: the order of ``name + "/"``, which is how object
-        stores sort folders. Each page holds at most :data:`PAGE_SIZE` names.
+        stores sort folders. Each page holds at most :data:`PAGE_SIZE` names, and all
+        pages together at most ``limit`` names: object stores ask for no more than
+        that (S3 ``MaxKeys``), so a small page costs one small request.
         """
 
     @abstractmethod
@@ -241,3 +258,13 @@ class Driver(ABC):
 def key_order(name: str) -> str:
     """Sort key that matches object stores' order of folder names (``name/``)."""
     return name + "/"
+
+
+def after_folder(name: str) -> str:
+    """The smallest key greater than every key inside folder ``name/``.
+
+    ``"0"`` follows ``"/"`` in ASCII, so ``name0`` sorts after every ``name/...`` key
+    and before or at every later folder's keys; starting a listing after it skips
+    the whole folder ``name`` and nothing else a listing of folders can return.
+    """
+    return name + "0"

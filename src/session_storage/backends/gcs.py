@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 
 from ..errors import ErrorKind, classify_builtin
-from .base import PAGE_SIZE, Driver, ObjectInfo, key_order
+from .base import PAGE_SIZE, Driver, ObjectInfo, after_folder
 from .loader import close_aiohttp_session, require
 
 __all__ = ["GCSDriver"]
@@ -65,6 +65,9 @@ class GCSDriver(Driver):
     scheme = "gs"
     max_key_bytes = 1024
     supports_conditional_writes = True  # ifGenerationMatch on the upload
+    # Batches are network-bound: 32 requests in flight keep one aiohttp session busy
+    # without queueing for its connection pool (100).
+    default_concurrency = 32
 
     @staticmethod
     def root_path(url: str) -> str:
@@ -169,24 +172,35 @@ class GCSDriver(Driver):
             params["pageToken"] = token
 
     async def iter_children(
-        self, folder: str, prefix: str = "", start_after: str | None = None
+        self,
+        folder: str,
+        prefix: str = "",
+        start_after: str | None = None,
+        limit: int | None = None,
     ) -> AsyncIterator[list[str]]:
         bucket, key = self._split(folder)
         base = f"{key}/" if key else ""
-        params: dict[str, Any] = {
-            "prefix": base + prefix,
-            "delimiter": "/",
-            "maxResults": PAGE_SIZE,
-        }
+        params: dict[str, Any] = {"prefix": base + prefix, "delimiter": "/"}
         if start_after is not None:
-            # startOffset is inclusive; every key inside folder "x/" sorts before
-            # "x/~", so this starts right after that folder.
-            params["startOffset"] = base + key_order(start_after) + "~"
+            # startOffset is inclusive; no key of a later folder sorts before this one.
+            params["startOffset"] = base + after_folder(start_after)
         cut = len(base)
-        async for page in self._list(bucket, **params):
+        remaining = limit
+        while remaining is None or remaining > 0:
+            # maxResults counts folders and loose objects alike; ask for no more than
+            # the caller still wants, so a page of 10 is one request for 10.
+            params["maxResults"] = PAGE_SIZE if remaining is None else min(remaining, PAGE_SIZE)
+            page = await self._call("GET", "b/{}/o", bucket, json_out=True, **params)
             names = [p[cut:-1] for p in page.get("prefixes", [])]
+            if remaining is not None:
+                names = names[:remaining]
+                remaining -= len(names)
             if names:
                 yield names
+            token = page.get("nextPageToken")
+            if not token:
+                return
+            params["pageToken"] = token
 
     async def list_files(self, folder: str) -> list[str]:
         bucket, key = self._split(folder)

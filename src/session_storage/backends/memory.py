@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import threading
 from collections.abc import AsyncIterator, Sequence
@@ -102,26 +103,34 @@ class MemoryDriver(Driver):
             size=f.size, modified=f.modified, created=f.created, version=self._version(path, f)
         )
 
-    def _children(self, folder: str, prefix: str, start_after: str | None) -> list[str]:
+    def _children(
+        self, folder: str, prefix: str, start_after: str | None, limit: int | None
+    ) -> list[str]:
+        """Folder names under ``folder`` in key order, each followed by ``/``."""
         head = folder.rstrip("/") + "/" + prefix
         cut = len(folder.rstrip("/")) + 1
-        names = {
-            rest.split("/", 1)[0]
+        after = key_order(start_after) if start_after is not None else ""
+        keys = {
+            rest[: rest.index("/") + 1]
             for key in tuple(self._store)
             if key.startswith(head) and "/" in (rest := key[cut:])
         }
-        ordered = sorted(names, key=key_order)
-        if start_after is not None:
-            after = key_order(start_after)
-            ordered = [n for n in ordered if key_order(n) > after]
-        return ordered
+        if after:
+            keys = {k for k in keys if k > after}
+        if limit is not None:
+            return heapq.nsmallest(limit, keys)
+        return sorted(keys)
 
     async def iter_children(
-        self, folder: str, prefix: str = "", start_after: str | None = None
+        self,
+        folder: str,
+        prefix: str = "",
+        start_after: str | None = None,
+        limit: int | None = None,
     ) -> AsyncIterator[list[str]]:
-        names = self._children(folder, prefix, start_after)
-        for i in range(0, len(names), PAGE_SIZE):
-            yield names[i : i + PAGE_SIZE]
+        keys = self._children(folder, prefix, start_after, limit)
+        for i in range(0, len(keys), PAGE_SIZE):
+            yield [key[:-1] for key in keys[i : i + PAGE_SIZE]]
 
     async def list_files(self, folder: str) -> list[str]:
         head = folder.rstrip("/") + "/"

@@ -7,19 +7,28 @@ HEAD before each GET, and its ``_rm`` on a glob lists once per match.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import anyio
 
 from ..errors import ErrorKind, classify_builtin
-from .base import PAGE_SIZE, Driver, ObjectInfo, key_order
+from .base import PAGE_SIZE, Driver, ObjectInfo, after_folder
 from .loader import close_aiohttp_session, require
 
 __all__ = ["S3Driver"]
 
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 _DELETE_CONCURRENCY = 8
+POOL_CONNECTIONS = 64
+"""Default connection pool size, and so the default concurrency of batch calls.
+
+botocore's default pool holds 10 connections, which caps a batch at 10 requests in
+flight: at S3's 10-30 ms per small request that is a few hundred per second. 64 in
+flight reach a few thousand per second, still below S3's per-prefix limits (3,500
+writes and 5,500 reads per second), and cost one socket each. Set
+``config_kwargs={"max_pool_connections": n}`` to change both.
+"""
 _DENIED = {
     "AccessDenied",
     "InvalidAccessKeyId",
@@ -57,6 +66,14 @@ class S3Driver(Driver):
         for scheme in ("s3://", "s3a://"):
             url = url.removeprefix(scheme)
         return url.strip("/")
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        super().__init__(options)
+        config = dict(self.options.get("config_kwargs") or {})
+        config.setdefault("max_pool_connections", POOL_CONNECTIONS)
+        self.options["config_kwargs"] = config
+        # More operations in flight than pooled connections would only queue for one.
+        self.default_concurrency = int(config["max_pool_connections"])
 
     def _open(self) -> Any:
         s3fs = require("s3fs", "s3")
@@ -167,24 +184,28 @@ class S3Driver(Driver):
         )
 
     async def iter_children(
-        self, folder: str, prefix: str = "", start_after: str | None = None
+        self,
+        folder: str,
+        prefix: str = "",
+        start_after: str | None = None,
+        limit: int | None = None,
     ) -> AsyncIterator[list[str]]:
         bucket, key = self._split(folder)
         base = f"{key}/" if key else ""
-        kwargs: dict[str, Any] = {
-            "Bucket": bucket,
-            "Prefix": base + prefix,
-            "Delimiter": "/",
-            "MaxKeys": PAGE_SIZE,
-        }
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": base + prefix, "Delimiter": "/"}
         if start_after is not None:
-            # Every key inside folder "x/" sorts before "x/~": our encoded names use
-            # only characters below "~", so this skips the whole folder.
-            kwargs["StartAfter"] = base + key_order(start_after) + "~"
+            kwargs["StartAfter"] = base + after_folder(start_after)
         cut = len(base)
-        while True:
+        remaining = limit
+        while remaining is None or remaining > 0:
+            # MaxKeys counts folders and loose files alike; ask for no more than the
+            # caller still wants, so a page of 10 is one request for 10.
+            kwargs["MaxKeys"] = PAGE_SIZE if remaining is None else min(remaining, PAGE_SIZE)
             resp = await self._call("list_objects_v2", **kwargs)
             names = [p["Prefix"][cut:-1] for p in resp.get("CommonPrefixes", [])]
+            if remaining is not None:
+                names = names[:remaining]
+                remaining -= len(names)
             if names:
                 yield names
             token = resp.get("NextContinuationToken")

@@ -1,0 +1,129 @@
+"""(1) store + load of a 1 KiB state: the library against the same work by hand.
+
+"By hand" is what a careful caller would write on the very filesystem the storage
+uses (``storage.filesystem``): ``orjson.dumps`` + ``_pipe_file``, ``_cat_file`` +
+``orjson.loads``. The library does more for the same two calls (checks and encodes
+the id, stamps ``_metadata``, writes atomically on local disk, translates errors);
+the ratio says what that costs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from typing import Any
+
+import orjson
+
+from session_storage import SessionStorage
+from session_storage.backends.local import _write_atomic
+
+from .backends import Backend
+from .measure import Row, compare, log, us
+
+TARGETS = {"memory": 1.10, "file": 1.05, "s3": 1.05}
+"""Most time the library may take, as a multiple of the same work by hand."""
+
+
+def state_of_one_kib() -> dict[str, Any]:
+    """A typical small session state whose JSON is 1 KiB."""
+    state: dict[str, Any] = {
+        "user": "user-42",
+        "status": "active",
+        "turns": 17,
+        "messages": [{"role": "user", "text": "x" * 40, "n": i} for i in range(12)],
+    }
+    size = len(orjson.dumps(state))
+    state["pad"] = "p" * max(0, 1024 - size - len(b',"pad":""'))
+    assert len(orjson.dumps(state)) == 1024
+    return state
+
+
+async def run(backend: Backend, runs: int, pairs: int) -> list[Row]:
+    storage = backend.storage()
+    async with storage:
+        rows = [await _compare(backend, storage, runs, pairs)]
+    if backend.name == "file":
+        rows.append(_atomic_write_cost(runs))
+    return rows
+
+
+async def _compare(backend: Backend, storage: SessionStorage, runs: int, pairs: int) -> Row:
+    state = state_of_one_kib()
+    fs = storage.filesystem
+    root = fs._strip_protocol(storage.url).rstrip("/")
+    ids = [f"o{i:05d}" for i in range(pairs)]
+    paths = [f"{root}/r{i:05d}/state.json" for i in range(pairs)]
+    # s3fs's _cat_file sends a HEAD before the GET unless told max_concurrency=1; a
+    # careful caller says so, and then it is one GET like ours.
+    cat_options = {"max_concurrency": 1} if backend.name == "s3" else {}
+
+    async def ours() -> None:
+        for session_id in ids:
+            await storage.store_session(session_id, state)
+            await storage.load_session(session_id)
+
+    async def by_hand() -> None:
+        for path in paths:
+            await fs._pipe_file(path, orjson.dumps(state))
+            orjson.loads(await fs._cat_file(path, **cat_options))
+
+    log(f"  overhead on {backend.name}: {runs} x {pairs} store+load pairs each side")
+    result = await compare(ours, by_hand, runs)
+    note = ""
+    if backend.requests() is not None:
+        await ours()
+        mine = len(backend.requests() or [])
+        await by_hand()
+        theirs = len(backend.requests() or [])
+        note = f"requests per pair: ours {mine / pairs:g}, by hand {theirs / pairs:g}"
+    elif backend.name == "memory":
+        note = "by hand pays a thread hop per call (fsspec's async wrapper); ours none"
+    target = TARGETS[backend.name]
+    return Row(
+        bench="store+load 1 KiB, per pair",
+        backend=backend.name,
+        ours=us(result.ours / pairs),
+        baseline=f"raw fsspec + orjson {us(result.theirs / pairs)}",
+        ratio=result.ratio,
+        target=f"≤ {target:.2f}×",
+        met=result.ratio <= target,
+        note=note,
+    )
+
+
+def _atomic_write_cost(runs: int) -> Row:
+    """What writing through a temp file and rename costs over writing in place."""
+    data = orjson.dumps(state_of_one_kib())
+    n = 500
+    with tempfile.TemporaryDirectory(prefix="session-storage-bench-") as folder:
+        for i in range(n):
+            os.mkdir(f"{folder}/s{i}")
+
+        def atomic() -> float:
+            start = time.perf_counter()
+            for i in range(n):
+                _write_atomic(f"{folder}/s{i}/a.json", data)
+            return time.perf_counter() - start
+
+        def in_place() -> float:
+            start = time.perf_counter()
+            for i in range(n):
+                with open(f"{folder}/s{i}/b.json", "wb") as f:
+                    f.write(data)
+            return time.perf_counter() - start
+
+        atomic()
+        in_place()
+        pairs = [(atomic(), in_place()) for _ in range(runs)]
+    pairs.sort(key=lambda p: p[0] / p[1])
+    a, b = pairs[len(pairs) // 2]
+    return Row(
+        bench="1 KiB write in a thread, no hop",
+        backend="file",
+        ours=f"temp+rename {us(a / n)}",
+        baseline=f"open+write in place {us(b / n)}",
+        ratio=a / b,
+        note="the price of never showing a half-written file",
+    )
