@@ -65,3 +65,25 @@ def test_translate_names_backend_session_file_and_url(
     text = str(err)
     assert text.startswith("gcs: cannot load session 'abc' file 'state.json'")
     assert "gs://bucket/abc/state.json" in text and str(cause) in text
+
+
+async def test_a_failure_inside_a_task_group_is_reported_as_itself() -> None:
+    import anyio
+
+    from session_storage import SessionStorage, StorageNotFoundError
+
+    async def gone() -> None:
+        raise FileNotFoundError("bucket 'b' does not exist")
+
+    storage = SessionStorage("memory://groups")
+
+    async def concurrent() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(gone)
+
+    with pytest.raises(StorageNotFoundError) as info:
+        await storage._run("delete", "groups/s", "s", None, concurrent())
+    assert "TaskGroup" not in str(info.value)
+    assert "bucket 'b' does not exist" in str(info.value) and "'s'" in str(info.value)
+    assert isinstance(getattr(info.value.__cause__, "exceptions", None), tuple)  # the group
+    assert errors.innermost(ValueError("x")).args == ("x",)

@@ -219,6 +219,12 @@ async def test_missing_bucket_raises_instead_of_looking_empty(moto_s3_server: st
             await storage.store_session("abc", {})
         with pytest.raises(StorageNotFoundError):
             await storage.list_sessions()
+        with pytest.raises(StorageNotFoundError) as info:
+            await storage.append_event("abc", "log", 1)
+        assert "no-such-bucket-here" in str(info.value)
+        with pytest.raises(BatchError) as batch:
+            await storage.delete_sessions(["abc", "def"])
+        assert all(isinstance(e, StorageNotFoundError) for e in batch.value.errors.values())
 
 
 def _closed_port() -> int:

@@ -203,6 +203,20 @@ _KIND_TO_CLASS: dict[ErrorKind, type[SessionStorageError]] = {
 }
 
 
+def innermost(exc: BaseException) -> BaseException:
+    """The first real failure inside (nested) exception groups, or ``exc`` itself.
+
+    Concurrent work (a task group of deletes or reads) fails with a group; the error
+    the caller gets should say what failed (a missing bucket, a refused request), not
+    that a task group had errors. The whole group stays chained as the cause.
+    """
+    # An exception group is the one exception type with an ``exceptions`` tuple;
+    # duck typing covers the builtin (3.11+) and the backport anyio uses on 3.10.
+    while isinstance(inner := getattr(exc, "exceptions", None), tuple) and inner:
+        exc = inner[0]
+    return exc
+
+
 def classify_builtin(exc: BaseException) -> ErrorKind:
     """The kind of a builtin exception; backends refine this for their own errors."""
     if isinstance(exc, FileExistsError):

@@ -22,6 +22,7 @@ from .errors import (
     NotSupportedError,
     SessionStorageError,
     describe,
+    innermost,
     translate,
 )
 from .events import EventLogs, StreamRef
@@ -250,11 +251,12 @@ class SessionStorage:
         conflict: str | None = None,
     ) -> SessionStorageError:
         """The library error for a backend failure; the caller raises it ``from exc``."""
-        if isinstance(exc, SessionStorageError):
-            return exc
-        kind = self._driver.classify(exc)
+        leaf = innermost(exc)
+        if isinstance(leaf, SessionStorageError):
+            return leaf
+        kind = self._driver.classify(leaf)
         return translate(
-            exc,
+            leaf,
             kind,
             backend=self.backend,
             action=action,
