@@ -1,6 +1,7 @@
 """Run every benchmark and print one table: ``python -m benchmarks`` (or ``make bench``).
 
-Options: ``--backends memory,file,s3`` (default: all), ``--only
+Options: ``--backends memory,file,s3,gcs,azure`` (default: all; GCS and Azure run on
+their emulators when those can start, and give a note row when not), ``--only
 overhead,batch,requests,listing`` (default: all), ``--quick`` (small sizes and fewer
 runs, to check that everything works), ``--json PATH`` (also write the rows).
 Progress goes to stderr and the table to stdout.
@@ -15,9 +16,11 @@ import json
 import os
 import platform
 import time
+import traceback
+from collections.abc import Awaitable, Callable
 
 from . import batch, listing, overhead, requests
-from .backends import BACKENDS, Backend
+from .backends import BACKENDS, Backend, Unavailable
 from .measure import Row, log
 
 SECTIONS = ("overhead", "batch", "requests", "listing")
@@ -30,7 +33,7 @@ class Plan:
     runs: int = 5
     """Runs per figure; every figure is their median."""
     pairs: dict[str, int] = dataclasses.field(
-        default_factory=lambda: {"memory": 2000, "file": 1000, "s3": 200}
+        default_factory=lambda: {"memory": 2000, "file": 1000, "s3": 200, "gcs": 300, "azure": 300}
     )
     """store+load pairs per run of the overhead benchmark."""
     batch: int = 1000
@@ -41,7 +44,7 @@ class Plan:
 
 QUICK = Plan(
     runs=3,
-    pairs={"memory": 200, "file": 100, "s3": 20},
+    pairs={"memory": 200, "file": 100, "s3": 20, "gcs": 30, "azure": 30},
     batch=100,
     batch_runs=1,
     listing_scale=0.01,
@@ -50,17 +53,27 @@ QUICK = Plan(
 
 
 async def run_backend(backend: Backend, sections: list[str], plan: Plan) -> list[Row]:
+    jobs: dict[str, Callable[[], Awaitable[list[Row]]]] = {
+        "overhead": lambda: overhead.run(
+            backend, plan.runs, plan.pairs.get(backend.name, min(plan.pairs.values()))
+        ),
+        "batch": lambda: batch.run(backend, plan.batch_runs, plan.batch),
+        "requests": lambda: requests.run(backend),
+        "listing": lambda: listing.run(backend, plan.listing_runs, plan.listing_scale),
+    }
     rows: list[Row] = []
-    if "overhead" in sections:
-        pairs = plan.pairs.get(backend.name, min(plan.pairs.values()))
-        rows += await overhead.run(backend, plan.runs, pairs)
-    if "batch" in sections:
-        rows += await batch.run(backend, plan.batch_runs, plan.batch)
-    if "requests" in sections:
-        rows += await requests.run(backend)
-    if "listing" in sections:
-        rows += await listing.run(backend, plan.listing_runs, plan.listing_scale)
+    for section in sections:
+        try:
+            rows += await jobs[section]()
+        except Exception as exc:  # noqa: BLE001 - one broken benchmark must not end the run
+            traceback.print_exc()
+            rows.append(_note(section, backend.name, f"failed: {type(exc).__name__}: {exc}"))
     return rows
+
+
+def _note(bench: str, backend: str, note: str) -> Row:
+    """A row that reports something that was not measured, and why."""
+    return Row(bench=bench, backend=backend, ours="–", note=note.splitlines()[0][:200])
 
 
 def table(rows: list[Row]) -> str:
@@ -93,7 +106,12 @@ def main() -> None:
     for name in names:
         backend = BACKENDS[name]()
         log(f"{name}: starting ({time.perf_counter() - started:.0f} s so far)")
-        backend.start()
+        try:
+            backend.start()
+        except Unavailable as exc:
+            log(f"{name}: not run: {exc}")
+            rows.append(_note("(all)", name, f"not run: {exc}"))
+            continue
         try:
             rows += asyncio.run(run_backend(backend, sections, plan))
         finally:

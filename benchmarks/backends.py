@@ -3,12 +3,14 @@
 A backend starts whatever it needs (a server, a folder), hands out fresh empty
 storages, and says what it can offer beyond that: request counts at the server
 (``requests``), an obstore store on the same data (``obstore``), a memory probe in a
-subprocess (``subprocess_ok``). Adding a backend (GCS on fake-gcs-server, Azure on
-Azurite) means one more class here and one more entry in :data:`BACKENDS`.
+subprocess (``subprocess_ok``). GCS runs on fake-gcs-server and Azure on Azurite,
+started by the test suite's own launchers (``tests/emulators.py``); when one cannot
+start, :meth:`Backend.start` raises :class:`Unavailable` and the run goes on without it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -20,6 +22,10 @@ from typing import Any
 
 from session_storage import SessionStorage
 from session_storage.pytest_plugin import s3_storage_options
+
+
+class Unavailable(RuntimeError):
+    """The backend cannot run here (its emulator is missing or did not start)."""
 
 
 class Backend:
@@ -87,8 +93,11 @@ class S3Moto(Backend):
             text=True,
         )
         assert self.process.stdout is not None
-        port = int(self.process.stdout.readline())
-        self.endpoint = f"http://127.0.0.1:{port}"
+        line = self.process.stdout.readline()
+        if not line.strip().isdigit():  # moto missing or broken: the child said nothing
+            self.stop()
+            raise Unavailable("the moto server did not start (pip install 'moto[server]')")
+        self.endpoint = f"http://127.0.0.1:{int(line)}"
 
     def stop(self) -> None:
         assert self.process.stdin is not None
@@ -130,5 +139,69 @@ class S3Moto(Backend):
         )
 
 
-BACKENDS: dict[str, type[Backend]] = {"memory": Memory, "file": File, "s3": S3Moto}
+class _Emulated(Backend):
+    """A backend whose emulator runs for as long as the backend is started."""
+
+    def _enter(self, server: contextlib.AbstractContextManager[str]) -> str:
+        self._stack = contextlib.ExitStack()
+        try:
+            return self._stack.enter_context(server)
+        except Exception as exc:  # the emulator's own error says what is missing
+            self._stack.close()
+            raise Unavailable(f"{type(exc).__name__}: {exc}".splitlines()[0]) from exc
+
+    def stop(self) -> None:
+        self._stack.close()
+
+
+class GCSFake(_Emulated):
+    """fake-gcs-server (in memory) on 127.0.0.1, as the tests run it."""
+
+    name = "gcs"
+
+    def start(self) -> None:
+        from tests.emulators import fake_gcs_server
+
+        self.endpoint = self._enter(fake_gcs_server())
+        self.options = {"endpoint_url": self.endpoint, "token": "anon", "project": "test"}
+
+    def location(self) -> tuple[str, dict[str, Any]]:
+        bucket = f"bench-{uuid.uuid4().hex[:16]}"
+        request = urllib.request.Request(
+            f"{self.endpoint}/storage/v1/b?project=test",
+            data=json.dumps({"name": bucket}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30):
+            pass
+        return f"gs://{bucket}", dict(self.options)
+
+
+class AzureAzurite(_Emulated):
+    """Azurite's blob service (in memory) on 127.0.0.1, as the tests run it."""
+
+    name = "azure"
+
+    def start(self) -> None:
+        from tests.emulators import azurite_blob
+
+        self.connection_string = self._enter(azurite_blob())
+
+    def location(self) -> tuple[str, dict[str, Any]]:
+        from azure.storage.blob import BlobServiceClient
+
+        container = f"bench-{uuid.uuid4().hex[:16]}"
+        with BlobServiceClient.from_connection_string(self.connection_string) as service:
+            service.create_container(container)
+        return f"az://{container}", {"connection_string": self.connection_string}
+
+
+BACKENDS: dict[str, type[Backend]] = {
+    "memory": Memory,
+    "file": File,
+    "s3": S3Moto,
+    "gcs": GCSFake,
+    "azure": AzureAzurite,
+}
 """Every backend the benchmarks know, by name, in the order they run."""

@@ -64,9 +64,7 @@ def main() -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     app = Counting(DomainDispatcherApplication(create_backend_app))
-    server = make_server(
-        "127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler
-    )
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(server.server_address[1], flush=True)
     sys.stdin.read()  # the parent closes our stdin (or exits) to stop us

@@ -17,13 +17,14 @@ from typing import Any
 import orjson
 
 from session_storage import SessionStorage
-from session_storage.backends.local import _write_atomic
+from session_storage.backends.local import HAVE_FLOCK, _write
 
 from .backends import Backend
 from .measure import Row, compare, log, us
 
 TARGETS = {"memory": 1.10, "file": 1.05, "s3": 1.05}
-"""Most time the library may take, as a multiple of the same work by hand."""
+"""Most time the library may take, as a multiple of the same work by hand (the issue
+sets none for GCS and Azure: their rows are for information)."""
 
 
 def state_of_one_kib() -> dict[str, Any]:
@@ -80,15 +81,15 @@ async def _compare(backend: Backend, storage: SessionStorage, runs: int, pairs: 
         note = f"requests per pair: ours {mine / pairs:g}, by hand {theirs / pairs:g}"
     elif backend.name == "memory":
         note = "by hand pays a thread hop per call (fsspec's async wrapper); ours none"
-    target = TARGETS[backend.name]
+    target = TARGETS.get(backend.name)
     return Row(
         bench="store+load 1 KiB, per pair",
         backend=backend.name,
         ours=us(result.ours / pairs),
         baseline=f"raw fsspec + orjson {us(result.theirs / pairs)}",
         ratio=result.ratio,
-        target=f"≤ {target:.2f}×",
-        met=result.ratio <= target,
+        target="" if target is None else f"≤ {target:.2f}×",
+        met=None if target is None else result.ratio <= target,
         note=note,
     )
 
@@ -104,7 +105,7 @@ def _atomic_write_cost(runs: int) -> Row:
         def atomic() -> float:
             start = time.perf_counter()
             for i in range(n):
-                _write_atomic(f"{folder}/s{i}/a.json", data)
+                _write(f"{folder}/s{i}/a.json", data, None, False, HAVE_FLOCK)
             return time.perf_counter() - start
 
         def in_place() -> float:
@@ -122,7 +123,7 @@ def _atomic_write_cost(runs: int) -> Row:
     return Row(
         bench="1 KiB write in a thread, no hop",
         backend="file",
-        ours=f"temp+rename {us(a / n)}",
+        ours=f"temp+rename under the folder lock {us(a / n)}",
         baseline=f"open+write in place {us(b / n)}",
         ratio=a / b,
         note="the price of never showing a half-written file",
