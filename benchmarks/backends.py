@@ -55,7 +55,10 @@ class Backend:
         return None
 
     def obstore(self, storage: SessionStorage) -> Any | None:
-        """An obstore store over ``storage``'s root, or None if there is none."""
+        """An obstore store over ``storage``'s root, or None if there is none here.
+
+        Raises ImportError when obstore (an optional benchmark dependency) is missing.
+        """
         return None
 
 
