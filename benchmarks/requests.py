@@ -27,7 +27,7 @@ async def run(backend: Backend) -> list[Row]:
     rows: list[Row] = []
     async with storage:
         log(f"  requests on {backend.name}: creating {LISTED} sessions")
-        await storage.store_sessions({f"s{i:05d}": {"i": i} for i in range(LISTED)})
+        await _put_files(backend, storage, [(f"s{i:05d}", "state.json") for i in range(LISTED)])
         backend.requests()
 
         async def count(
@@ -63,7 +63,7 @@ async def run(backend: Backend) -> list[Row]:
             "MaxKeys=10",
         )
         for k in (4, 1000, 1001):
-            await _put_files(storage, "many", k)
+            await _put_files(backend, storage, [("many", f"f/{i:05d}.bin") for i in range(k)])
             backend.requests()
             lists = math.ceil(k / 1000)
             await count(
@@ -146,12 +146,16 @@ async def _drain(storage: SessionStorage) -> None:
         pass
 
 
-async def _put_files(storage: SessionStorage, session_id: str, k: int) -> None:
-    """Give ``session_id`` ``k`` small files, written concurrently."""
+async def _put_files(
+    backend: Backend, storage: SessionStorage, files: list[tuple[str, str]]
+) -> None:
+    """Write each ``(session_id, filename)``: set-up, not counted."""
+    if await backend.fill(storage, files):
+        return
     gate = asyncio.Semaphore(storage.max_concurrency)
 
-    async def put(i: int) -> None:
+    async def put(session_id: str, filename: str) -> None:
         async with gate:
-            await storage.store_bytes(session_id, f"f/{i:05d}.bin", b"x")
+            await storage.store_bytes(session_id, filename, b"{}")
 
-    await asyncio.gather(*(put(i) for i in range(k)))
+    await asyncio.gather(*(put(*file) for file in files))
