@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: quickstart test lint check clean
+.PHONY: quickstart test bench lint check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,20 @@ $(VENV)/.test: pyproject.toml $(wildcard package-lock.json) | $(BIN)/python
 	if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; fi
 	touch $@ $(VENV)/.core
 
+$(VENV)/.bench: pyproject.toml $(wildcard package-lock.json) | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[test,bench]"
+	if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; fi
+	touch $@ $(VENV)/.test $(VENV)/.core
+
 quickstart: $(VENV)/.core
 	$(BIN)/python examples/quickstart.py
 
 test: $(VENV)/.test
 	$(BIN)/python -m pytest
+
+# Every benchmark, one table on stdout (about 8 minutes on 2 cores); see README "Performance".
+bench: $(VENV)/.bench
+	$(BIN)/python -m benchmarks
 
 lint: $(VENV)/.test
 	$(BIN)/python -m mypy

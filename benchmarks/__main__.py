@@ -1,9 +1,14 @@
 """Run every benchmark and print one table: ``python -m benchmarks`` (or ``make bench``).
 
-Options: ``--backends memory,file,s3`` (default: all), ``--only
+Options: ``--backends memory,file,s3,gcs,azure`` (default: all; GCS and Azure run on
+their emulators when those can start, and give a note row when not), ``--only
 overhead,batch,requests,listing`` (default: all), ``--quick`` (small sizes and fewer
 runs, to check that everything works), ``--json PATH`` (also write the rows).
 Progress goes to stderr and the table to stdout.
+
+Each backend runs in a process of its own, so that one backend's leftovers (a heap
+grown by 100k listed sessions, threads, open connections) cannot slow the next one
+down, and a crash ends only that backend's rows.
 """
 
 from __future__ import annotations
@@ -14,10 +19,15 @@ import dataclasses
 import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
+import traceback
+from collections.abc import Awaitable, Callable
 
 from . import batch, listing, overhead, requests
-from .backends import BACKENDS, Backend
+from .backends import BACKENDS, Backend, Unavailable
 from .measure import Row, log
 
 SECTIONS = ("overhead", "batch", "requests", "listing")
@@ -27,21 +37,35 @@ SECTIONS = ("overhead", "batch", "requests", "listing")
 class Plan:
     """How much work each benchmark does."""
 
-    runs: int = 5
-    """Runs per figure; every figure is their median."""
-    pairs: dict[str, int] = dataclasses.field(
-        default_factory=lambda: {"memory": 2000, "file": 1000, "s3": 200}
+    overhead: dict[str, tuple[int, int]] = dataclasses.field(
+        default_factory=lambda: {
+            "memory": (7, 1000),
+            "file": (9, 500),
+            "s3": (5, 100),
+            "gcs": (5, 200),
+            "azure": (5, 100),
+        }
     )
-    """store+load pairs per run of the overhead benchmark."""
+    """Runs, and store+load pairs per run, of the overhead benchmark on each backend.
+    Local disk gets more, shorter runs: its journal's flushes hit single runs."""
     batch: int = 1000
     batch_runs: int = 3
     listing_scale: float = 1.0
     listing_runs: int = 3
 
+    @property
+    def runs(self) -> int:
+        return min(runs for runs, _ in self.overhead.values())
+
 
 QUICK = Plan(
-    runs=3,
-    pairs={"memory": 200, "file": 100, "s3": 20},
+    overhead={
+        "memory": (3, 200),
+        "file": (3, 100),
+        "s3": (3, 20),
+        "gcs": (3, 30),
+        "azure": (3, 20),
+    },
     batch=100,
     batch_runs=1,
     listing_scale=0.01,
@@ -50,17 +74,56 @@ QUICK = Plan(
 
 
 async def run_backend(backend: Backend, sections: list[str], plan: Plan) -> list[Row]:
+    runs, pairs = plan.overhead[backend.name]
+    jobs: dict[str, Callable[[], Awaitable[list[Row]]]] = {
+        "overhead": lambda: overhead.run(backend, runs, pairs),
+        "batch": lambda: batch.run(backend, plan.batch_runs, plan.batch),
+        "requests": lambda: requests.run(backend),
+        "listing": lambda: listing.run(backend, plan.listing_runs, plan.listing_scale),
+    }
     rows: list[Row] = []
-    if "overhead" in sections:
-        pairs = plan.pairs.get(backend.name, min(plan.pairs.values()))
-        rows += await overhead.run(backend, plan.runs, pairs)
-    if "batch" in sections:
-        rows += await batch.run(backend, plan.batch_runs, plan.batch)
-    if "requests" in sections:
-        rows += await requests.run(backend)
-    if "listing" in sections:
-        rows += await listing.run(backend, plan.listing_runs, plan.listing_scale)
+    for section in sections:
+        started = time.perf_counter()
+        try:
+            rows += await jobs[section]()
+        except Exception as exc:  # noqa: BLE001 - one broken benchmark must not end the run
+            traceback.print_exc()
+            rows.append(_note(section, backend.name, f"failed: {type(exc).__name__}: {exc}"))
+        log(f"  {section} on {backend.name}: {time.perf_counter() - started:.0f} s")
     return rows
+
+
+def _note(bench: str, backend: str, note: str) -> Row:
+    """A row that reports something that was not measured, and why."""
+    return Row(bench=bench, backend=backend, ours="–", note=note.splitlines()[0][:200])
+
+
+def run_here(name: str, sections: list[str], plan: Plan) -> list[Row]:
+    """Every section on one backend, in this process."""
+    backend = BACKENDS[name]()
+    try:
+        backend.start()
+    except Unavailable as exc:
+        log(f"{name}: not run: {exc}")
+        return [_note("(all)", name, f"not run: {exc}")]
+    try:
+        return asyncio.run(run_backend(backend, sections, plan))
+    finally:
+        backend.stop()
+
+
+def run_apart(name: str, sections: list[str], quick: bool) -> list[Row]:
+    """Every section on one backend, in a fresh Python process."""
+    with tempfile.TemporaryDirectory(prefix="session-storage-bench-") as folder:
+        out = os.path.join(folder, "rows.json")
+        command = [sys.executable, "-m", "benchmarks", "--backends", name]
+        command += ["--only", ",".join(sections), "--rows-to", out]
+        command += ["--quick"] if quick else []
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, check=False)
+        if done.returncode != 0 or not os.path.exists(out):
+            return [_note("(all)", name, f"failed: the benchmark process exited {done.returncode}")]
+        with open(out) as f:
+            return [Row(**row) for row in json.load(f)]
 
 
 def table(rows: list[Row]) -> str:
@@ -80,6 +143,8 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(SECTIONS))
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", metavar="PATH")
+    # Internal: run the named backend here and write its rows to PATH as JSON.
+    parser.add_argument("--rows-to", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args()
     names = [n.strip() for n in args.backends.split(",") if n.strip()]
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -88,23 +153,25 @@ def main() -> None:
         parser.error(f"unknown backend or section: {', '.join(unknown)}")
     plan = QUICK if args.quick else Plan()
 
+    if args.rows_to:
+        rows = [row for name in names for row in run_here(name, sections, plan)]
+        with open(args.rows_to, "w") as f:
+            json.dump([dataclasses.asdict(r) for r in rows], f)
+        return
+
     started = time.perf_counter()
-    rows: list[Row] = []
+    rows = []
     for name in names:
-        backend = BACKENDS[name]()
         log(f"{name}: starting ({time.perf_counter() - started:.0f} s so far)")
-        backend.start()
-        try:
-            rows += asyncio.run(run_backend(backend, sections, plan))
-        finally:
-            backend.stop()
+        rows += run_apart(name, sections, args.quick)
     elapsed = time.perf_counter() - started
     print(table(rows))
     print(
         f"\n{len(rows)} figures in {elapsed:.0f} s on {platform.python_implementation()} "
-        f"{platform.python_version()}, {os.cpu_count()} CPUs; "
-        f"each a median of {plan.runs} runs ({plan.batch_runs} for batches, "
-        f"{plan.listing_runs} for listings); ratios are medians of per-run ratios."
+        f"{platform.python_version()}, {os.cpu_count()} CPUs ({platform.machine()}, "
+        f"{platform.system()}); each a median of {plan.runs} or more runs "
+        f"({plan.batch_runs} for batches, {plan.listing_runs} for listings); ratios are "
+        "medians of per-run ratios, both sides measured back to back in the same run."
     )
     if args.json:
         with open(args.json, "w") as f:

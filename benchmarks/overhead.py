@@ -9,6 +9,7 @@ the ratio says what that costs.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 import time
@@ -17,13 +18,14 @@ from typing import Any
 import orjson
 
 from session_storage import SessionStorage
-from session_storage.backends.local import _write_atomic
+from session_storage.backends.local import HAVE_FLOCK, _write
 
 from .backends import Backend
 from .measure import Row, compare, log, us
 
 TARGETS = {"memory": 1.10, "file": 1.05, "s3": 1.05}
-"""Most time the library may take, as a multiple of the same work by hand."""
+"""Most time the library may take, as a multiple of the same work by hand (the issue
+sets none for GCS and Azure: their rows are for information)."""
 
 
 def state_of_one_kib() -> dict[str, Any]:
@@ -44,9 +46,94 @@ async def run(backend: Backend, runs: int, pairs: int) -> list[Row]:
     storage = backend.storage()
     async with storage:
         rows = [await _compare(backend, storage, runs, pairs)]
+        if backend.name == "memory":
+            rows.append(await _facade_cost(storage, runs, pairs))
+        if backend.name == "file":
+            rows.append(await _against_atomic_by_hand(storage, runs, pairs))
     if backend.name == "file":
         rows.append(_atomic_write_cost(runs))
     return rows
+
+
+def _replace_by_hand(path: str, data: bytes) -> None:
+    """The shortest atomic write: a uniquely named temp file, then a rename over."""
+    temp = f"{os.path.dirname(path)}/.{os.urandom(8).hex()}.tmp"
+    with open(temp, "wb") as f:
+        f.write(data)
+    os.replace(temp, path)
+
+
+async def _against_atomic_by_hand(storage: SessionStorage, runs: int, pairs: int) -> Row:
+    """Local disk like for like: by hand, but never showing a half-written file either.
+
+    fsspec's local ``_pipe_file`` writes in place, and on ext4 replacing a file by
+    rename costs a few hundred microseconds more than overwriting it (the journal
+    records a new inode and frees the old one, and ext4 starts writing the new data
+    back at once). Written by hand with the same guarantee, the difference left is
+    the library's own.
+    """
+    state = state_of_one_kib()
+    fs = storage.filesystem
+    root = fs._strip_protocol(storage.url).rstrip("/")
+    ids = [f"a{i:05d}" for i in range(pairs)]
+    paths = [f"{root}/h{i:05d}/state.json" for i in range(pairs)]
+    for path in paths:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+
+    async def ours() -> None:
+        for session_id in ids:
+            await storage.store_session(session_id, state)
+            await storage.load_session(session_id)
+
+    async def by_hand() -> None:
+        loop = asyncio.get_running_loop()
+        for path in paths:
+            await loop.run_in_executor(None, _replace_by_hand, path, orjson.dumps(state))
+            orjson.loads(await fs._cat_file(path))
+
+    result = await compare(ours, by_hand, runs)
+    return Row(
+        bench="store+load 1 KiB, per pair, like for like",
+        backend="file",
+        ours=us(result.ours / pairs),
+        baseline=f"temp file + rename by hand, _cat_file + orjson {us(result.theirs / pairs)}",
+        ratio=result.ratio,
+        note="by hand also never shows a half-written file; ours also locks the folder "
+        "for conditional writes",
+    )
+
+
+async def _facade_cost(storage: SessionStorage, runs: int, pairs: int) -> Row:
+    """What the facade itself costs: ours on memory against a plain dict of bytes.
+
+    fsspec's memory filesystem pays a thread hop per call through its async wrapper
+    (the comparison above); a dict pays nothing, so the difference is the library's
+    own work per pair: checking and encoding names, stamping, error handling.
+    """
+    state = state_of_one_kib()
+    ids = [f"d{i:05d}" for i in range(pairs)]
+    store: dict[str, bytes] = {}
+
+    async def ours() -> None:
+        for session_id in ids:
+            await storage.store_session(session_id, state)
+            await storage.load_session(session_id)
+
+    async def plain_dict() -> None:
+        for session_id in ids:
+            store[session_id] = orjson.dumps(state)
+            orjson.loads(store[session_id])
+
+    result = await compare(ours, plain_dict, runs)
+    return Row(
+        bench="store+load 1 KiB, the facade's own cost",
+        backend="memory",
+        ours=us(result.ours / pairs),
+        baseline=f"dict of bytes + orjson {us(result.theirs / pairs)}",
+        ratio=result.ratio,
+        note=f"{us((result.ours - result.theirs) / pairs)} of checks, paths, stamping, "
+        "errors per pair",
+    )
 
 
 async def _compare(backend: Backend, storage: SessionStorage, runs: int, pairs: int) -> Row:
@@ -59,36 +146,41 @@ async def _compare(backend: Backend, storage: SessionStorage, runs: int, pairs: 
     # careful caller says so, and then it is one GET like ours.
     cat_options = {"max_concurrency": 1} if backend.name == "s3" else {}
 
-    async def ours() -> None:
-        for session_id in ids:
+    async def ours(count: int = pairs) -> None:
+        for session_id in ids[:count]:
             await storage.store_session(session_id, state)
             await storage.load_session(session_id)
 
-    async def by_hand() -> None:
-        for path in paths:
+    async def by_hand(count: int = pairs) -> None:
+        for path in paths[:count]:
             await fs._pipe_file(path, orjson.dumps(state))
             orjson.loads(await fs._cat_file(path, **cat_options))
 
     log(f"  overhead on {backend.name}: {runs} x {pairs} store+load pairs each side")
-    result = await compare(ours, by_hand, runs)
+    # Warm up (connections, first writes of each path) on a tenth, then measure.
+    few = max(1, pairs // 10)
+    await ours(few)
+    await by_hand(few)
+    result = await compare(ours, by_hand, runs, warmup=False)
     note = ""
     if backend.requests() is not None:
-        await ours()
+        backend.requests()
+        await ours(few)
         mine = len(backend.requests() or [])
-        await by_hand()
+        await by_hand(few)
         theirs = len(backend.requests() or [])
-        note = f"requests per pair: ours {mine / pairs:g}, by hand {theirs / pairs:g}"
+        note = f"requests per pair: ours {mine / few:g}, by hand {theirs / few:g}"
     elif backend.name == "memory":
         note = "by hand pays a thread hop per call (fsspec's async wrapper); ours none"
-    target = TARGETS[backend.name]
+    target = TARGETS.get(backend.name)
     return Row(
         bench="store+load 1 KiB, per pair",
         backend=backend.name,
         ours=us(result.ours / pairs),
         baseline=f"raw fsspec + orjson {us(result.theirs / pairs)}",
         ratio=result.ratio,
-        target=f"≤ {target:.2f}×",
-        met=result.ratio <= target,
+        target="" if target is None else f"≤ {target:.2f}×",
+        met=None if target is None else result.ratio <= target,
         note=note,
     )
 
@@ -104,7 +196,7 @@ def _atomic_write_cost(runs: int) -> Row:
         def atomic() -> float:
             start = time.perf_counter()
             for i in range(n):
-                _write_atomic(f"{folder}/s{i}/a.json", data)
+                _write(f"{folder}/s{i}/a.json", data, None, False, HAVE_FLOCK)
             return time.perf_counter() - start
 
         def in_place() -> float:
@@ -122,7 +214,7 @@ def _atomic_write_cost(runs: int) -> Row:
     return Row(
         bench="1 KiB write in a thread, no hop",
         backend="file",
-        ours=f"temp+rename {us(a / n)}",
+        ours=f"temp+rename under the folder lock {us(a / n)}",
         baseline=f"open+write in place {us(b / n)}",
         ratio=a / b,
         note="the price of never showing a half-written file",

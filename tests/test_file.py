@@ -61,6 +61,19 @@ async def test_no_temp_file_is_left_and_none_is_listed(tmp_path: Path) -> None:
     assert await storage.list_files("s") == ["state.json"]
 
 
+async def test_no_write_leaves_a_temp_file_whichever_way_it_ends(tmp_path: Path) -> None:
+    storage = SessionStorage(tmp_path)
+    version = await storage.store_bytes("s", "a.bin", b"1", if_absent=True)  # by hard link
+    with pytest.raises(ConflictError):
+        await storage.store_bytes("s", "a.bin", b"2", if_absent=True)
+    version = await storage.store_bytes("s", "a.bin", b"3", if_version=version)  # by rename
+    with pytest.raises(ConflictError):
+        await storage.store_bytes("s", "a.bin", b"4", if_version="1-2-3")
+    await storage.store_bytes("s", "a.bin", b"5")
+    assert (tmp_path / "s" / "a.bin").read_bytes() == b"5"
+    assert sorted(os.listdir(tmp_path / "s")) == [".lock", "a.bin"]
+
+
 async def test_failed_write_leaves_no_temp_and_names_the_file(tmp_path: Path) -> None:
     storage = SessionStorage(tmp_path)
     await storage.store_bytes("abc", "dir/inner.bin", b"x")  # "abc/dir" is a folder now

@@ -231,10 +231,14 @@ def _write(
         published = True
     finally:
         os.close(fd)
-        try:
-            os.unlink(temp)  # still there after a link, or after a failure
-        except FileNotFoundError:
-            pass
+        # The temp file is still there after a failure, or after a create-only write
+        # published it by hard link; a rename used it up. Unlinking it after every
+        # rename would cost a failed system call and an exception per store (~12 us).
+        if not published or if_absent:
+            try:
+                os.unlink(temp)
+            except FileNotFoundError:
+                pass
         if not published and created is not None:
             # A failed write leaves no folder behind that it made: an empty session
             # folder would be listed as a session.
