@@ -30,7 +30,7 @@ quickstart: $(VENV)/.core
 test: $(VENV)/.test
 	$(BIN)/python -m pytest
 
-# Every benchmark, one table on stdout (about 8 minutes on 2 cores); see README "Performance".
+# Every benchmark, one table on stdout (about 7 minutes on 2 cores); see README "Performance".
 bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks
 
