@@ -12,13 +12,11 @@ this is the narrowest the window gets.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 
 from .backends import Driver, ObjectInfo
 
-__all__ = ["cutoff_for", "delete_if_expired", "newest_by_session", "run_bounded"]
+__all__ = ["cutoff_for", "delete_if_expired", "newest_by_session"]
 
 DELETE_CONCURRENCY = 8
 """Sessions deleted at once."""
@@ -75,22 +73,3 @@ async def delete_if_expired(driver: Driver, folder: str, root: str, cutoff: date
         return False
     await driver.delete_files([path for path, _ in files], root)
     return True
-
-
-async def run_bounded(calls: Sequence[Callable[[], Awaitable[bool]]], limit: int) -> list[bool]:
-    """Await each call, at most ``limit`` at a time; results in order.
-
-    Every call runs to completion before the first error, if any, is raised, so one
-    failed session does not leave the others half done.
-    """
-    limiter = asyncio.Semaphore(limit)
-
-    async def one(call: Callable[[], Awaitable[bool]]) -> bool:
-        async with limiter:
-            return await call()
-
-    results = await asyncio.gather(*(one(c) for c in calls), return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return [bool(r) for r in results]

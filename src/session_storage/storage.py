@@ -843,7 +843,9 @@ class SessionStorage:
         session one more look (a LIST) and a batched delete. A session written after
         the scan is kept; see :mod:`session_storage.retention` for the small window
         that remains. A narrowed storage of this one is a folder here and counts as
-        one session, kept while any of its files is young.
+        one session, kept while any of its files is young. Every expired session is
+        attempted; if any delete fails, a BatchError follows with the sessions that
+        were deleted in ``results`` and each failure in ``errors``.
         """
         cutoff = retention.cutoff_for(age, now)
         newest = await self._run(
@@ -871,9 +873,15 @@ class SessionStorage:
                 retention.delete_if_expired(self._driver, folder, self._root, cutoff),
             )
 
-        calls = [partial(deleter, session_id, segment) for session_id, segment in expired]
-        deleted = await retention.run_bounded(calls, retention.DELETE_CONCURRENCY)
-        return [session_id for (session_id, _), done in zip(expired, deleted) if done]
+        ops = {session_id: partial(deleter, session_id, segment) for session_id, segment in expired}
+        deleted = await batch.run(
+            ops,
+            max(self._concurrency, retention.DELETE_CONCURRENCY),
+            action="delete_sessions_older_than",
+            backend=self.backend,
+            url=self.url,
+        )
+        return [session_id for session_id, done in deleted.items() if done]
 
     # -- event logs ----------------------------------------------------------------
 
