@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -134,3 +136,16 @@ def make_azure_storage(azurite_connection_string: str) -> Iterator[Callable[...,
 
     yield make
     service.close()
+
+
+@pytest.fixture(params=["memory", "file", "s3"])
+def make(
+    request: pytest.FixtureRequest, tmp_path: Path, make_s3_storage: Callable[..., SessionStorage]
+) -> Callable[[], SessionStorage]:
+    """Fresh, empty storages on memory, local disk and S3 (moto): one parameter each."""
+    counter = itertools.count()
+    if request.param == "memory":
+        return lambda: SessionStorage(f"memory://test-{uuid.uuid4().hex}")
+    if request.param == "file":
+        return lambda: SessionStorage(tmp_path / f"root-{next(counter)}")
+    return make_s3_storage

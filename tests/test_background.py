@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,18 +24,6 @@ from .conftest import RequestLog
 from .test_s3 import kinds
 
 Factory = Callable[[], SessionStorage]
-
-
-@pytest.fixture(params=["memory", "file", "s3"])
-def make(
-    request: pytest.FixtureRequest, tmp_path: Path, make_s3_storage: Callable[..., SessionStorage]
-) -> Factory:
-    counter = itertools.count()
-    if request.param == "memory":
-        return lambda: SessionStorage(f"memory://bg-{uuid.uuid4().hex}")
-    if request.param == "file":
-        return lambda: SessionStorage(tmp_path / f"root-{next(counter)}")
-    return make_s3_storage
 
 
 async def test_thousand_rapid_saves_coalesce_and_land_newest(make: Factory) -> None:

@@ -9,7 +9,6 @@ is then old) or exactly at a file's own modification time (that file is not olde
 
 from __future__ import annotations
 
-import itertools
 import os
 import uuid
 from collections.abc import Callable
@@ -27,18 +26,6 @@ from .test_s3 import kinds
 
 Factory = Callable[[], SessionStorage]
 DAY = timedelta(days=1)
-
-
-@pytest.fixture(params=["memory", "file", "s3"])
-def make(
-    request: pytest.FixtureRequest, tmp_path: Path, make_s3_storage: Callable[..., SessionStorage]
-) -> Factory:
-    counter = itertools.count()
-    if request.param == "memory":
-        return lambda: SessionStorage(f"memory://gc-{uuid.uuid4().hex}")
-    if request.param == "file":
-        return lambda: SessionStorage(tmp_path / f"root-{next(counter)}")
-    return make_s3_storage
 
 
 async def age_file(storage: SessionStorage, session_id: str, filename: str, days: float) -> None:
