@@ -390,11 +390,7 @@ class SessionStorage:
         Needs a running event loop.
         """
         path, data = self._encode(session_id, state, filename)
-        driver = self._driver
-
-        def write() -> Awaitable[str]:
-            return self._run("store", path, session_id, filename, driver.put(path, data, _JSON))
-
+        write = partial(self._put, path, session_id, filename, data, _JSON, None, False)
         return self._saver.submit(path, write, session_id, filename)
 
     async def flush(self) -> None:
