@@ -100,7 +100,7 @@ async def test_a_session_written_after_the_scan_is_kept(tmp_path: Path) -> None:
         newest = await newest_by_session(driver, root)
         assert newest["busy"] < cutoff  # the scan found it expired
         await storage.store_session("busy", {"turn": 2}, "turn.json")  # then it was written
-        assert await delete_if_expired(driver, f"{root}/busy", root, cutoff) is False
+        assert await delete_if_expired(driver, f"{root}/busy", cutoff) is False
         assert await storage.list_files("busy") == ["state.json", "turn.json"]
 
 

@@ -14,10 +14,10 @@ the same results and raises the same errors, per id, as the single calls would.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from functools import partial
 from typing import TypeVar
 
-import anyio
-
+from .bounded import run_bounded
 from .errors import BatchError, InvalidArgumentError, InvalidKeyError, SessionStorageError
 
 __all__ = ["Operation", "check_concurrency", "prepare", "run"]
@@ -95,24 +95,14 @@ async def run(
     """
     results: dict[str, T] = {}
     errors: dict[str, Exception] = {}
-    pending = iter(ops.items())
 
-    async def worker() -> None:
-        # The workers share one iterator: each takes the next id when it is free, so
-        # a slow id never holds up a fixed share of the batch.
-        for session_id, op in pending:
-            try:
-                results[session_id] = await op()
-            except Exception as exc:  # noqa: BLE001 - reported per id, after the others ran
-                errors[session_id] = exc
+    async def attempt(session_id: str, op: Operation[T]) -> None:
+        try:
+            results[session_id] = await op()
+        except Exception as exc:  # noqa: BLE001 - reported per id, after the others ran
+            errors[session_id] = exc
 
-    workers = min(concurrency, len(ops))
-    if workers <= 1:
-        await worker()  # no task to spawn when operations run one after another
-    else:
-        async with anyio.create_task_group() as tg:
-            for _ in range(workers):
-                tg.start_soon(worker)
+    await run_bounded([partial(attempt, sid, op) for sid, op in ops.items()], concurrency)
     if errors:
         ordered = {sid: errors[sid] for sid in ops if sid in errors}
         kept = {sid: results[sid] for sid in ops if sid in results}

@@ -115,8 +115,6 @@ class StreamRef:
     stream: str
     folder: str
     """Backend path of the stream folder."""
-    root: str
-    """The storage root (local disk prunes empty folders up to it)."""
 
     def event_path(self, index: int) -> str:
         return f"{self.folder}/{event_name(index)}"
@@ -216,7 +214,7 @@ class EventLogs:
             keys = (self._key_of(ref, i, raw) for i, raw in dropped)
             paths = [ref.marker_path(k) for k in keys if k is not None]
             paths += [ref.event_path(i) for i in range(count - 1, length - 1, -1)]
-        await self._driver.delete_files(paths, ref.root)
+        await self._driver.delete_files(paths)
         self._remember(ref, length, exact=True)
         return count - length
 

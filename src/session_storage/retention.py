@@ -60,7 +60,7 @@ async def newest_by_session(driver: Driver, root: str) -> dict[str, datetime]:
     return newest
 
 
-async def delete_if_expired(driver: Driver, folder: str, root: str, cutoff: datetime) -> bool:
+async def delete_if_expired(driver: Driver, folder: str, cutoff: datetime) -> bool:
     """Delete every file of ``folder`` if all of them are older than ``cutoff``.
 
     Looks at the session again first and returns False, deleting nothing, if a file
@@ -71,5 +71,5 @@ async def delete_if_expired(driver: Driver, folder: str, root: str, cutoff: date
         files.extend(page)
     if not files or any(info.modified >= cutoff for _, info in files):
         return False
-    await driver.delete_files([path for path, _ in files], root)
+    await driver.delete_files([path for path, _ in files])
     return True

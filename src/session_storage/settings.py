@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
+from .backends.registry import BACKENDS, by_name
 from .errors import ConfigurationError
 
 __all__ = ["BACKEND_NAMES", "DEFAULT_URL", "StorageSettings", "backend_url"]
@@ -19,15 +20,7 @@ DEFAULT_BUCKET = "sessions"
 DEFAULT_URL = f"{DEFAULT_ROOT}/{DEFAULT_BUCKET}"
 """With nothing configured, sessions live in the local folder ``.data/sessions``."""
 
-_URL_TEMPLATES = {
-    "file": "{root}/{bucket}",
-    "local": "{root}/{bucket}",
-    "memory": "memory://{bucket}",
-    "s3": "s3://{bucket}",
-    "gcs": "gs://{bucket}",
-    "azure": "az://{bucket}",
-}
-BACKEND_NAMES = tuple(_URL_TEMPLATES)
+BACKEND_NAMES = tuple(backend.name for backend in BACKENDS)
 
 # Option names whose values are credentials; a repr shows them as "***".
 _SECRET_WORDS = ("secret", "key", "token", "password", "credential", "sas", "connection")
@@ -36,14 +29,11 @@ _SECRET_WORDS = ("secret", "key", "token", "password", "credential", "sas", "con
 def backend_url(backend: str, bucket: str = DEFAULT_BUCKET, root: str = DEFAULT_ROOT) -> str:
     """The URL for a backend name (``file``, ``memory``, ``s3``, ``gcs``, ``azure``).
 
-    ``bucket`` may hold a ``/``-separated prefix (``"my-bucket/app"``); ``root`` is the
-    base folder of the ``file`` backend. Raises ConfigurationError for an unknown name.
+    Any URL scheme of a backend names it too (``local``, ``gs``, ``az``). ``bucket``
+    may hold a ``/``-separated prefix (``"my-bucket/app"``); ``root`` is the base
+    folder of the ``file`` backend. Raises ConfigurationError for an unknown name.
     """
-    template = _URL_TEMPLATES.get(backend.strip().lower())
-    if template is None:
-        raise ConfigurationError(
-            f"unknown backend {backend!r}; expected one of {', '.join(BACKEND_NAMES)}"
-        )
+    template = by_name(backend).url_template
     if not bucket.strip("/"):
         raise ConfigurationError(f"backend {backend!r} needs a non-empty bucket")
     return template.format(root=root.rstrip("/") or "/", bucket=bucket.strip("/"))

@@ -811,10 +811,10 @@ class SessionStorage:
         call: Callable[[], Awaitable[bool]]
         if filename is not None:
             path = self._path(session_id, filename)
-            call = partial(self._driver.delete_file, path, self._root)
+            call = partial(self._driver.delete_file, path)
         else:
             path = folder
-            call = partial(self._driver.delete_tree, path, self._root)
+            call = partial(self._driver.delete_tree, path)
         return partial(self._run_call, "delete", path, session_id, filename, call)
 
     async def _run_call(
@@ -866,7 +866,7 @@ class SessionStorage:
                 folder,
                 session_id,
                 None,
-                retention.delete_if_expired(self._driver, folder, self._root, cutoff),
+                retention.delete_if_expired(self._driver, folder, cutoff),
             )
 
         ops = {session_id: partial(deleter, session_id, segment) for session_id, segment in expired}
@@ -884,7 +884,7 @@ class SessionStorage:
     def _stream(self, session_id: str, stream: str) -> StreamRef:
         folder = join(self._folder(session_id), encode_filename(stream, "stream"))
         self._check_length(session_id, stream, StreamRef.longest_path(folder))
-        return StreamRef(session_id, stream, folder, self._root)
+        return StreamRef(session_id, stream, folder)
 
     async def append_event(
         self,

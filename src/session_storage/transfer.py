@@ -11,10 +11,11 @@ destination side.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
+from .bounded import run_bounded
 from .storage import SessionStorage
 
 __all__ = ["CopyProgress", "CopyResult", "copy_sessions"]
@@ -94,19 +95,7 @@ async def copy_sessions(
         if progress is not None:
             progress(CopyProgress(counts["done"], len(wanted), counts["done_bytes"], total_bytes))
 
-    queue = iter(wanted)
-
-    async def worker() -> None:
-        for item in queue:  # the workers share one iterator: each file is taken once
-            await copy_one(*item)
-
-    workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(wanted)))]
-    try:
-        await asyncio.gather(*workers)
-    finally:
-        for task in workers:  # after a failure, stop the others instead of leaving them
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+    await run_bounded([partial(copy_one, *item) for item in wanted], concurrency)
     return CopyResult(
         sessions=len({session_id for session_id, _, _ in wanted}),
         files=len(wanted),

@@ -1,4 +1,4 @@
-"""Backends: a small registry from URL scheme to driver class."""
+"""Backends: the driver interface, and the driver of a URL from the backend table."""
 
 from __future__ import annotations
 
@@ -10,42 +10,39 @@ from fsspec.core import split_protocol
 
 from ..errors import ConfigurationError
 from .base import Driver, ObjectInfo
+from .registry import BACKENDS, Backend, by_name, by_scheme
 
-__all__ = ["Driver", "ObjectInfo", "driver_class", "open_driver"]
-
-# scheme -> "module:Class"; modules are imported only when their scheme is used, so a
-# missing cloud client costs nothing until someone asks for that cloud.
-_REGISTRY: dict[str, str] = {
-    "file": "local:LocalDriver",
-    "local": "local:LocalDriver",
-    "memory": "memory:MemoryDriver",
-    "s3": "s3:S3Driver",
-    "s3a": "s3:S3Driver",
-    "gs": "gcs:GCSDriver",
-    "gcs": "gcs:GCSDriver",
-    "az": "azure:AzureDriver",
-    "abfs": "azure:AzureDriver",
-    "abfss": "azure:AzureDriver",
-}
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "Driver",
+    "ObjectInfo",
+    "by_name",
+    "driver_class",
+    "open_driver",
+]
 
 
 def driver_class(url: str) -> type[Driver]:
-    """The driver class for a URL; a plain path is a local folder."""
+    """The driver class for a URL; a plain path is a local folder.
+
+    Raises ConfigurationError for a scheme no backend has.
+    """
     scheme, _ = split_protocol(url)
-    target = _REGISTRY.get((scheme or "file").lower())
-    if target is None:
-        known = ", ".join(f"{s}://" for s in sorted(_REGISTRY))
-        raise ConfigurationError(f"unsupported URL scheme {scheme!r} in {url!r}; use {known}")
-    module_name, _, class_name = target.partition(":")
+    module_name, _, class_name = by_scheme(scheme, url).driver.partition(":")
     module = importlib.import_module(f"{__name__}.{module_name}")
     cls: type[Driver] = getattr(module, class_name)
     return cls
 
 
 def open_driver(url: str, storage_options: Mapping[str, Any]) -> tuple[Driver, str]:
-    """A driver for ``url`` and the backend path of its root. Does no I/O."""
+    """A driver for ``url`` and the backend path of its root. Does no I/O.
+
+    Raises ConfigurationError for an unknown scheme, or an object-store URL that names
+    no bucket.
+    """
     cls = driver_class(url)
     root = cls.root_path(url)
-    if not root.strip("/") and cls.name not in ("file", "memory"):
+    if cls.needs_bucket and not root.strip("/"):
         raise ConfigurationError(f"{url!r} names no bucket")
-    return cls(storage_options), root
+    return cls(root, storage_options), root

@@ -8,19 +8,16 @@ adlfs already built (``fs.service_client``), one request each, and batch deletes
 from __future__ import annotations
 
 import weakref
-from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import anyio
-
 from ..errors import ErrorKind, classify_builtin
-from .base import PAGE_SIZE, Driver, ObjectInfo, key_order
-from .loader import require
+from .base import PAGE_SIZE, ObjectInfo, key_order
+from .clients import close_aiohttp_session, require
+from .object_store import ListPage, ObjectStoreDriver
+from .registry import AZURE
 
 __all__ = ["AzureDriver"]
 
-_BATCH = 256  # the most sub-requests one Blob Batch request takes
-_BATCH_CONCURRENCY = 4
 _DENIED_CODES = {"AuthenticationFailed", "AuthorizationFailure", "AuthorizationPermissionMismatch"}
 
 
@@ -46,25 +43,30 @@ def _detach_finalizers(fs: Any) -> None:
             finalizer.detach()
 
 
-class AzureDriver(Driver):
+def _object_info(props: Any) -> ObjectInfo:
+    """The SDK's BlobProperties (from a HEAD or a listing) as ObjectInfo."""
+    return ObjectInfo(
+        size=int(props.size),
+        modified=props.last_modified,
+        created=props.creation_time,
+        version=props.etag,
+    )
+
+
+class AzureDriver(ObjectStoreDriver):
     """A container (and optional prefix) on Azure Blob Storage or Azurite."""
 
-    name = "azure"
-    scheme = "az"
-    max_key_bytes = 1024
+    backend = AZURE
     supports_conditional_writes = True  # If-None-Match: * and If-Match: <ETag>
+    list_page_size = 5000  # the most blobs one List Blobs request returns
+    delete_batch_size = 256  # the most sub-requests one Blob Batch request takes
+    delete_concurrency = 4
     # Batches are network-bound: 32 requests in flight keep one aiohttp session busy
     # without queueing for its connection pool (100).
     default_concurrency = 32
 
-    @staticmethod
-    def root_path(url: str) -> str:
-        for scheme in ("az://", "abfs://", "abfss://"):
-            url = url.removeprefix(scheme)
-        return url.strip("/")
-
     def _open(self) -> Any:
-        adlfs = require("adlfs", "azure")
+        adlfs = require("adlfs", AZURE)
         return adlfs.AzureBlobFileSystem(
             asynchronous=True, skip_instance_cache=True, **self.options
         )
@@ -79,8 +81,6 @@ class AzureDriver(Driver):
     def _abandon(self, fs: Any) -> None:
         _detach_finalizers(fs)
         # The SDK's aiohttp transport holds one ClientSession.
-        from .loader import close_aiohttp_session
-
         transport = getattr(getattr(fs.service_client, "_pipeline", None), "_transport", None)
         session = getattr(transport, "session", None)
         if session is not None:
@@ -98,11 +98,6 @@ class AzureDriver(Driver):
         if "ServiceRequestError" in names:
             return "unreachable"
         return classify_builtin(exc)
-
-    @staticmethod
-    def _split(path: str) -> tuple[str, str]:
-        container, _, blob = path.partition("/")
-        return container, blob
 
     def _container(self, container: str) -> Any:
         return self.filesystem.service_client.get_container_client(container)
@@ -161,73 +156,44 @@ class AzureDriver(Driver):
             props = await self._blob(path).get_blob_properties()
         except ResourceNotFoundError:
             return None
-        return ObjectInfo(
-            size=int(props.size),
-            modified=props.last_modified,
-            created=props.creation_time,
-            version=props.etag,
-        )
+        return _object_info(props)
 
-    async def iter_children(
+    async def _list_page(
         self,
-        folder: str,
-        prefix: str = "",
+        bucket: str,
+        prefix: str,
+        *,
+        delimiter: bool,
+        max_keys: int,
         start_after: str | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[list[str]]:
+        token: str | None = None,
+    ) -> ListPage:
         from azure.storage.blob.aio import BlobPrefix
 
-        container, key = self._split(folder)
-        base = f"{key}/" if key else ""
+        container = self._container(bucket)
+        if delimiter:
+            # Azure's listing has no StartAfter: earlier names are read and skipped
+            # here, so only a listing from the start can ask for just what it needs.
+            per_page = max_keys if start_after is None else PAGE_SIZE
+            items = container.walk_blobs(
+                name_starts_with=prefix, delimiter="/", results_per_page=per_page
+            )
+        else:
+            items = container.list_blobs(name_starts_with=prefix, results_per_page=max_keys)
         after = None if start_after is None else key_order(start_after)
-        cut = len(base)
-        remaining = limit
-        # Azure's listing has no StartAfter: earlier names are read and skipped here,
-        # so only a listing from the start can ask for just the page it needs.
-        per_page = (
-            PAGE_SIZE if limit is None or after is not None else max(1, min(limit, PAGE_SIZE))
-        )
-        pages = (
-            self._container(container)
-            .walk_blobs(name_starts_with=base + prefix, delimiter="/", results_per_page=per_page)
-            .by_page()
-        )
-        async for page in pages:
-            names = []
+        pages = items.by_page(continuation_token=token)
+        folders: list[str] = []
+        files: list[tuple[str, ObjectInfo]] = []
+        async for page in pages:  # the first page only: one request
             async for item in page:
-                if isinstance(item, BlobPrefix):
-                    name = item.name[cut:-1]
-                    if after is None or key_order(name) > after:
-                        names.append(name)
-            if remaining is not None:
-                names = names[:remaining]
-                remaining -= len(names)
-            if names:
-                yield names
-            if remaining is not None and remaining <= 0:
-                return
+                if not isinstance(item, BlobPrefix):
+                    files.append((item.name, _object_info(item)))
+                elif after is None or item.name > after:
+                    folders.append(item.name)
+            break
+        return ListPage(folders, files, pages.continuation_token or None)
 
-    async def list_files(self, folder: str) -> list[str]:
-        container, key = self._split(folder)
-        blobs = self._container(container).list_blobs(
-            name_starts_with=f"{key}/" if key else "", results_per_page=5000
-        )
-        return [f"{container}/{blob.name}" async for blob in blobs]
-
-    async def has_files(self, folder: str) -> bool:
-        container, key = self._split(folder)
-        pages = (
-            self._container(container)
-            .list_blobs(name_starts_with=f"{key}/" if key else "", results_per_page=1)
-            .by_page()
-        )
-        async for page in pages:
-            async for _blob in page:
-                return True
-            return False
-        return False
-
-    async def delete_file(self, path: str, root: str) -> bool:
+    async def delete_file(self, path: str) -> bool:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
@@ -238,28 +204,13 @@ class AzureDriver(Driver):
             return False
         return True
 
-    async def delete_files(self, paths: Sequence[str], root: str) -> None:
-        by_container: dict[str, list[str]] = {}
-        for path in paths:
-            container, blob = self._split(path)
-            by_container.setdefault(container, []).append(blob)
-        limiter = anyio.Semaphore(_BATCH_CONCURRENCY)
-
-        async def delete_batch(container: str, blobs: list[str]) -> None:
-            async with limiter:
-                results = await self._container(container).delete_blobs(
-                    *blobs, raise_on_any_failure=False
-                )
-                statuses = [r.status_code async for r in results]
-            # 202: deleted; 404: already gone, which is what we wanted.
-            failed = [(b, s) for b, s in zip(blobs, statuses) if s not in (200, 202, 204, 404)]
-            if failed:
-                blob, status = failed[0]
-                raise OSError(
-                    f"{len(failed)} of {len(blobs)} deletes failed, first {blob!r}: HTTP {status}"
-                )
-
-        async with anyio.create_task_group() as tg:
-            for container, blobs in by_container.items():
-                for i in range(0, len(blobs), _BATCH):
-                    tg.start_soon(delete_batch, container, blobs[i : i + _BATCH])
+    async def _delete_batch(self, bucket: str, keys: list[str]) -> None:
+        results = await self._container(bucket).delete_blobs(*keys, raise_on_any_failure=False)
+        statuses = [r.status_code async for r in results]
+        # 202: deleted; 404: already gone, which is what we wanted.
+        failed = [(b, s) for b, s in zip(keys, statuses) if s not in (200, 202, 204, 404)]
+        if failed:
+            blob, status = failed[0]
+            raise OSError(
+                f"{len(failed)} of {len(keys)} deletes failed, first {blob!r}: HTTP {status}"
+            )

@@ -14,9 +14,12 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, ClassVar
 
+from ..bounded import run_bounded
 from ..errors import ErrorKind, classify_builtin
+from .registry import Backend
 
 __all__ = ["PAGE_SIZE", "Driver", "ObjectInfo", "after_folder", "key_order"]
 
@@ -41,10 +44,14 @@ class ObjectInfo:
 class Driver(ABC):
     """One backend: opens its filesystem lazily and performs the primitive operations."""
 
+    backend: ClassVar[Backend]
+    """This driver's row of the backend table; subclasses set it, and nothing else of it."""
     name: ClassVar[str]
     """Backend name used in metadata and messages: file, memory, s3, gcs, azure."""
     scheme: ClassVar[str]
     """The URL scheme used to show paths to people."""
+    needs_bucket: ClassVar[bool] = False
+    """Whether a URL must name a bucket (object stores); a folder or memory needs none."""
     loop_bound: ClassVar[bool] = True
     """Whether the filesystem belongs to the event loop that opened it."""
     max_key_bytes: ClassVar[int | None] = None
@@ -64,7 +71,15 @@ class Driver(ABC):
     NotSupportedError instead of letting them silently overwrite.
     """
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "backend" in cls.__dict__:
+            cls.name = cls.backend.name
+            cls.scheme = cls.backend.scheme
+
+    def __init__(self, root: str, options: Mapping[str, Any]) -> None:
+        self.root = root
+        """The backend path of the storage's top root (see :meth:`root_path`)."""
         self.options = dict(options)
         self._fs: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -76,8 +91,6 @@ class Driver(ABC):
 
     def url(self, path: str) -> str:
         """A backend path as a URL that ``SessionStorage`` accepts."""
-        if self.scheme == "file":
-            return f"file://{path}"
         return f"{self.scheme}://{path.lstrip('/')}"
 
     def check_length(self, path: str) -> str | None:
@@ -218,15 +231,16 @@ class Driver(ABC):
         (S3's ListObjectsV2, a local directory scan) override it with one pass.
         """
         paths = await self.list_files(folder)
-        limiter = asyncio.Semaphore(_INFO_CONCURRENCY)
 
-        async def one(path: str) -> tuple[str, ObjectInfo | None]:
-            async with limiter:
-                return path, await self.info(path)
+        async def one(path: str, page: list[tuple[str, ObjectInfo]]) -> None:
+            info = await self.info(path)
+            if info is not None:
+                page.append((path, info))
 
         for i in range(0, len(paths), PAGE_SIZE):
-            found = await asyncio.gather(*(one(p) for p in paths[i : i + PAGE_SIZE]))
-            page = [(path, info) for path, info in found if info is not None]
+            page: list[tuple[str, ObjectInfo]] = []
+            chunk = [partial(one, path, page) for path in paths[i : i + PAGE_SIZE]]
+            await run_bounded(chunk, _INFO_CONCURRENCY)
             if page:
                 yield page
 
@@ -235,23 +249,26 @@ class Driver(ABC):
         """Whether any file lives below ``folder``."""
 
     @abstractmethod
-    async def delete_file(self, path: str, root: str) -> bool:
+    async def delete_file(self, path: str) -> bool:
         """Delete one file; returns whether it existed.
 
-        ``root`` is the storage root: folder-based backends prune the folders the
-        delete left empty, up to but not including it.
+        Folder-based backends also remove the folders the delete left empty, up to
+        but not including :attr:`root`: an object store has no empty folders either.
         """
 
     @abstractmethod
-    async def delete_files(self, paths: Sequence[str], root: str) -> None:
-        """Delete many files, in as few requests as the backend allows."""
+    async def delete_files(self, paths: Sequence[str]) -> None:
+        """Delete many files, in as few requests as the backend allows.
 
-    async def delete_tree(self, folder: str, root: str) -> bool:
+        Files already missing are skipped; emptied folders go as in :meth:`delete_file`.
+        """
+
+    async def delete_tree(self, folder: str) -> bool:
         """Delete every file below ``folder``; returns whether there was any."""
         paths = await self.list_files(folder)
         if not paths:
             return False
-        await self.delete_files(paths, root)
+        await self.delete_files(paths)
         return True
 
 

@@ -10,19 +10,17 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-import anyio
-
 from ..errors import ErrorKind, classify_builtin
-from .base import PAGE_SIZE, Driver, ObjectInfo, after_folder
-from .loader import close_aiohttp_session, require
+from .base import ObjectInfo, after_folder
+from .clients import close_aiohttp_session, require
+from .object_store import ListPage, ObjectStoreDriver
+from .registry import GCS
 
 __all__ = ["GCSDriver"]
 
-_DELETE_CONCURRENCY = 16
 _RFC3339 = re.compile(
     r"(?P<base>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(?P<frac>\d+))?(?P<tz>Z|[+-]\d{2}:\d{2})?"
 )
@@ -42,6 +40,18 @@ def parse_rfc3339(value: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(timezone.utc)
 
 
+def _object_info(obj: dict[str, Any]) -> ObjectInfo:
+    """An object resource of the JSON API (from a GET or a listing) as ObjectInfo."""
+    return ObjectInfo(
+        size=int(obj["size"]),
+        modified=parse_rfc3339(obj["updated"]),
+        # Every write makes a new generation, so this is when the current content was
+        # created, not when the file first appeared.
+        created=parse_rfc3339(obj["timeCreated"]) if obj.get("timeCreated") else None,
+        version=str(obj["generation"]),
+    )
+
+
 def _multipart(key: str, data: bytes, content_type: str) -> tuple[bytes, str]:
     # A random boundary: gcsfs's fixed one breaks on payloads that contain it.
     boundary = uuid.uuid4().hex
@@ -58,25 +68,20 @@ def _multipart(key: str, data: bytes, content_type: str) -> tuple[bytes, str]:
     return body, f'multipart/related; boundary="{boundary}"'
 
 
-class GCSDriver(Driver):
+class GCSDriver(ObjectStoreDriver):
     """A bucket (and optional prefix) on Google Cloud Storage or fake-gcs-server."""
 
-    name = "gcs"
-    scheme = "gs"
-    max_key_bytes = 1024
+    backend = GCS
     supports_conditional_writes = True  # ifGenerationMatch on the upload
+    # One DELETE request per key, many in flight.
+    delete_batch_size = 1
+    delete_concurrency = 16
     # Batches are network-bound: 32 requests in flight keep one aiohttp session busy
     # without queueing for its connection pool (100).
     default_concurrency = 32
 
-    @staticmethod
-    def root_path(url: str) -> str:
-        for scheme in ("gs://", "gcs://"):
-            url = url.removeprefix(scheme)
-        return url.strip("/")
-
     def _open(self) -> Any:
-        require("gcsfs", "gcs")
+        require("gcsfs", GCS)
         # The core class, not gcsfs.GCSFileSystem: the latter probes for zonal
         # buckets over gRPC first, which stalls ~60 s against anything but Google.
         from gcsfs.core import GCSFileSystem
@@ -103,11 +108,6 @@ class GCSDriver(Driver):
         if "ClientConnectorError" in names or "ServerDisconnectedError" in names:
             return "unreachable"
         return classify_builtin(exc)
-
-    @staticmethod
-    def _split(path: str) -> tuple[str, str]:
-        bucket, _, key = path.partition("/")
-        return bucket, key
 
     async def _call(self, method: str, path: str, *args: str, **kwargs: Any) -> Any:
         return await self.filesystem._call(method, path, *args, **kwargs)
@@ -153,70 +153,34 @@ class GCSDriver(Driver):
             obj = await self._call("GET", "b/{}/o/{}", bucket, key, json_out=True)
         except FileNotFoundError:
             return None
-        return ObjectInfo(
-            size=int(obj["size"]),
-            modified=parse_rfc3339(obj["updated"]),
-            # Every write makes a new generation, so this is when the current
-            # content was created, not when the file first appeared.
-            created=parse_rfc3339(obj["timeCreated"]) if obj.get("timeCreated") else None,
-            version=str(obj["generation"]),
-        )
+        return _object_info(obj)
 
-    async def _list(self, bucket: str, **params: Any) -> AsyncIterator[dict[str, Any]]:
-        while True:
-            page = await self._call("GET", "b/{}/o", bucket, json_out=True, **params)
-            yield page
-            token = page.get("nextPageToken")
-            if not token:
-                return
-            params["pageToken"] = token
-
-    async def iter_children(
+    async def _list_page(
         self,
-        folder: str,
-        prefix: str = "",
+        bucket: str,
+        prefix: str,
+        *,
+        delimiter: bool,
+        max_keys: int,
         start_after: str | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[list[str]]:
-        bucket, key = self._split(folder)
-        base = f"{key}/" if key else ""
-        params: dict[str, Any] = {"prefix": base + prefix, "delimiter": "/"}
+        token: str | None = None,
+    ) -> ListPage:
+        params: dict[str, Any] = {"prefix": prefix, "maxResults": max_keys}
+        if delimiter:
+            params["delimiter"] = "/"
         if start_after is not None:
             # startOffset is inclusive; no key of a later folder sorts before this one.
-            params["startOffset"] = base + after_folder(start_after)
-        cut = len(base)
-        remaining = limit
-        while remaining is None or remaining > 0:
-            # maxResults counts folders and loose objects alike; ask for no more than
-            # the caller still wants, so a page of 10 is one request for 10.
-            params["maxResults"] = PAGE_SIZE if remaining is None else min(remaining, PAGE_SIZE)
-            page = await self._call("GET", "b/{}/o", bucket, json_out=True, **params)
-            names = [p[cut:-1] for p in page.get("prefixes", [])]
-            if remaining is not None:
-                names = names[:remaining]
-                remaining -= len(names)
-            if names:
-                yield names
-            token = page.get("nextPageToken")
-            if not token:
-                return
+            params["startOffset"] = after_folder(start_after)
+        if token is not None:
             params["pageToken"] = token
-
-    async def list_files(self, folder: str) -> list[str]:
-        bucket, key = self._split(folder)
-        out: list[str] = []
-        async for page in self._list(bucket, prefix=f"{key}/" if key else "", maxResults=1000):
-            out.extend(f"{bucket}/{item['name']}" for item in page.get("items", []))
-        return out
-
-    async def has_files(self, folder: str) -> bool:
-        bucket, key = self._split(folder)
-        page = await self._call(
-            "GET", "b/{}/o", bucket, prefix=f"{key}/" if key else "", maxResults=1, json_out=True
+        page = await self._call("GET", "b/{}/o", bucket, json_out=True, **params)
+        return ListPage(
+            folders=list(page.get("prefixes", [])),
+            files=[(item["name"], _object_info(item)) for item in page.get("items", [])],
+            token=page.get("nextPageToken") or None,
         )
-        return bool(page.get("items"))
 
-    async def delete_file(self, path: str, root: str) -> bool:
+    async def delete_file(self, path: str) -> bool:
         bucket, key = self._split(path)
         try:
             await self._call("DELETE", "b/{}/o/{}", bucket, key)
@@ -224,17 +188,6 @@ class GCSDriver(Driver):
             return False
         return True
 
-    async def delete_files(self, paths: Sequence[str], root: str) -> None:
-        limiter = anyio.Semaphore(_DELETE_CONCURRENCY)
-
-        async def delete(path: str) -> None:
-            async with limiter:
-                bucket, key = self._split(path)
-                try:
-                    await self._call("DELETE", "b/{}/o/{}", bucket, key)
-                except FileNotFoundError:
-                    pass  # deleted meanwhile: the goal is reached
-
-        async with anyio.create_task_group() as tg:
-            for path in paths:
-                tg.start_soon(delete, path)
+    async def _delete_batch(self, bucket: str, keys: list[str]) -> None:
+        for key in keys:
+            await self.delete_file(f"{bucket}/{key}")  # a missing key is no error

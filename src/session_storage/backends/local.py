@@ -35,6 +35,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from .base import PAGE_SIZE, Driver, ObjectInfo, key_order
 from .locking import HAVE_FLOCK, FolderLock, remove_folder_if_empty
+from .registry import FILE
 
 __all__ = ["LocalDriver"]
 
@@ -391,8 +392,7 @@ def _remove_stale_temps(folder: str) -> None:
 class LocalDriver(Driver):
     """Files in a local folder. Each blocking call runs in one worker-thread hop."""
 
-    name = "file"
-    scheme = "file"
+    backend = FILE
     loop_bound = False
     max_segment_bytes = 255
     # Enough to keep the loop's default executor (min(32, cores + 4) threads) busy;
@@ -404,6 +404,9 @@ class LocalDriver(Driver):
     def root_path(url: str) -> str:
         path = LocalFileSystem._strip_protocol(url)
         return os.path.abspath(os.path.expanduser(path)).rstrip("/") or "/"
+
+    def url(self, path: str) -> str:
+        return f"{self.scheme}://{path}"  # an absolute path keeps its leading "/"
 
     def _open(self) -> Any:
         # Exposed as ``SessionStorage.filesystem`` for raw access; the primitives
@@ -455,8 +458,8 @@ class LocalDriver(Driver):
     async def has_files(self, folder: str) -> bool:
         return await _in_thread(_has_files, folder)
 
-    async def delete_file(self, path: str, root: str) -> bool:
-        return await _in_thread(_unlink, path, root)
+    async def delete_file(self, path: str) -> bool:
+        return await _in_thread(_unlink, path, self.root)
 
-    async def delete_files(self, paths: Sequence[str], root: str) -> None:
-        await _in_thread(_unlink_many, paths, root)
+    async def delete_files(self, paths: Sequence[str]) -> None:
+        await _in_thread(_unlink_many, paths, self.root)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
 from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
 
 from .base import PAGE_SIZE, Driver, ObjectInfo, key_order
+from .registry import MEMORY
 
 __all__ = ["MemoryDriver"]
 
@@ -28,13 +29,12 @@ class MemoryDriver(Driver):
     against the whole store, which makes filling it quadratic.
     """
 
-    name = "memory"
-    scheme = "memory"
+    backend = MEMORY
     loop_bound = False
     supports_conditional_writes = True
 
-    def __init__(self, options: dict[str, Any]) -> None:
-        super().__init__(options)
+    def __init__(self, root: str, options: Mapping[str, Any]) -> None:
+        super().__init__(root, options)
         # The version of each file, with the file object it belongs to: a file that
         # someone replaced through the fsspec filesystem itself is a new object, and
         # gets a new version the first time we look at it.
@@ -150,12 +150,12 @@ class MemoryDriver(Driver):
         head = folder.rstrip("/") + "/"
         return any(key.startswith(head) for key in tuple(self._store))
 
-    async def delete_file(self, path: str, root: str) -> bool:
+    async def delete_file(self, path: str) -> bool:
         with self._lock:
             self._versions.pop(path, None)
             return self._store.pop(path, None) is not None
 
-    async def delete_files(self, paths: Sequence[str], root: str) -> None:
+    async def delete_files(self, paths: Sequence[str]) -> None:
         store = self._store
         with self._lock:
             for path in paths:

@@ -7,19 +7,17 @@ HEAD before each GET, and its ``_rm`` on a glob lists once per match.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import anyio
-
 from ..errors import ErrorKind, classify_builtin
-from .base import PAGE_SIZE, Driver, ObjectInfo, after_folder
-from .loader import close_aiohttp_session, require
+from .base import ObjectInfo, after_folder
+from .clients import close_aiohttp_session, require
+from .object_store import ListPage, ObjectStoreDriver
+from .registry import S3
 
 __all__ = ["S3Driver"]
 
-_DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
-_DELETE_CONCURRENCY = 8
 POOL_CONNECTIONS = 64
 """Default connection pool size, and so the default concurrency of batch calls.
 
@@ -53,22 +51,16 @@ def _error_code(exc: BaseException) -> str | None:
     return None
 
 
-class S3Driver(Driver):
+class S3Driver(ObjectStoreDriver):
     """A bucket (and optional prefix) on S3 or an S3-compatible server."""
 
-    name = "s3"
-    scheme = "s3"
-    max_key_bytes = 1024
+    backend = S3
     supports_conditional_writes = True  # If-None-Match and If-Match on PutObject
+    delete_batch_size = 1000  # the most keys one DeleteObjects request takes
+    delete_concurrency = 8
 
-    @staticmethod
-    def root_path(url: str) -> str:
-        for scheme in ("s3://", "s3a://"):
-            url = url.removeprefix(scheme)
-        return url.strip("/")
-
-    def __init__(self, options: Mapping[str, Any]) -> None:
-        super().__init__(options)
+    def __init__(self, root: str, options: Mapping[str, Any]) -> None:
+        super().__init__(root, options)
         config = dict(self.options.get("config_kwargs") or {})
         config.setdefault("max_pool_connections", POOL_CONNECTIONS)
         self.options["config_kwargs"] = config
@@ -76,7 +68,7 @@ class S3Driver(Driver):
         self.default_concurrency = int(config["max_pool_connections"])
 
     def _open(self) -> Any:
-        s3fs = require("s3fs", "s3")
+        s3fs = require("s3fs", S3)
         # Listing caches would hide a store from the next list_sessions.
         options = {"use_listings_cache": False, **self.options}
         return s3fs.S3FileSystem(asynchronous=True, skip_instance_cache=True, **options)
@@ -109,11 +101,6 @@ class S3Driver(Driver):
         if "NoCredentialsError" in names or "PartialCredentialsError" in names:
             return "denied"
         return classify_builtin(exc)
-
-    @staticmethod
-    def _split(path: str) -> tuple[str, str]:
-        bucket, _, key = path.partition("/")
-        return bucket, key
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         return await self.filesystem._call_s3(method, **kwargs)
@@ -183,58 +170,29 @@ class S3Driver(Driver):
             version=resp.get("ETag"),
         )
 
-    async def iter_children(
+    async def _list_page(
         self,
-        folder: str,
-        prefix: str = "",
+        bucket: str,
+        prefix: str,
+        *,
+        delimiter: bool,
+        max_keys: int,
         start_after: str | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[list[str]]:
-        bucket, key = self._split(folder)
-        base = f"{key}/" if key else ""
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": base + prefix, "Delimiter": "/"}
+        token: str | None = None,
+    ) -> ListPage:
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
+        if delimiter:
+            kwargs["Delimiter"] = "/"
         if start_after is not None:
-            kwargs["StartAfter"] = base + after_folder(start_after)
-        cut = len(base)
-        remaining = limit
-        while remaining is None or remaining > 0:
-            # MaxKeys counts folders and loose files alike; ask for no more than the
-            # caller still wants, so a page of 10 is one request for 10.
-            kwargs["MaxKeys"] = PAGE_SIZE if remaining is None else min(remaining, PAGE_SIZE)
-            resp = await self._call("list_objects_v2", **kwargs)
-            names = [p["Prefix"][cut:-1] for p in resp.get("CommonPrefixes", [])]
-            if remaining is not None:
-                names = names[:remaining]
-                remaining -= len(names)
-            if names:
-                yield names
-            token = resp.get("NextContinuationToken")
-            if not resp.get("IsTruncated") or not token:
-                return
+            kwargs["StartAfter"] = after_folder(start_after)
+        if token is not None:
             kwargs["ContinuationToken"] = token
-
-    async def list_files(self, folder: str) -> list[str]:
-        bucket, key = self._split(folder)
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{key}/" if key else ""}
-        out: list[str] = []
-        while True:
-            resp = await self._call("list_objects_v2", **kwargs)
-            out.extend(f"{bucket}/{obj['Key']}" for obj in resp.get("Contents", []))
-            token = resp.get("NextContinuationToken")
-            if not resp.get("IsTruncated") or not token:
-                return out
-            kwargs["ContinuationToken"] = token
-
-    async def list_file_infos(self, folder: str) -> AsyncIterator[list[tuple[str, ObjectInfo]]]:
-        # ListObjectsV2 returns size, time and ETag of each key: one request per
-        # 1000 files, with no HEAD per file.
-        bucket, key = self._split(folder)
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{key}/" if key else ""}
-        while True:
-            resp = await self._call("list_objects_v2", **kwargs)
-            page = [
+        resp = await self._call("list_objects_v2", **kwargs)
+        return ListPage(
+            folders=[p["Prefix"] for p in resp.get("CommonPrefixes", [])],
+            files=[
                 (
-                    f"{bucket}/{obj['Key']}",
+                    obj["Key"],
                     ObjectInfo(
                         size=int(obj["Size"]),
                         modified=obj["LastModified"],
@@ -243,22 +201,11 @@ class S3Driver(Driver):
                     ),
                 )
                 for obj in resp.get("Contents", [])
-            ]
-            if page:
-                yield page
-            token = resp.get("NextContinuationToken")
-            if not resp.get("IsTruncated") or not token:
-                return
-            kwargs["ContinuationToken"] = token
-
-    async def has_files(self, folder: str) -> bool:
-        bucket, key = self._split(folder)
-        resp = await self._call(
-            "list_objects_v2", Bucket=bucket, Prefix=f"{key}/" if key else "", MaxKeys=1
+            ],
+            token=resp.get("NextContinuationToken") if resp.get("IsTruncated") else None,
         )
-        return bool(resp.get("KeyCount") or resp.get("Contents"))
 
-    async def delete_file(self, path: str, root: str) -> bool:
+    async def delete_file(self, path: str) -> bool:
         # S3 answers DELETE with 204 whether or not the object existed, so "did it
         # exist" costs a HEAD first.
         if await self.info(path) is None:
@@ -267,29 +214,16 @@ class S3Driver(Driver):
         await self._call("delete_object", Bucket=bucket, Key=key)
         return True
 
-    async def delete_files(self, paths: Sequence[str], root: str) -> None:
-        by_bucket: dict[str, list[str]] = {}
-        for path in paths:
-            bucket, key = self._split(path)
-            by_bucket.setdefault(bucket, []).append(key)
-        limiter = anyio.Semaphore(_DELETE_CONCURRENCY)
-
-        async def delete_batch(bucket: str, keys: list[str]) -> None:
-            async with limiter:
-                resp = await self._call(
-                    "delete_objects",
-                    Bucket=bucket,
-                    Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True},
-                )
-            errors = resp.get("Errors") or []
-            if errors:
-                first = errors[0]
-                raise OSError(
-                    f"{len(errors)} of {len(keys)} deletes failed, first "
-                    f"{first.get('Key')!r}: {first.get('Code')} {first.get('Message')}"
-                )
-
-        async with anyio.create_task_group() as tg:
-            for bucket, keys in by_bucket.items():
-                for i in range(0, len(keys), _DELETE_BATCH):
-                    tg.start_soon(delete_batch, bucket, keys[i : i + _DELETE_BATCH])
+    async def _delete_batch(self, bucket: str, keys: list[str]) -> None:
+        resp = await self._call(
+            "delete_objects",
+            Bucket=bucket,
+            Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True},
+        )
+        errors = resp.get("Errors") or []
+        if errors:
+            first = errors[0]
+            raise OSError(
+                f"{len(errors)} of {len(keys)} deletes failed, first "
+                f"{first.get('Key')!r}: {first.get('Code')} {first.get('Message')}"
+            )

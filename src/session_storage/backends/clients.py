@@ -1,4 +1,8 @@
-"""Helpers for backends' client libraries: optional imports and orphaned sessions."""
+"""What the cloud drivers need around their client libraries.
+
+Importing an optional client with an error that names the extra to install, and
+closing an aiohttp session whose event loop is gone.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,23 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import MissingDependencyError
+from .registry import Backend
 
 __all__ = ["close_aiohttp_session", "require"]
 
 
-def require(module: str, extra: str) -> ModuleType:
-    """Import ``module``; raise MissingDependencyError naming the extra if absent."""
+def require(module: str, backend: Backend) -> ModuleType:
+    """Import ``module`` for ``backend``.
+
+    Raises MissingDependencyError naming the backend's extra if it is not installed.
+    """
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise MissingDependencyError(
-            f'the {extra} backend needs {module}: pip install "session-storage[{extra}]"',
-            backend=extra,
-        ) from exc
+        message = f"the {backend.name} backend needs {module}"
+        if backend.extra is not None:
+            message += f': pip install "session-storage[{backend.extra}]"'
+        raise MissingDependencyError(message, backend=backend.name) from exc
 
 
 def close_aiohttp_session(session: Any) -> None:

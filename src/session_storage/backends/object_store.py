@@ -1,0 +1,160 @@
+"""What S3, GCS and Azure have in common: buckets, key prefixes, paged listings, batches.
+
+A path on an object store is ``bucket/key``. Folders exist only as key prefixes, so a
+folder is "its key plus ``/``" (or nothing, at the top of a bucket), a listing is a
+run of pages joined by continuation tokens, and deletes go in batches per bucket. This
+base holds all of that once; a driver supplies only what its API spells differently:
+one listing request (:meth:`ObjectStoreDriver._list_page`), one batched delete
+(:meth:`ObjectStoreDriver._delete_batch`), and its own get, put, info, delete of one
+file, error classification and client lifecycle.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import ClassVar
+
+from ..bounded import run_bounded
+from .base import PAGE_SIZE, Driver, ObjectInfo
+
+__all__ = ["ListPage", "ObjectStoreDriver"]
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One page of a listing, as keys inside the bucket."""
+
+    folders: list[str]
+    """Keys of the folders found (delimiter listings only), each ending in ``/``."""
+    files: list[tuple[str, ObjectInfo]]
+    """Key and metadata of each object found (in a delimiter listing: loose ones)."""
+    token: str | None
+    """What asks for the next page; None after the last one."""
+
+
+class ObjectStoreDriver(Driver):
+    """A bucket (and optional key prefix) on an object store."""
+
+    needs_bucket = True
+    max_key_bytes = 1024  # S3, GCS and Azure alike
+    list_page_size: ClassVar[int] = PAGE_SIZE
+    """The most objects one flat listing request returns."""
+    delete_batch_size: ClassVar[int]
+    """The most keys one delete request takes."""
+    delete_concurrency: ClassVar[int]
+    """Delete requests in flight at once in :meth:`delete_files`."""
+
+    @staticmethod
+    def root_path(url: str) -> str:
+        # Whichever of the backend's schemes the URL uses: the table chose the driver.
+        return url.partition("://")[2].strip("/")
+
+    @staticmethod
+    def _split(path: str) -> tuple[str, str]:
+        """``bucket/key`` as its bucket and key."""
+        bucket, _, key = path.partition("/")
+        return bucket, key
+
+    @classmethod
+    def _split_folder(cls, folder: str) -> tuple[str, str]:
+        """A folder's bucket, and the prefix of every key inside it (``""`` at the top)."""
+        bucket, key = cls._split(folder)
+        return bucket, f"{key}/" if key else ""
+
+    # -- what each store spells its own way ------------------------------------------
+
+    @abstractmethod
+    async def _list_page(
+        self,
+        bucket: str,
+        prefix: str,
+        *,
+        delimiter: bool,
+        max_keys: int,
+        start_after: str | None = None,
+        token: str | None = None,
+    ) -> ListPage:
+        """One listing request for keys starting with ``prefix``.
+
+        With ``delimiter``, keys that go on past the next ``/`` come back as folders.
+        ``max_keys`` bounds folders and objects together; ``start_after`` is the key
+        of a folder (no trailing ``/``) whose contents and predecessors are left out.
+        """
+
+    @abstractmethod
+    async def _delete_batch(self, bucket: str, keys: list[str]) -> None:
+        """Delete up to :attr:`delete_batch_size` keys of one bucket, missing ones included.
+
+        Raises OSError naming the first key that could not be deleted.
+        """
+
+    # -- the primitives, from those two ----------------------------------------------
+
+    async def iter_children(
+        self,
+        folder: str,
+        prefix: str = "",
+        start_after: str | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[list[str]]:
+        bucket, base = self._split_folder(folder)
+        after = None if start_after is None else base + start_after
+        cut = len(base)
+        remaining = limit
+        token = None
+        while remaining is None or remaining > 0:
+            # Stores count folders and loose objects alike against a page's size; ask
+            # for no more than the caller still wants, so a page of 10 is one request
+            # for 10.
+            want = PAGE_SIZE if remaining is None else min(remaining, PAGE_SIZE)
+            page = await self._list_page(
+                bucket, base + prefix, delimiter=True, max_keys=want, start_after=after, token=token
+            )
+            names = [key[cut:-1] for key in page.folders]
+            if remaining is not None:
+                names = names[:remaining]
+                remaining -= len(names)
+            if names:
+                yield names
+            if page.token is None:
+                return
+            token = page.token
+
+    async def list_file_infos(self, folder: str) -> AsyncIterator[list[tuple[str, ObjectInfo]]]:
+        # Object listings return size, time and version of each key: one request per
+        # page of files, with no metadata request per file.
+        bucket, base = self._split_folder(folder)
+        token = None
+        while True:
+            page = await self._list_page(
+                bucket, base, delimiter=False, max_keys=self.list_page_size, token=token
+            )
+            if page.files:
+                yield [(f"{bucket}/{key}", info) for key, info in page.files]
+            if page.token is None:
+                return
+            token = page.token
+
+    async def list_files(self, folder: str) -> list[str]:
+        return [path async for page in self.list_file_infos(folder) for path, _ in page]
+
+    async def has_files(self, folder: str) -> bool:
+        bucket, base = self._split_folder(folder)
+        page = await self._list_page(bucket, base, delimiter=False, max_keys=1)
+        return bool(page.files)
+
+    async def delete_files(self, paths: Sequence[str]) -> None:
+        by_bucket: dict[str, list[str]] = {}
+        for path in paths:
+            bucket, key = self._split(path)
+            by_bucket.setdefault(bucket, []).append(key)
+        size = self.delete_batch_size
+        batches = [
+            partial(self._delete_batch, bucket, keys[i : i + size])
+            for bucket, keys in by_bucket.items()
+            for i in range(0, len(keys), size)
+        ]
+        await run_bounded(batches, self.delete_concurrency)

@@ -1,0 +1,78 @@
+"""The one table of backends: name, URL schemes, URL template, pip extra and driver.
+
+Settings read it to turn a backend name into a URL, :func:`open_driver` to find the
+driver of a URL's scheme, drivers for their name and scheme, and
+:class:`MissingDependencyError` messages for the extra to install. Driver modules are
+named here as strings and imported only when their scheme is used, so a missing cloud
+client costs nothing until someone asks for that cloud.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ConfigurationError
+
+__all__ = ["AZURE", "BACKENDS", "FILE", "GCS", "MEMORY", "S3", "Backend", "by_name", "by_scheme"]
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """One backend, as people name it and as URLs spell it."""
+
+    name: str
+    """Name in settings, metadata and messages: file, memory, s3, gcs, azure."""
+    scheme: str
+    """The URL scheme the library writes (``storage.url``)."""
+    aliases: tuple[str, ...]
+    """Other URL schemes, and backend names, that mean this backend."""
+    url_template: str
+    """The URL for a bucket (``{bucket}``) and, on local disk, a base folder (``{root}``)."""
+    driver: str
+    """``module:Class`` of the driver, relative to this package."""
+    extra: str | None = None
+    """The pip extra that installs the client library; None: nothing to install."""
+
+    @property
+    def schemes(self) -> tuple[str, ...]:
+        """Every URL scheme that means this backend, the one it writes first."""
+        return (self.scheme, *self.aliases)
+
+
+FILE = Backend("file", "file", ("local",), "{root}/{bucket}", "local:LocalDriver")
+MEMORY = Backend("memory", "memory", (), "memory://{bucket}", "memory:MemoryDriver")
+S3 = Backend("s3", "s3", ("s3a",), "s3://{bucket}", "s3:S3Driver", extra="s3")
+GCS = Backend("gcs", "gs", ("gcs",), "gs://{bucket}", "gcs:GCSDriver", extra="gcs")
+AZURE = Backend(
+    "azure", "az", ("abfs", "abfss"), "az://{bucket}", "azure:AzureDriver", extra="azure"
+)
+
+BACKENDS: tuple[Backend, ...] = (FILE, MEMORY, S3, GCS, AZURE)
+
+_BY_SCHEME = {scheme: backend for backend in BACKENDS for scheme in backend.schemes}
+# Settings take a backend's name as well as any of its schemes (``gcs``, ``gs``).
+_BY_NAME = {**_BY_SCHEME, **{backend.name: backend for backend in BACKENDS}}
+
+
+def by_name(name: str) -> Backend:
+    """The backend a settings name means (``s3``, ``gcs``, ``local``, ... any case).
+
+    Raises ConfigurationError naming the known backends when nothing matches.
+    """
+    backend = _BY_NAME.get(name.strip().lower())
+    if backend is None:
+        known = ", ".join(b.name for b in BACKENDS)
+        raise ConfigurationError(f"unknown backend {name!r}; expected one of {known}")
+    return backend
+
+
+def by_scheme(scheme: str | None, url: str) -> Backend:
+    """The backend of a URL's scheme; no scheme (a plain path) is local disk.
+
+    Raises ConfigurationError naming the supported schemes when nothing matches.
+    """
+    backend = _BY_SCHEME.get((scheme or FILE.scheme).lower())
+    if backend is None:
+        known = ", ".join(f"{s}://" for s in sorted(_BY_SCHEME))
+        raise ConfigurationError(f"unsupported URL scheme {scheme!r} in {url!r}; use {known}")
+    return backend
