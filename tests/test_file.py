@@ -93,6 +93,24 @@ async def test_deleting_the_last_file_removes_the_session_folder(tmp_path: Path)
     assert await storage.list_sessions() == []
 
 
+async def test_a_narrowed_delete_prunes_up_to_the_top_root(tmp_path: Path) -> None:
+    # The driver knows only the root it was opened with: a narrowed view's emptied
+    # folders go too, as its prefix would on an object store.
+    storage = SessionStorage(tmp_path / "root")
+    tenant = storage.narrow("tenant", "user")
+    await tenant.store_session("abc", {}, "a/b.json")
+    await tenant.store_session("def", {})
+    assert await storage.list_sessions() == ["tenant"]
+    assert await tenant.delete_session("abc", "a/b.json") is True
+    assert os.listdir(tmp_path / "root" / "tenant" / "user") == ["def"]
+    assert await tenant.delete_sessions(["def"]) == {"def": True}
+    assert os.listdir(tmp_path / "root") == []
+    assert await storage.list_sessions() == []
+    await storage.store_session("top", {})  # the top root itself is never removed
+    assert await storage.delete_session("top") is True
+    assert (tmp_path / "root").is_dir()
+
+
 async def test_stale_temp_files_go_with_their_session(tmp_path: Path) -> None:
     storage = SessionStorage(tmp_path)
     await storage.store_session("abc", {})

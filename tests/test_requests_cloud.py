@@ -1,15 +1,15 @@
 """Requests per operation on GCS and Azure, counted on the wire by a proxy.
 
 The figures are printed (run with ``-s`` to see them) and asserted: a load and a store
-are one request each, exists one, a listing one per page, a whole-session delete one
-listing plus batched deletes.
+are one request each, exists one, a listing one per page (metadata included), a
+whole-session delete one listing plus batched deletes.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
@@ -55,6 +55,10 @@ def _proxied_azure(azurite_connection_string: str, proxy: CountingProxy) -> Sess
     return SessionStorage(f"az://{container}", {"connection_string": proxied})
 
 
+async def _drain(items: AsyncIterator[object]) -> list[object]:
+    return [item async for item in items]
+
+
 async def _measure(storage: SessionStorage, proxy: CountingProxy) -> dict[str, int]:
     counts: dict[str, int] = {}
     async with storage:
@@ -73,6 +77,7 @@ async def _measure(storage: SessionStorage, proxy: CountingProxy) -> dict[str, i
         await count("metadata", storage.get_session_metadata("abc"))
         await count("list 2 sessions", storage.list_sessions())
         await count("list files", storage.list_files("abc"))
+        await count("metadata of 2 files", _drain(storage.iter_file_metadata("abc")))
         await count("delete one file", storage.delete_session("abc", "x.bin"))
         for i in range(5):
             await storage.store_bytes("abc", f"f{i}", b"x")
@@ -95,6 +100,7 @@ async def test_gcs_request_counts(
     assert counts["store"] == counts["load"] == counts["load missing"] == 1
     assert counts["exists"] == counts["metadata"] == counts["list 2 sessions"] == 1
     assert counts["list files"] == counts["delete one file"] == 1
+    assert counts["metadata of 2 files"] == 1  # the listing carries it: no request per file
     # One listing, then the six deletes (sent concurrently, one request each).
     assert counts["delete session of 6 files"] == 1 + 6
     _assert_event_and_update_counts(counts)
@@ -107,6 +113,7 @@ async def test_azure_request_counts(
     assert counts["store"] == counts["load"] == counts["load missing"] == 1
     assert counts["exists"] == counts["metadata"] == counts["list 2 sessions"] == 1
     assert counts["list files"] == counts["delete one file"] == 1
+    assert counts["metadata of 2 files"] == 1  # the listing carries it: no request per file
     # One listing, then one Blob Batch request for up to 256 deletes.
     assert counts["delete session of 6 files"] == 2
     _assert_event_and_update_counts(counts)

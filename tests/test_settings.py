@@ -14,6 +14,7 @@ from session_storage import (
     SessionStorageAdapter,
     StorageSettings,
 )
+from session_storage.backends import BACKENDS, Backend
 from session_storage.settings import backend_url
 
 
@@ -79,6 +80,20 @@ def test_unknown_backend_and_scheme_are_clear_errors() -> None:
     with pytest.raises(ConfigurationError, match="names no bucket"):
         SessionStorage("s3://")
     assert isinstance(ConfigurationError("x"), ValueError)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.name)
+def test_every_scheme_of_the_backend_table_opens_its_driver(
+    backend: Backend, tmp_path: Path
+) -> None:
+    url = backend_url(backend.name, "bucket/prefix", str(tmp_path))
+    storage = SessionStorage(url)
+    assert storage.backend == backend.name
+    assert storage.url.startswith(f"{backend.scheme}://")
+    for scheme in backend.schemes:  # every spelling means the same backend and root
+        assert backend_url(scheme, "b/p", str(tmp_path)) == url.replace("bucket/prefix", "b/p")
+        aliased = SessionStorage(scheme + storage.url[len(backend.scheme) :])
+        assert aliased.backend == backend.name and aliased.url == storage.url
 
 
 def test_repr_never_shows_secrets() -> None:
