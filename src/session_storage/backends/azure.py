@@ -61,9 +61,6 @@ class AzureDriver(ObjectStoreDriver):
     list_page_size = 5000  # the most blobs one List Blobs request returns
     delete_batch_size = 256  # the most sub-requests one Blob Batch request takes
     delete_concurrency = 4
-    # Batches are network-bound: 32 requests in flight keep one aiohttp session busy
-    # without queueing for its connection pool (100).
-    default_concurrency = 32
 
     def _open(self) -> Any:
         adlfs = require("adlfs", AZURE)

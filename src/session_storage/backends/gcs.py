@@ -76,9 +76,6 @@ class GCSDriver(ObjectStoreDriver):
     # One DELETE request per key, many in flight.
     delete_batch_size = 1
     delete_concurrency = 16
-    # Batches are network-bound: 32 requests in flight keep one aiohttp session busy
-    # without queueing for its connection pool (100).
-    default_concurrency = 32
 
     def _open(self) -> Any:
         require("gcsfs", GCS)

@@ -40,6 +40,9 @@ class ObjectStoreDriver(Driver):
 
     needs_bucket = True
     max_key_bytes = 1024  # S3, GCS and Azure alike
+    # Batches are network-bound: 32 requests in flight keep one aiohttp session busy
+    # without queueing for its connection pool (100). S3 sizes it by its own pool.
+    default_concurrency = 32
     list_page_size: ClassVar[int] = PAGE_SIZE
     """The most objects one flat listing request returns."""
     delete_batch_size: ClassVar[int]
