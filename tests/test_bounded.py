@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import anyio
 import anyio.lowlevel
 import pytest
@@ -25,7 +23,7 @@ async def test_at_most_limit_calls_run_at_once_and_all_run() -> None:
         running -= 1
         done.append(i)
 
-    await run_bounded([partial(call, i) for i in range(10)], 3)
+    await run_bounded(call, range(10), 3)
     assert peak == 3
     assert sorted(done) == list(range(10))
 
@@ -46,7 +44,7 @@ async def test_the_first_failure_is_raised_unwrapped_and_stops_the_rest() -> Non
             raise
 
     with pytest.raises(KeyError, match="one"):
-        await run_bounded([partial(call, i) for i in range(10)], 3)
+        await run_bounded(call, range(10), 3)
     assert started == [0, 1, 2]  # the failure came before a fourth call was taken
     assert sorted(cancelled) == [0, 2]
 
@@ -60,6 +58,6 @@ async def test_one_at_a_time_runs_in_order_and_raises_at_once() -> None:
             raise ValueError(i)
 
     with pytest.raises(ValueError):
-        await run_bounded([partial(call, i) for i in range(5)], 1)
+        await run_bounded(call, range(5), 1)
     assert seen == [0, 1, 2]
-    await run_bounded([], 4)  # nothing to run is no error
+    await run_bounded(call, [], 4)  # nothing to run is no error

@@ -14,7 +14,6 @@ the same results and raises the same errors, per id, as the single calls would.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from functools import partial
 from typing import TypeVar
 
 from .bounded import run_bounded
@@ -96,13 +95,14 @@ async def run(
     results: dict[str, T] = {}
     errors: dict[str, Exception] = {}
 
-    async def attempt(session_id: str, op: Operation[T]) -> None:
+    async def attempt(item: tuple[str, Operation[T]]) -> None:
+        session_id, op = item
         try:
             results[session_id] = await op()
         except Exception as exc:  # noqa: BLE001 - reported per id, after the others ran
             errors[session_id] = exc
 
-    await run_bounded([partial(attempt, sid, op) for sid, op in ops.items()], concurrency)
+    await run_bounded(attempt, ops.items(), concurrency)
     if errors:
         ordered = {sid: errors[sid] for sid in ops if sid in errors}
         kept = {sid: results[sid] for sid in ops if sid in results}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 from .bounded import run_bounded
 from .storage import SessionStorage
@@ -95,7 +94,7 @@ async def copy_sessions(
         if progress is not None:
             progress(CopyProgress(counts["done"], len(wanted), counts["done_bytes"], total_bytes))
 
-    await run_bounded([partial(copy_one, *item) for item in wanted], concurrency)
+    await run_bounded(lambda item: copy_one(*item), wanted, concurrency)
     return CopyResult(
         sessions=len({session_id for session_id, _, _ in wanted}),
         files=len(wanted),

@@ -14,7 +14,6 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any, ClassVar
 
 from ..bounded import run_bounded
@@ -232,15 +231,15 @@ class Driver(ABC):
         """
         paths = await self.list_files(folder)
 
-        async def one(path: str, page: list[tuple[str, ObjectInfo]]) -> None:
-            info = await self.info(path)
-            if info is not None:
-                page.append((path, info))
+        infos: dict[str, ObjectInfo | None] = {}
+
+        async def one(path: str) -> None:
+            infos[path] = await self.info(path)
 
         for i in range(0, len(paths), PAGE_SIZE):
-            page: list[tuple[str, ObjectInfo]] = []
-            chunk = [partial(one, path, page) for path in paths[i : i + PAGE_SIZE]]
-            await run_bounded(chunk, _INFO_CONCURRENCY)
+            infos.clear()
+            await run_bounded(one, paths[i : i + PAGE_SIZE], _INFO_CONCURRENCY)
+            page = [(path, info) for path, info in infos.items() if info is not None]
             if page:
                 yield page
 

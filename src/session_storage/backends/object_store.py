@@ -14,7 +14,6 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import ClassVar
 
 from ..bounded import run_bounded
@@ -156,8 +155,10 @@ class ObjectStoreDriver(Driver):
             by_bucket.setdefault(bucket, []).append(key)
         size = self.delete_batch_size
         batches = [
-            partial(self._delete_batch, bucket, keys[i : i + size])
+            (bucket, keys[i : i + size])
             for bucket, keys in by_bucket.items()
             for i in range(0, len(keys), size)
         ]
-        await run_bounded(batches, self.delete_concurrency)
+        await run_bounded(
+            lambda batch: self._delete_batch(*batch), batches, self.delete_concurrency
+        )
