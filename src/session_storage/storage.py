@@ -92,7 +92,9 @@ class SessionStorage:
         )
         # Shared with every narrowed view (narrow() copies this object's attributes),
         # so the owner's flush and aclose cover the views' saves too.
-        self._saver = BackgroundSaver(background_concurrency)
+        self._saver = BackgroundSaver(
+            background_concurrency, label=repr(self), release=self._driver.aclose
+        )
         self._events = EventLogs(self._driver)  # shared with narrowed views
         self._updates = Turns()  # likewise
 
