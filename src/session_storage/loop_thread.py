@@ -110,7 +110,7 @@ class LoopThread:
         except BackgroundSaveError as exc:
             for failure in exc.failures:
                 _log.error("background save failed at interpreter exit: %s", failure)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the last chance to say it: log, never raise
             _log.exception("closing %s at interpreter exit failed", self._name)
 
     def _start(self) -> asyncio.AbstractEventLoop:

@@ -91,7 +91,7 @@ def drain_at_exit() -> None:
                 except BackgroundSaveError as exc:
                     _report(exc.failures, "failed at interpreter exit")
                     continue
-                except Exception:
+                except Exception:  # noqa: BLE001 - at exit: log it and go on with the next
                     _log.exception("writing the background saves of %s at exit failed", saver.label)
                     continue
             _report(saver.take_failures(), "failed and no flush reported it")

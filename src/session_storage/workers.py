@@ -132,7 +132,4 @@ class PrivateLoop(asyncio.SelectorEventLoop):
         func: Callable[[Unpack[Ts]], T],
         *args: Unpack[Ts],
     ) -> asyncio.Future[T]:
-        return super().run_in_executor(
-            self.workers if executor is None else executor, func, *args
-        )
-
+        return super().run_in_executor(self.workers if executor is None else executor, func, *args)
