@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (the last resort: any failure ends as one line)
         if args.traceback:
             traceback.print_exception(exc, file=sys.stderr)
         code, message = _describe(exc)

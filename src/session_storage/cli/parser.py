@@ -183,9 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     files = command("files", "list the files of a session")
     files.add_argument("session", metavar="SESSION")
 
-    show = command(
-        "show", f"print a stored file as pretty JSON (default file: {DEFAULT_FILENAME})"
-    )
+    show = command("show", f"print a stored file as pretty JSON (default file: {DEFAULT_FILENAME})")
     show.add_argument("session", metavar="SESSION")
     show.add_argument("file", nargs="?", default=DEFAULT_FILENAME, metavar="FILE")
     show.add_argument("--raw", action="store_true", help="write the stored bytes as they are")
