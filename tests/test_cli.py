@@ -20,7 +20,7 @@ import pytest
 
 from session_storage import DEFAULT_FILENAME, SyncSessionStorage, errors
 from session_storage.cli import main
-from session_storage.cli.exits import exit_code_for
+from session_storage.cli.exits import UsageError, exit_code_for
 from session_storage.cli.guards import check_copy
 from session_storage.cli.parser import build_parser
 from session_storage.pytest_plugin import s3_storage_options
@@ -475,7 +475,7 @@ def test_cp_overlap_depends_on_the_server() -> None:
         return StorageSettings(url, {"endpoint_url": endpoint})
 
     check_copy(s3("s3://b/app", "http://one:9000"), s3("s3://b/app/x", "http://two:9000"))
-    with pytest.raises(Exception, match="inside the source"):
+    with pytest.raises(UsageError, match="inside the source"):
         check_copy(s3("s3://b/app", "http://one:9000"), s3("s3://b/app/x", "http://one:9000"))
     check_copy(s3("s3://b/app", "http://one:9000"), s3("gs://b/app/x", "http://one:9000"))
 
