@@ -3,9 +3,10 @@
 fsspec's local and memory filesystems accept any keyword and ignore the ones they do
 not know, so ``-o bogus=1`` (or a typo such as ``-o fsnyc=false``) would be dropped
 without a word. For those backends the CLI knows the names the library honours and
-refuses the rest. The cloud clients reject an unknown keyword themselves when the
-client is created; their options pass through unchecked (see ``exits.py`` for the
-exit code of that rejection).
+refuses the rest. Cloud options pass through unchecked: their clients take many
+options, some only through ``**kwargs``, and a wrong refusal would lock a user out.
+S3's client rejects an unknown keyword when it is created (``exits.py`` makes that
+exit code 2); gcsfs and adlfs ignore unknown keywords, as fsspec does.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ class GivenOption:
 def accepted_options(driver: type[Driver]) -> frozenset[str] | None:
     """The storage option names ``driver``'s backend honours.
 
-    ``None`` when the backend hands its options to a cloud client that checks them
-    itself (S3, GCS, Azure).
+    ``None`` when the backend hands its options to a cloud client (S3, GCS, Azure):
+    any name passes.
     """
     return _ACCEPTED.get(driver.name)
 
