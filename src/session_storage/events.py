@@ -59,7 +59,7 @@ import anyio
 import orjson
 
 from .backends.base import Driver
-from .codec import METADATA_KEY, utc_now_iso
+from .codec import METADATA_KEY, encode_json, utc_now_iso
 from .errors import (
     CorruptDataError,
     InvalidArgumentError,
@@ -438,8 +438,8 @@ class EventLogs:
         if key is not None:
             meta["idempotency_key"] = key
         try:
-            return orjson.dumps({"item": item, METADATA_KEY: meta})
-        except TypeError as exc:  # orjson.JSONEncodeError subclasses TypeError
+            return encode_json({"item": item, METADATA_KEY: meta}, item)
+        except ValueError as exc:
             raise SerializationError(
                 f"{self._where(ref, 'append an event to')}: the event is not "
                 f"JSON-serializable: {exc}",
