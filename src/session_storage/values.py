@@ -19,6 +19,7 @@ import datetime
 import enum
 import math
 import uuid
+from collections.abc import Iterable
 
 __all__ = ["find_non_finite", "find_unstorable", "json_path"]
 
@@ -53,20 +54,47 @@ def find_non_finite(value: object) -> str | None:
     Looks only at floats (also inside tuples, dict and list subclasses and enum
     values), so it never refuses what the encoder accepted.
     """
+    if not _any_non_finite(value):
+        return None
     found = _non_finite(value, 0)
     return None if found is None else json_path(found[0]) + " " + found[1]
 
 
+def _any_non_finite(value: object) -> bool:
+    # Runs for every stored value that holds a null, so it is the fast half: exact
+    # type checks, plain leaves skipped without a call, no path kept (~5 us for a
+    # 1 KiB state). Whatever else it meets (tuples, subclasses, enums) is rare and
+    # goes to the thorough walk. Depth needs no check: the encoder refused deeper.
+    kind = type(value)
+    items: Iterable[object]
+    if kind is dict:
+        items = value.values()  # type: ignore[attr-defined]
+    elif kind is list:
+        items = value  # type: ignore[assignment]
+    elif kind is float:
+        return not math.isfinite(value)  # type: ignore[arg-type]
+    elif kind in _NO_FLOAT:
+        return False
+    else:
+        return _non_finite(value, 0) is not None
+    for item in items:
+        item_kind = type(item)
+        if item_kind is str or item_kind is int or item is None:
+            continue
+        if _any_non_finite(item):
+            return True
+    return False
+
+
+_NO_FLOAT = frozenset({str, int, bool, type(None)})
+
+
 def _non_finite(value: object, depth: int) -> _Found | None:
+    """The path to the first non-finite float, built on the way back up."""
     if depth > _MAX_DEPTH:
         return None  # the encoder refuses this itself
     if isinstance(value, float):
-        if math.isfinite(value):
-            return None
-        return (
-            [],
-            f"is {float.__repr__(value)}, which JSON cannot hold (it would load back as null)",
-        )
+        return None if math.isfinite(value) else ([], _non_finite_reason(value))
     if isinstance(value, dict):
         for key, item in value.items():
             found = _non_finite(item, depth + 1)
@@ -82,6 +110,10 @@ def _non_finite(value: object, depth: int) -> _Found | None:
     elif isinstance(value, enum.Enum):
         return _non_finite(value.value, depth + 1)
     return None
+
+
+def _non_finite_reason(value: float) -> str:
+    return f"is {float.__repr__(value)}, which JSON cannot hold (it would load back as null)"
 
 
 def find_unstorable(value: object) -> str | None:
@@ -106,7 +138,7 @@ def _unstorable(value: object, depth: int) -> _Found | None:
             return None
         return [], "is an int outside the 64-bit range that JSON readers share"
     if type(value) is float:
-        return _non_finite(value, depth)
+        return None if math.isfinite(value) else ([], _non_finite_reason(value))
     if isinstance(value, dict):
         return _unstorable_dict(value, depth)
     if isinstance(value, list) or type(value) is tuple:
