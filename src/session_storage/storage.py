@@ -28,7 +28,8 @@ from .errors import (
 from .events import EventLogs, StreamRef
 from .keys import decode_filename, decode_segment, encode_filename, encode_segment, join
 from .listing import Page, pages
-from .settings import DEFAULT_URL, StorageSettings, _redact_url
+from .redaction import redact_url
+from .settings import DEFAULT_URL, StorageSettings
 from .turns import Turns
 from .updates import (
     DEFAULT_BACKOFF,
@@ -118,8 +119,13 @@ class SessionStorage:
 
     @property
     def url(self) -> str:
-        """The URL of this storage's root (a narrowed storage's own root)."""
-        return self._driver.url(self._root)
+        """The URL of this storage's root (a narrowed storage's own root).
+
+        It never holds a credential: those given in the URL were moved into
+        ``settings.storage_options`` (see :class:`StorageSettings`), and any left
+        are shown as ``***``, so it is safe to log.
+        """
+        return redact_url(self._driver.url(self._root))
 
     @property
     def settings(self) -> StorageSettings:
@@ -147,7 +153,7 @@ class SessionStorage:
         return self._driver.filesystem
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({_redact_url(self.url)!r})"
+        return f"{type(self).__name__}({self.url!r})"
 
     async def __aenter__(self: S) -> S:
         return self
