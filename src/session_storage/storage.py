@@ -25,7 +25,7 @@ from .errors import (
     innermost,
     translate,
 )
-from .events import EventLogs, StreamRef
+from .events import EventLogs, StreamRef, check_writable
 from .keys import decode_filename, decode_segment, encode_filename, encode_segment, join
 from .listing import Page, pages
 from .redaction import redact_url
@@ -208,9 +208,13 @@ class SessionStorage:
     def _folder(self, session_id: str) -> str:
         return f"{self._root}/{encode_segment(session_id, 'session id')}"
 
-    def _path(self, session_id: str, filename: str) -> str:
+    def _path(self, session_id: str, filename: str, *, store: bool = False) -> str:
+        """The backend path of a file; ``store=True`` for a write of a JSON state, which
+        may not land in an event stream (see :func:`check_writable`)."""
         path = f"{self._folder(session_id)}/{encode_filename(filename)}"
         self._check_length(session_id, filename, path)
+        if store:
+            check_writable(filename, session_id=session_id, backend=self.backend)
         return path
 
     def _check_length(self, session_id: str, filename: str, path: str) -> None:
@@ -327,7 +331,7 @@ class SessionStorage:
         if_version: str | None,
         if_absent: bool,
     ) -> tuple[dict[str, Any], str]:
-        path = self._path(session_id, filename)
+        path = self._path(session_id, filename, store=True)
         stamped, data = encode_stamped(
             state,
             session_id=session_id,
@@ -368,7 +372,7 @@ class SessionStorage:
     def _encode(
         self, session_id: str, state: Mapping[str, Any], filename: str
     ) -> tuple[str, bytes]:
-        path = self._path(session_id, filename)
+        path = self._path(session_id, filename, store=True)
         data = encode_state(
             state,
             session_id=session_id,
@@ -571,7 +575,7 @@ class SessionStorage:
         After ``retries`` retries that all conflicted, raises ConflictError; an
         exception from ``fn`` propagates with nothing written.
         """
-        path = self._path(session_id, filename)
+        path = self._path(session_id, filename, store=True)
         where = describe(self.backend, "update", session_id, filename, self._driver.url(path))
         check_retry_policy(retries, backoff, max_backoff, where)
         self._require_conditions("update", session_id, filename)
