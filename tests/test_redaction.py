@@ -170,8 +170,7 @@ def test_cli_never_prints_the_secret(moto_s3_server: str, trace: bool) -> None:
     listed = run_cli("--url", url, *endpoint, *extra, "ls")
     failed = run_cli("--url", f"s3://testing:{SECRET}@no-{bucket}", *endpoint, *extra, "ls")
     assert listed.returncode == 0, listed.stderr
-    # (--traceback still changes the exit code; the CLI's own work fixes that.)
-    assert failed.returncode != 0 and f"no-{bucket}" in failed.stderr
+    assert failed.returncode == 3 and f"no-{bucket}" in failed.stderr
     assert trace == ("Traceback" in failed.stderr)
     for done in (stored, listed, failed):
         assert SECRET not in done.stdout and SECRET not in done.stderr
