@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 import orjson
 
-from .backends.registry import BACKENDS, by_name
+from .backends.registry import AZURE, BACKENDS, S3, by_name
 from .errors import ConfigurationError
 from .redaction import MASK, is_secret_name, redact_url, split_userinfo
 
@@ -23,8 +23,8 @@ DEFAULT_URL = f"{DEFAULT_ROOT}/{DEFAULT_BUCKET}"
 
 BACKEND_NAMES = tuple(backend.name for backend in BACKENDS)
 
-_S3_SCHEMES = ("s3://", "s3a://")
-_AZURE_SCHEMES = ("az://", "abfs://", "abfss://")
+_S3_SCHEMES = tuple(f"{scheme}://" for scheme in S3.schemes)
+_AZURE_SCHEMES = tuple(f"{scheme}://" for scheme in AZURE.schemes)
 
 
 def backend_url(backend: str, bucket: str = DEFAULT_BUCKET, root: str = DEFAULT_ROOT) -> str:
