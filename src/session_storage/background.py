@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Generator
 from functools import partial
 from typing import Any
 
+from .arguments import check_int
 from .errors import BackgroundSaveError
 
 __all__ = ["DEFAULT_CONCURRENCY", "BackgroundSaver", "SaveHandle"]
@@ -114,9 +115,7 @@ class BackgroundSaver:
     """Queues, coalesces and performs background writes; see the module docstring."""
 
     def __init__(self, concurrency: int = DEFAULT_CONCURRENCY) -> None:
-        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-            raise ValueError(f"background concurrency must be an int >= 1, got {concurrency!r}")
-        self._limit = concurrency
+        self._limit = check_int("background_concurrency", concurrency, 1)
         self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
         self._generation = 0  # bumped when a new loop takes over; old tasks then stand down
         self._queued: dict[str, _Entry] = {}  # waiting to be written, oldest first
