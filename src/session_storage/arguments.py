@@ -7,18 +7,25 @@ it is an ``int`` to Python, but ``limit=True`` is always a mistake.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
-from typing import Literal, overload
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar, overload
 
 from .errors import InvalidArgumentError
+
+T = TypeVar("T")
 
 __all__ = [
     "check_age",
     "check_aware",
     "check_bool",
+    "check_instance",
+    "check_mapping",
     "check_int",
     "check_number",
     "check_str",
+    "check_url",
     "invalid",
 ]
 
@@ -96,6 +103,28 @@ def check_str(name: str, value: object, *, where: str | None = None) -> str:
     if not isinstance(value, str):
         raise invalid(f"{name} must be a str, got {type(value).__name__}", where=where)
     return value
+
+
+def check_instance(name: str, value: object, cls: type[T]) -> T:
+    """``value`` if it is an instance of ``cls``."""
+    if not isinstance(value, cls):
+        raise invalid(f"{name} must be a {cls.__name__}, got {type(value).__name__}")
+    return value
+
+
+def check_mapping(name: str, value: object) -> Mapping[str, Any] | None:
+    """``value`` if it is None or a mapping (a dict, say)."""
+    if value is not None and not isinstance(value, Mapping):
+        raise invalid(f"{name} must be None or a mapping, got {type(value).__name__}")
+    return value
+
+
+def check_url(value: object) -> str:
+    """A storage URL or local path (a ``str`` or ``os.PathLike`` of ``str``) as a str."""
+    path = os.fspath(value) if isinstance(value, os.PathLike) else value
+    if not isinstance(path, str):
+        raise invalid(f"url must be a str or a path, got {type(value).__name__}")
+    return path
 
 
 def check_age(value: object) -> timedelta:

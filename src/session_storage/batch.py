@@ -132,6 +132,11 @@ def prepare(
             f"{type(ids).__name__}: {ids!r}",
             backend=backend,
         )
+    if not isinstance(ids, Iterable):
+        raise InvalidArgumentError(
+            f"{backend}: {action} takes a collection of session ids, got {type(ids).__name__}",
+            backend=backend,
+        )
     ops: dict[str, Operation[T]] = {}
     bad: dict[str, Exception] = {}
     for session_id in ids:

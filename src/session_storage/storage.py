@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from . import batch, events, files, listing, read_modify_write, retention
 from . import state as json_state
+from .arguments import check_instance, check_mapping, check_url
 from .backends import open_driver
 from .background import DEFAULT_CONCURRENCY, SaveHandle
 from .context import Scope, Shared
@@ -62,7 +63,8 @@ class SessionStorage:
         background_concurrency: int = DEFAULT_CONCURRENCY,
         max_concurrency: int | None = None,
     ) -> None:
-        settings = StorageSettings(os.fspath(url), storage_options or {})
+        options = check_mapping("storage_options", storage_options)
+        settings = StorageSettings(check_url(url), options or {})
         driver, root = open_driver(settings.url, settings.storage_options)
         shared = Shared.create(
             settings,
@@ -86,7 +88,8 @@ class SessionStorage:
     @classmethod
     def from_settings(cls, settings: StorageSettings) -> SessionStorage:
         """A storage for ``settings``."""
-        return cls(settings.url, settings.storage_options)
+        checked = check_instance("settings", settings, StorageSettings)
+        return cls(checked.url, checked.storage_options)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SessionStorage:
@@ -94,7 +97,8 @@ class SessionStorage:
 
         See :meth:`StorageSettings.from_env`; with nothing set, ``.data/sessions``.
         """
-        return cls.from_settings(StorageSettings.from_env(environ))
+        checked = check_mapping("environ", environ)
+        return cls.from_settings(StorageSettings.from_env(checked))
 
     # -- identity and lifecycle ----------------------------------------------------
 
