@@ -93,7 +93,9 @@ def public_methods(cls: type) -> list[str]:
     return names
 
 
-def variants(method: Callable[..., Any], name: str) -> Iterator[tuple[str, tuple[Any, ...], dict[str, Any]]]:
+def variants(
+    method: Callable[..., Any], name: str
+) -> Iterator[tuple[str, tuple[Any, ...], dict[str, Any]]]:
     """(what was replaced, args, kwargs) for each bad value of each parameter."""
     parameters = [
         p for p in inspect.signature(method).parameters.values() if p.name not in ("self", "cls")
@@ -190,12 +192,17 @@ def test_sync_methods_raise_only_library_errors(name: str, tmp_path: Path) -> No
         (lambda: SessionStorage("memory://a", max_concurrency=True), "max_concurrency"),
         (lambda: SessionStorage("memory://a").list_sessions(limit=-1), "limit"),
         (lambda: SessionStorage("memory://a").delete_sessions_older_than(-1), "age"),
-        (lambda: SessionStorage("memory://a").delete_sessions_older_than("30d"), "age"),
-        (lambda: SessionStorage("memory://a").store_bytes("s", "f", "text"), "data"),
+        (lambda: SessionStorage("memory://a").delete_sessions_older_than("30d"),  # type: ignore[arg-type] "age"),
+        (lambda: SessionStorage("memory://a").store_bytes("s", "f", "text"),  # type: ignore[arg-type] "data"),
         (lambda: SessionStorage("memory://a").read_events("s", "log", limit=True), "limit"),
-        (lambda: SessionStorage("memory://a").update_session("s", _identity, retries=-1), "retries"),
         (
-            lambda: copy_sessions(SessionStorage("memory://a"), SessionStorage("memory://b"), max_concurrency=0),
+            lambda: SessionStorage("memory://a").update_session("s", _identity, retries=-1),
+            "retries",
+        ),
+        (
+            lambda: copy_sessions(
+                SessionStorage("memory://a"), SessionStorage("memory://b"), max_concurrency=0
+            ),
             "max_concurrency",
         ),
     ],

@@ -8,8 +8,8 @@ it is an ``int`` to Python, but ``limit=True`` is always a mistake.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar, overload
 
 from .errors import InvalidArgumentError
@@ -21,8 +21,8 @@ __all__ = [
     "check_aware",
     "check_bool",
     "check_instance",
-    "check_mapping",
     "check_int",
+    "check_mapping",
     "check_number",
     "check_str",
     "check_url",

@@ -26,8 +26,8 @@ from .errors import (
     innermost,
     translate,
 )
-from .keys import encode_filename, encode_segment, join
 from .keyed_locks import KeyedLocks
+from .keys import encode_filename, encode_segment, join
 
 if TYPE_CHECKING:
     from .backends import Driver

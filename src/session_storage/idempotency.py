@@ -53,15 +53,14 @@ async def append_keyed(logs: EventLogs, ref: StreamRef, data: bytes, key: str) -
         hint = logs.hint(ref)
         start = hint or 0
         try:
-            claim = await logs.driver.put(
-                marker_path, _claim(key, start), JSON, if_absent=True
-            )
+            claim = await logs.driver.put(marker_path, _claim(key, start), JSON, if_absent=True)
         except FileExistsError:
             index = await _resolve_claim(logs, ref, data, key)
             if index is not None:
                 return index
             continue  # the marker went away (a truncation): claim again
         return await _write_claimed(logs, ref, data, key, start, hint is None, claim)
+
 
 async def _resolve_claim(logs: EventLogs, ref: StreamRef, data: bytes, key: str) -> int | None:
     """The index of an event whose key another append claimed; writes nothing unless
@@ -92,12 +91,11 @@ async def _resolve_claim(logs: EventLogs, ref: StreamRef, data: bytes, key: str)
         hint = logs.hint(ref)
         start = hint or 0
         try:
-            claim = await logs.driver.put(
-                marker_path, _claim(key, start), JSON, if_version=version
-            )
+            claim = await logs.driver.put(marker_path, _claim(key, start), JSON, if_version=version)
         except FileExistsError:
             continue  # someone else took it over, or the appender woke up
         return await _write_claimed(logs, ref, data, key, start, hint is None, claim)
+
 
 async def _write_claimed(
     logs: EventLogs, ref: StreamRef, data: bytes, key: str, start: int, cold: bool, claim: str
@@ -119,12 +117,14 @@ async def _write_claimed(
         await _finalize(logs, marker_path, key, index, claim)
     return index
 
+
 async def _finalize(logs: EventLogs, marker_path: str, key: str, index: int, version: str) -> None:
     data = orjson.dumps({"key": key, "index": index})
     try:
         await logs.driver.put(marker_path, data, JSON, if_version=version)
     except FileExistsError:
         pass  # the claim was taken over after its lease; nothing left to record
+
 
 async def _scan_for_key(logs: EventLogs, ref: StreamRef, key: str, begin: int) -> int | None:
     while True:
@@ -137,6 +137,7 @@ async def _scan_for_key(logs: EventLogs, ref: StreamRef, key: str, begin: int) -
             return None
         begin = stop
 
+
 async def _event_key(logs: EventLogs, ref: StreamRef, index: int) -> str | None:
     found = await logs.driver.get(ref.event_path(index))
     return None if found is None else logs.key_of(ref, index, found[0])
@@ -145,6 +146,7 @@ async def _event_key(logs: EventLogs, ref: StreamRef, index: int) -> str | None:
 def _claim(key: str, start: int, claimed_at: float | None = None) -> bytes:
     at = time.time() if claimed_at is None else claimed_at
     return orjson.dumps({"key": key, "start": start, "claimed_at": at})
+
 
 def _decode_marker(logs: EventLogs, ref: StreamRef, key: str, raw: bytes) -> _Marker:
     try:
@@ -163,6 +165,7 @@ def _decode_marker(logs: EventLogs, ref: StreamRef, key: str, raw: bytes) -> _Ma
             filename=ref.stream,
         ) from exc
 
+
 def _need_version(logs: EventLogs, ref: StreamRef, version: str | None) -> str:
     if version is None:
         raise NotSupportedError(
@@ -173,4 +176,3 @@ def _need_version(logs: EventLogs, ref: StreamRef, version: str | None) -> str:
             filename=ref.stream,
         )
     return version
-

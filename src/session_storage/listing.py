@@ -97,7 +97,9 @@ def _decode(names: list[str], prefix: str) -> list[str]:
 
 def session_pages(scope: Scope, page: Page) -> AsyncGenerator[list[str], None]:
     """Pages of session ids under the scope's root, failures turned into library errors."""
-    return scope.iterate(scope.root_ref(), "list sessions in", pages(scope.driver, scope.root, page))
+    return scope.iterate(
+        scope.root_ref(), "list sessions in", pages(scope.driver, scope.root, page)
+    )
 
 
 async def session_ids(scope: Scope, page: Page) -> AsyncGenerator[str, None]:

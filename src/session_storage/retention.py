@@ -49,7 +49,9 @@ async def delete_older_than(
     if dry_run:
         return [session_id for session_id, _ in expired]
     ops = {
-        session_id: partial(_delete, scope, FolderRef(session_id, join(scope.root, segment)), cutoff)
+        session_id: partial(
+            _delete, scope, FolderRef(session_id, join(scope.root, segment)), cutoff
+        )
         for session_id, segment in expired
     }
     deleted = await batch.run(

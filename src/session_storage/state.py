@@ -56,7 +56,9 @@ async def put(
         session_id=ref.session_id,
         filename=ref.filename,
     )
-    write = scope.driver.put(ref.path, data, content_type, if_version=if_version, if_absent=if_absent)
+    write = scope.driver.put(
+        ref.path, data, content_type, if_version=if_version, if_absent=if_absent
+    )
     return await scope.call(ref, "store", write, conflict)
 
 
