@@ -192,8 +192,8 @@ def test_sync_methods_raise_only_library_errors(name: str, tmp_path: Path) -> No
         (lambda: SessionStorage("memory://a", max_concurrency=True), "max_concurrency"),
         (lambda: SessionStorage("memory://a").list_sessions(limit=-1), "limit"),
         (lambda: SessionStorage("memory://a").delete_sessions_older_than(-1), "age"),
-        (lambda: SessionStorage("memory://a").delete_sessions_older_than("30d"),  # type: ignore[arg-type] "age"),
-        (lambda: SessionStorage("memory://a").store_bytes("s", "f", "text"),  # type: ignore[arg-type] "data"),
+        (lambda: SessionStorage("memory://a").delete_sessions_older_than("30d"), "age"),  # type: ignore[arg-type]
+        (lambda: SessionStorage("memory://a").store_bytes("s", "f", "text"), "data"),  # type: ignore[arg-type]
         (lambda: SessionStorage("memory://a").read_events("s", "log", limit=True), "limit"),
         (
             lambda: SessionStorage("memory://a").update_session("s", _identity, retries=-1),

@@ -39,15 +39,15 @@ import random
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import orjson
 
-from .arguments import check_int, invalid
+from .arguments import check_int
 from .backends.base import Driver
 from .codec import METADATA_KEY, utc_now_iso
-from .errors import CorruptDataError, InvalidArgumentError, SerializationError
+from .errors import CorruptDataError, InvalidArgumentError, SerializationError, SessionStorageError
 from .errors import describe as _describe
 from .keyed_locks import KeyedLocks
 
@@ -69,6 +69,8 @@ INDEX_WIDTH = 12
 MAX_EVENTS = 10**INDEX_WIDTH
 KEYS_FOLDER = "~keys"
 """Folder of the idempotency markers inside a stream folder."""
+E = TypeVar("E", bound=SessionStorageError)
+
 HINT_CACHE_SIZE = 4096
 """Streams whose next index a storage remembers (least recently used ones are dropped)."""
 
@@ -326,13 +328,8 @@ class EventLogs:
         try:
             return orjson.dumps({"item": item, METADATA_KEY: meta})
         except TypeError as exc:  # orjson.JSONEncodeError subclasses TypeError
-            raise SerializationError(
-                f"{self.where(ref, 'append an event to')}: the event is not "
-                f"JSON-serializable: {exc}",
-                backend=self.driver.name,
-                session_id=ref.session_id,
-                filename=ref.stream,
-            ) from exc
+            why = f"the event is not JSON-serializable: {exc}"
+            raise self.error(SerializationError, ref, "append an event to", why) from exc
 
     def _decode_event(self, ref: StreamRef, index: int, raw: bytes) -> dict[str, Any]:
         try:
@@ -351,23 +348,24 @@ class EventLogs:
         key = meta.get("idempotency_key") if isinstance(meta, dict) else None
         return key if isinstance(key, str) else None
 
-    def _corrupt(self, ref: StreamRef, index: int, why: str) -> CorruptDataError:
-        return CorruptDataError(
-            f"{self.where(ref, 'read', index)}: stored event is {why}",
+    def error(
+        self, cls: type[E], ref: StreamRef, action: str, why: str, index: int | None = None
+    ) -> E:
+        """A ``cls`` error about the stream (or one of its events) naming where it happened."""
+        name = ref.stream if index is None else f"{ref.stream}/{event_name(index)}"
+        return cls(
+            f"{self.where(ref, action, index)}: {why}",
             backend=self.driver.name,
             session_id=ref.session_id,
-            filename=f"{ref.stream}/{event_name(index)}",
+            filename=name,
         )
+
+    def _corrupt(self, ref: StreamRef, index: int, why: str) -> CorruptDataError:
+        return self.error(CorruptDataError, ref, "read", f"stored event is {why}", index)
 
     def invalid(self, ref: StreamRef, why: str) -> InvalidArgumentError:
         """The error for an unusable argument of a call on ``ref``."""
-        return invalid(
-            why,
-            where=self.where(ref, "use event stream of"),
-            backend=self.driver.name,
-            session_id=ref.session_id,
-            filename=ref.stream,
-        )
+        return self.error(InvalidArgumentError, ref, "use event stream of", why)
 
     def _check_count(self, ref: StreamRef, name: str, value: object) -> int:
         try:

@@ -34,6 +34,7 @@ CLAIM_LEASE_SECONDS = 30.0
 
 _POLL_FIRST = 0.005
 _POLL_MAX = 0.25
+_APPEND = "append an event to"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,22 +158,12 @@ def _decode_marker(logs: EventLogs, ref: StreamRef, key: str, raw: bytes) -> _Ma
             return _Marker(key, int(value["index"]), int(value["index"]), 0.0)
         return _Marker(key, None, int(value["start"]), float(value["claimed_at"]))
     except (ValueError, TypeError, KeyError) as exc:
-        raise CorruptDataError(
-            f"{logs.where(ref, 'append an event to')}: the idempotency marker of key "
-            f"{key!r} is unreadable: {exc}",
-            backend=logs.driver.name,
-            session_id=ref.session_id,
-            filename=ref.stream,
-        ) from exc
+        why = f"the idempotency marker of key {key!r} is unreadable: {exc}"
+        raise logs.error(CorruptDataError, ref, _APPEND, why) from exc
 
 
 def _need_version(logs: EventLogs, ref: StreamRef, version: str | None) -> str:
     if version is None:
-        raise NotSupportedError(
-            f"{logs.where(ref, 'append an event to')}: the backend returned no "
-            "version, so an idempotency key cannot be recovered safely",
-            backend=logs.driver.name,
-            session_id=ref.session_id,
-            filename=ref.stream,
-        )
+        why = "the backend returned no version, so an idempotency key cannot be recovered safely"
+        raise logs.error(NotSupportedError, ref, _APPEND, why)
     return version
