@@ -24,7 +24,6 @@ __all__ = [
     "check_int",
     "check_mapping",
     "check_number",
-    "check_str",
     "check_url",
     "invalid",
 ]
@@ -95,13 +94,6 @@ def check_bool(name: str, value: object, *, where: str | None = None) -> bool:
     """``value`` if it is a bool."""
     if not isinstance(value, bool):
         raise invalid(f"{name} must be a bool, got {type(value).__name__}", where=where)
-    return value
-
-
-def check_str(name: str, value: object, *, where: str | None = None) -> str:
-    """``value`` if it is a str (possibly empty)."""
-    if not isinstance(value, str):
-        raise invalid(f"{name} must be a str, got {type(value).__name__}", where=where)
     return value
 
 
