@@ -596,8 +596,10 @@ class StorageContract:
         assert await raw.get("abc/upload.png") == blob
 
     async def test_store_bytes_refuses_non_bytes(self, storage: SessionStorage, raw: Raw) -> None:
-        with pytest.raises(InvalidKeyError):
+        # A bad value, not a bad key: the error names the argument.
+        with pytest.raises(InvalidArgumentError, match="data must be bytes") as info:
             await storage.store_bytes("abc", "x.txt", "text")  # type: ignore[arg-type]
+        assert not isinstance(info.value, InvalidKeyError)
         assert await raw.files() == []
 
     # -- deletes ---------------------------------------------------------------------

@@ -163,8 +163,8 @@ def test_loop_end_warns_and_the_exit_drain_writes_in_process(
         shutdown.drain_at_exit()
     assert "writing 20 background saves" in caplog.text
     assert sorted(os.listdir(tmp_path / "store")) == sorted(f"s{i}" for i in range(20))
-    assert storage._saver.pending == 0
-    assert storage._saver not in shutdown._held  # nothing pending: collectable again
+    assert storage._scope.shared.saver.pending == 0
+    assert storage._scope.shared.saver not in shutdown._held  # nothing pending: collectable again
 
 
 def _saver_with_writes_that_never_end() -> None:

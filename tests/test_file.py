@@ -289,7 +289,7 @@ async def test_without_flock_conditions_are_refused_not_ignored(tmp_path: Path) 
     storage = SessionStorage(tmp_path)
     await storage.store_session("s", {"v": 1})
     # What a platform without flock reports (see backends/locking.py).
-    storage._driver.supports_conditional_writes = False  # type: ignore[misc]
+    storage._scope.driver.supports_conditional_writes = False  # type: ignore[misc]
     assert storage.supports_conditional_writes is False
     with pytest.raises(NotSupportedError) as info:
         await storage.store_session("s", {"v": 2}, if_absent=True)

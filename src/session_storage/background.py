@@ -27,6 +27,7 @@ from functools import partial
 from typing import Any
 
 from . import shutdown
+from .arguments import check_int
 from .errors import BackgroundSaveError
 
 __all__ = ["DEFAULT_CONCURRENCY", "BackgroundSaver", "SaveHandle"]
@@ -131,13 +132,11 @@ class BackgroundSaver:
         label: str = "a storage",
         release: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-            raise ValueError(f"background concurrency must be an int >= 1, got {concurrency!r}")
+        self._limit = check_int("background_concurrency", concurrency, 1)
         self.label = label
         self._release = release
         self._tracked = False
         self._warned_generation = -1  # the loop whose end was already warned about
-        self._limit = concurrency
         self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
         self._generation = 0  # bumped when a new loop takes over; old tasks then stand down
         self._queued: dict[str, _Entry] = {}  # waiting to be written, oldest first
