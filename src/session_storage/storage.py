@@ -844,6 +844,14 @@ class SessionStorage:
         were deleted in ``results`` and each failure in ``errors``.
         """
         cutoff = retention.cutoff_for(age, now)
+        # Local disk: refuse a folder the library did not create; clean crash leftovers.
+        await self._run(
+            "delete expired sessions in",
+            self._root,
+            None,
+            None,
+            self._driver.sweep(self._root, dry_run=dry_run),
+        )
         newest = await self._run(
             "scan for expired sessions in",
             self._root,
