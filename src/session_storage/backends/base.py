@@ -64,10 +64,11 @@ class Driver(ABC):
     NotSupportedError instead of letting them silently overwrite.
     """
 
-    def __init__(self, options: Mapping[str, Any], root: str = "") -> None:
+    def __init__(self, options: Mapping[str, Any]) -> None:
         self.options = dict(options)
-        self.root = root
-        """The backend path of the storage's root (narrowed storages share the driver)."""
+        self.root = ""
+        """The backend path of the storage's root, set by ``open_driver`` (narrowed
+        storages share the driver and have roots below it)."""
         self._fs: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
 

@@ -151,10 +151,16 @@ class _Temp:
 
     fd: int
     path: str
+    """Where the unpublished file is now."""
+    leftover: bool = True
+    """Whether ``path`` is still ours to remove when the write ends (False once a
+    rename has put the file in place; a hard link leaves the temp name behind)."""
     stage: str | None = None
     """A hidden folder standing in for ``target`` until the first file is in it."""
     target: str | None = None
     """The highest missing folder that ``stage`` becomes."""
+    inner: str | None = None
+    """The folder inside ``stage`` that holds the file."""
 
 
 def _clash(root: LocalRoot, path: str, what: str) -> NameClash:
@@ -221,7 +227,7 @@ def _open_temp(root: LocalRoot, path: str) -> _Temp:
     inner = stage + folder[len(missing) :]
     os.makedirs(inner)
     temp = _new_temp(inner)
-    temp.stage, temp.target = stage, missing
+    temp.stage, temp.target, temp.inner = stage, missing, inner
     return temp
 
 
@@ -301,6 +307,7 @@ def _publish_staged(
     st = _stamp(temp.fd, None)
     os.rename(temp.path, staged)
     temp.path = staged
+    temp.inner = os.path.dirname(staged)
     if fsync:
         folder = os.path.dirname(staged)
         while folder.startswith(temp.stage):
@@ -313,7 +320,7 @@ def _publish_staged(
             raise
         return None
     temp.stage = None  # it is the target now
-    temp.path = path
+    temp.leftover = False
     return st
 
 
@@ -338,10 +345,11 @@ def _publish(
             return st
     if if_absent or if_version is not None or lock_plain:
         st = _replace_locked(fd, temp.path, path, if_version, if_absent)
+        temp.leftover = False
     else:
         st = _stamp(fd, _stat_or_none(path))
         os.replace(temp.path, path)
-    temp.path = path
+    temp.leftover = False
     return st
 
 
@@ -391,9 +399,9 @@ def _write(
         finally:
             _finish(temp)
         if fsync:
-            fsync_folder(
-                os.path.dirname(temp.target or real) if temp.target else os.path.dirname(real)
-            )
+            # A new folder was renamed into place: its parent holds the new entry.
+            changed = temp.target if temp.target is not None and temp.stage is None else real
+            fsync_folder(os.path.dirname(changed))
         return _version(st)
     raise OSError(errno.EAGAIN, "the folder kept being deleted while writing; try again", real)
 
@@ -402,14 +410,14 @@ def _finish(temp: _Temp) -> None:
     """Close the temp file and remove whatever of it was not published."""
     os.close(temp.fd)
     # The temp file is still there after a failure, or after a create-only write
-    # published it by hard link; a rename used it up (temp.path is the target then).
-    if os.path.basename(temp.path).startswith(TEMP_PREFIX) or temp.stage is not None:
+    # published it by hard link; a rename used it up.
+    if temp.leftover:
         try:
             os.unlink(temp.path)
         except (FileNotFoundError, NotADirectoryError):
             pass
-    if temp.stage is not None:
-        folder = os.path.dirname(temp.path)
+    if temp.stage is not None and temp.inner is not None:
+        folder = temp.inner
         while folder.startswith(temp.stage):
             try:
                 os.rmdir(folder)
@@ -546,13 +554,20 @@ class LocalDriver(Driver):
     default_concurrency = 8
     supports_conditional_writes = HAVE_FLOCK
 
-    def __init__(self, options: Mapping[str, Any], root: str = "") -> None:
-        super().__init__(options, root)
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        super().__init__(options)
         fsync = self.options.pop("fsync", True)
         if not isinstance(fsync, bool):
             raise ConfigurationError(f"storage option fsync must be true or false, got {fsync!r}")
         self.fsync = fsync
-        self._local = LocalRoot(root or "/")
+        self._root: LocalRoot | None = None
+
+    @property
+    def _local(self) -> LocalRoot:
+        """The store root: its real path is resolved once, on first use (no I/O here)."""
+        if self._root is None or self._root.path != (self.root.rstrip("/") or "/"):
+            self._root = LocalRoot(self.root or "/")
+        return self._root
 
     @staticmethod
     def root_path(url: str) -> str:
