@@ -572,7 +572,7 @@ class LocalDriver(Driver):
     @staticmethod
     def root_path(url: str) -> str:
         scheme, sep, rest = url.partition(":")
-        if sep and scheme.lower() in ("file", "local") and not rest.lstrip("/").strip():
+        if sep and scheme.lower() in ("file", "local") and rest.strip() in ("", "//"):
             # "file://" and "file:" would mean the current folder: a project folder,
             # say, where a retention run would delete whatever looks like a session.
             raise ConfigurationError(

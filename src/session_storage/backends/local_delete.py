@@ -153,7 +153,7 @@ def _discard(root: LocalRoot, top: str, files: Sequence[str], fsync: bool) -> bo
             os.unlink(trash + path[len(top) :])
         except (FileNotFoundError, NotADirectoryError):
             pass
-    if not _clear(trash):
+    if not _clear(trash, in_trash=True):
         # Something not ours (or written in the instant before the rename) is in it:
         # put it back where it was, unless a writer has made that folder anew.
         try:
@@ -163,12 +163,14 @@ def _discard(root: LocalRoot, top: str, files: Sequence[str], fsync: bool) -> bo
     return True
 
 
-def _clear(folder: str, own_data: bool = False) -> bool:
+def _clear(folder: str, own_data: bool = False, in_trash: bool = False) -> bool:
     """Remove the library's leftovers in ``folder`` and then the empty folders.
 
     With ``own_data`` (a dead writer's staging folder, a dead deleter's trash) the
     library's own files go too. Returns whether ``folder`` is gone: it stays if it
-    holds someone else's file or a live temp file.
+    holds someone else's file or a live temp file. ``in_trash``: every temp file
+    goes, live or not: a writer whose temp file was moved into the trash can never
+    publish it (its rename finds nothing and it starts over, see ``local._write``).
     """
     try:
         entries = list(os.scandir(folder))
@@ -179,12 +181,12 @@ def _clear(folder: str, own_data: bool = False) -> bool:
         try:
             if entry.is_dir(follow_symlinks=False):
                 if not (is_own_name(entry.name) or is_leftover_name(entry.name)) or not _clear(
-                    entry.path, own_data
+                    entry.path, own_data, in_trash
                 ):
                     empty = False
             elif (
                 entry.name == LOCK_NAME
-                or (entry.name.endswith(TEMP_SUFFIX) and is_dead_temp(entry.path))
+                or (entry.name.endswith(TEMP_SUFFIX) and (in_trash or is_dead_temp(entry.path)))
                 or own_data
                 and is_own_name(entry.name)
                 and entry.is_file(follow_symlinks=False)
