@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
-import signal
 import subprocess
 import sys
 import textwrap
@@ -281,29 +279,65 @@ async def test_a_store_racing_a_delete_never_blames_the_bucket(tmp_path: Path) -
 
 # -- item 4: phantom sessions and leftovers after kill -9 ------------------------------
 
-_CHILD = textwrap.dedent(
+# One process imports the library once and forks the writers (a fresh interpreter per
+# writer costs a second of imports here); each writer reports every finished operation
+# on a pipe, and is killed with SIGKILL a random moment after a random number of them.
+_ZYGOTE = textwrap.dedent(
     """
-    import asyncio, random, sys
+    import asyncio, os, random, signal, sys, time
     from session_storage import SessionStorage
 
-    async def main(root, seed):
-        rng = random.Random(seed)
-        storage = SessionStorage(root)
-        big = "x" * rng.choice([10, 50_000, 400_000])
-        while True:
-            sid = f"s{rng.randrange(40)}"
-            kind = rng.randrange(3)
-            if kind == 0:
-                await storage.store_session(sid, {"big": big, "n": rng.random()})
-            elif kind == 1:
-                await storage.append_event(sid, "log", {"big": big[:1000]})
-            else:
-                await storage.update_session(
-                    sid, lambda s: {**(s or {}), "n": (s or {}).get("n", 0) + 1}
-                )
-            print("op", flush=True)
+    def writer(root, seed, report):
+        async def main():
+            rng = random.Random(seed)
+            storage = SessionStorage(root)
+            big = "x" * rng.choice([10, 50_000, 400_000])
+            while True:
+                sid = f"s{rng.randrange(40)}"
+                kind = rng.randrange(3)
+                if kind == 0:
+                    await storage.store_session(sid, {"big": big, "n": rng.random()})
+                elif kind == 1:
+                    await storage.append_event(sid, "log", {"big": big[:1000]})
+                else:
+                    await storage.update_session(
+                        sid, lambda s: {**(s or {}), "n": (s or {}).get("n", 0) + 1}
+                    )
+                os.write(report, b".")
+        asyncio.run(main())
 
-    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    def spawn(root, rng):
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            try:
+                writer(root, rng.randrange(1 << 30), write)
+            finally:
+                os._exit(1)  # only a failure gets here: the parent checks the status
+        os.close(write)
+        return pid, read
+
+    root, kills = sys.argv[1], int(sys.argv[2])
+    rng = random.Random(13)
+    running, done, failed = [], 0, 0
+    while done < kills:
+        while len(running) < 3:
+            running.append(spawn(root, rng))
+        pid, read = running.pop(0)
+        for _ in range(rng.randrange(1, 4)):
+            if not os.read(read, 1):
+                break  # the writer died on its own
+        time.sleep(rng.random() * 0.02)  # a random moment inside a later operation
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        os.close(read)
+        failed += not (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL)
+        done += 1
+    for pid, read in running:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    print(done, failed)
     """
 )
 
@@ -311,33 +345,17 @@ KILLS = int(os.environ.get("SESSION_STORAGE_KILLS", "300"))
 
 
 def _run_and_kill(root: Path, kills: int) -> int:
-    """Start short-lived writers on ``root`` and kill -9 each at a random moment."""
+    """kill -9 ``kills`` writers of ``root`` at random moments; how many were killed."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    rng = random.Random(13)
-    done = 0
-    running: list[subprocess.Popen[bytes]] = []
-    while done < kills:
-        while len(running) < 3:
-            running.append(
-                subprocess.Popen(
-                    [sys.executable, "-c", _CHILD, str(root), str(rng.randrange(1 << 30))],
-                    stdout=subprocess.PIPE,
-                    env=env,
-                )
-            )
-        child = running.pop(0)
-        assert child.stdout is not None
-        for _ in range(rng.randrange(1, 4)):
-            if not child.stdout.readline():  # wait until it is writing
-                break
-        time.sleep(rng.random() * 0.01)  # a random moment inside the next operation
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
-        assert child.returncode == -signal.SIGKILL, "a writer failed instead of being killed"
-        done += 1
-    for child in running:
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
+    out = subprocess.run(
+        [sys.executable, "-c", _ZYGOTE, str(root), str(kills)],
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=600,
+    )
+    done, failed = map(int, out.stdout.split())
+    assert failed == 0, f"{failed} writers failed instead of being killed: {out.stderr!r}"
     return done
 
 
