@@ -27,10 +27,12 @@ rename, the folder after it) unless the storage option ``fsync`` is False.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures.thread as futures_thread
 import errno
 import heapq
 import os
 import stat
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,7 +82,20 @@ async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return await anyio.to_thread.run_sync(fn, *args)
-    return await loop.run_in_executor(None, fn, *args)
+    try:
+        return await loop.run_in_executor(None, fn, *args)
+    except RuntimeError:
+        # "cannot schedule new futures after interpreter shutdown": saves drained at
+        # exit would be lost; a few milliseconds of blocking the loop is the lesser harm.
+        if not sys.is_finalizing() and not _executor_shut_down(loop):
+            raise
+        return fn(*args)
+
+
+def _executor_shut_down(loop: asyncio.AbstractEventLoop) -> bool:
+    return bool(getattr(futures_thread, "_shutdown", False)) or bool(
+        getattr(getattr(loop, "_default_executor", None), "_shutdown", False)
+    )
 
 
 _STAMP_FD = os.utime in os.supports_fd

@@ -234,7 +234,13 @@ class LocalRoot:
         Tried once per root and process: a foreign folder stays unmarked (writes still
         work there; deletes are refused).
         """
-        if self._owned or self._adoption_tried:
+        if self._owned:
+            return
+        if os.path.lexists(self.real) and not os.path.isdir(self.real):
+            raise NotADirectoryError(
+                errno.ENOTDIR, "the storage root is a file, not a folder", self.real
+            )
+        if self._adoption_tried:
             return
         self._adoption_tried = True
         if self.is_owned():
