@@ -15,6 +15,8 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Generic, Literal, TypeVar
 
+from .redaction import redact_text, redact_url
+
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
@@ -46,7 +48,8 @@ class SessionStorageError(Exception):
     """Base class of every error raised by session-storage.
 
     Attributes ``backend``, ``session_id``, ``filename`` and ``url`` say where it
-    happened when known (``None`` otherwise).
+    happened when known (``None`` otherwise). Credentials in any URL of the message
+    and in ``url`` are shown as ``***`` (see :mod:`session_storage.redaction`).
     """
 
     backend: str | None = None
@@ -63,11 +66,13 @@ class SessionStorageError(Exception):
         filename: str | None = None,
         url: str | None = None,
     ) -> None:
-        super().__init__(message)
+        # The one place every library error passes: no message or url can leak a
+        # credential, whoever built it (a backend's own text included).
+        super().__init__(redact_text(message))
         self.backend = backend
         self.session_id = session_id
         self.filename = filename
-        self.url = url
+        self.url = None if url is None else redact_url(url)
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""

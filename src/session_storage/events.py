@@ -59,10 +59,11 @@ import anyio
 import orjson
 
 from .backends.base import Driver
-from .codec import METADATA_KEY, utc_now_iso
+from .codec import METADATA_KEY, encode_json, utc_now_iso
 from .errors import (
     CorruptDataError,
     InvalidArgumentError,
+    InvalidKeyError,
     NotSupportedError,
     SerializationError,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "MAX_EVENTS",
     "EventLogs",
     "StreamRef",
+    "check_writable",
     "event_name",
 ]
 
@@ -105,6 +107,28 @@ _LONGEST_SUFFIX = f"/{KEYS_FOLDER}/{'0' * 64}.json"
 def event_name(index: int) -> str:
     """The file name of event ``index`` inside its stream folder."""
     return f"{index:0{INDEX_WIDTH}d}.json"
+
+
+def check_writable(filename: str, *, session_id: str, backend: str) -> None:
+    """Refuse a state write whose ``filename`` is an event of a stream.
+
+    ``<stream>/000000000007.json`` belongs to the stream's log: a stamped state there
+    is a record that ``read_events`` rejects as corrupt, or an event no appender
+    wrote. So names of events (a last segment of :data:`INDEX_WIDTH` digits and
+    ``.json``, below a folder) are reserved for ``append_event``. ``load_session``
+    can still read them, and ``store_bytes`` (raw bytes, what ``copy_sessions``
+    copies event logs with) still writes them. Raises InvalidKeyError naming the
+    session and file; nothing is written.
+    """
+    folder, slash, name = filename.rpartition("/")
+    if slash and folder and _EVENT_NAME.fullmatch(name):
+        raise InvalidKeyError(
+            f"{backend}: cannot store session {session_id!r} file {filename!r}: the name "
+            f"is an event of stream {folder!r}; use append_event to add events",
+            backend=backend,
+            session_id=session_id,
+            filename=filename,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,8 +462,8 @@ class EventLogs:
         if key is not None:
             meta["idempotency_key"] = key
         try:
-            return orjson.dumps({"item": item, METADATA_KEY: meta})
-        except TypeError as exc:  # orjson.JSONEncodeError subclasses TypeError
+            return encode_json({"item": item, METADATA_KEY: meta}, item)
+        except ValueError as exc:
             raise SerializationError(
                 f"{self._where(ref, 'append an event to')}: the event is not "
                 f"JSON-serializable: {exc}",

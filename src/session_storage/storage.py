@@ -25,10 +25,11 @@ from .errors import (
     innermost,
     translate,
 )
-from .events import EventLogs, StreamRef
+from .events import EventLogs, StreamRef, check_writable
 from .keys import decode_filename, decode_segment, encode_filename, encode_segment, join
 from .listing import Page, pages
-from .settings import DEFAULT_URL, StorageSettings, _redact_url
+from .redaction import redact_url
+from .settings import DEFAULT_URL, StorageSettings
 from .turns import Turns
 from .updates import (
     DEFAULT_BACKOFF,
@@ -92,7 +93,9 @@ class SessionStorage:
         )
         # Shared with every narrowed view (narrow() copies this object's attributes),
         # so the owner's flush and aclose cover the views' saves too.
-        self._saver = BackgroundSaver(background_concurrency)
+        self._saver = BackgroundSaver(
+            background_concurrency, label=repr(self), release=self._driver.aclose
+        )
         self._events = EventLogs(self._driver)  # shared with narrowed views
         self._updates = Turns()  # likewise
 
@@ -118,8 +121,13 @@ class SessionStorage:
 
     @property
     def url(self) -> str:
-        """The URL of this storage's root (a narrowed storage's own root)."""
-        return self._driver.url(self._root)
+        """The URL of this storage's root (a narrowed storage's own root).
+
+        It never holds a credential: those given in the URL were moved into
+        ``settings.storage_options`` (see :class:`StorageSettings`), and any left
+        are shown as ``***``, so it is safe to log.
+        """
+        return redact_url(self._driver.url(self._root))
 
     @property
     def settings(self) -> StorageSettings:
@@ -147,7 +155,7 @@ class SessionStorage:
         return self._driver.filesystem
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({_redact_url(self.url)!r})"
+        return f"{type(self).__name__}({self.url!r})"
 
     async def __aenter__(self: S) -> S:
         return self
@@ -202,9 +210,13 @@ class SessionStorage:
     def _folder(self, session_id: str) -> str:
         return f"{self._root}/{encode_segment(session_id, 'session id')}"
 
-    def _path(self, session_id: str, filename: str) -> str:
+    def _path(self, session_id: str, filename: str, *, store: bool = False) -> str:
+        """The backend path of a file; ``store=True`` for a write of a JSON state, which
+        may not land in an event stream (see :func:`check_writable`)."""
         path = f"{self._folder(session_id)}/{encode_filename(filename)}"
         self._check_length(session_id, filename, path)
+        if store:
+            check_writable(filename, session_id=session_id, backend=self.backend)
         return path
 
     def _check_length(self, session_id: str, filename: str, path: str) -> None:
@@ -321,7 +333,7 @@ class SessionStorage:
         if_version: str | None,
         if_absent: bool,
     ) -> tuple[dict[str, Any], str]:
-        path = self._path(session_id, filename)
+        path = self._path(session_id, filename, store=True)
         stamped, data = encode_stamped(
             state,
             session_id=session_id,
@@ -362,7 +374,7 @@ class SessionStorage:
     def _encode(
         self, session_id: str, state: Mapping[str, Any], filename: str
     ) -> tuple[str, bytes]:
-        path = self._path(session_id, filename)
+        path = self._path(session_id, filename, store=True)
         data = encode_state(
             state,
             session_id=session_id,
@@ -565,7 +577,7 @@ class SessionStorage:
         After ``retries`` retries that all conflicted, raises ConflictError; an
         exception from ``fn`` propagates with nothing written.
         """
-        path = self._path(session_id, filename)
+        path = self._path(session_id, filename, store=True)
         where = describe(self.backend, "update", session_id, filename, self._driver.url(path))
         check_retry_policy(retries, backoff, max_backoff, where)
         self._require_conditions("update", session_id, filename)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -141,6 +142,20 @@ class Driver(ABC):
             self._retire(fs, loop)
             return
         await self._close(fs)
+
+    def __del__(self) -> None:
+        # Like aiohttp's "Unclosed client session": a network filesystem was opened and
+        # its storage dropped without aclose()/close(); its connections leak until exit.
+        try:
+            if self.loop_bound and self._fs is not None:
+                warnings.warn(
+                    f"unclosed {self.name} storage: its connections were never released; "
+                    "use `async with`, aclose(), or close() on a SyncSessionStorage",
+                    ResourceWarning,
+                    source=self,
+                )
+        except Exception:  # noqa: BLE001, S110 - interpreter teardown: modules may be gone
+            pass
 
     def _retire(self, fs: Any, loop: asyncio.AbstractEventLoop | None) -> None:
         """Close ``fs``, which belongs to ``loop``, from outside that loop."""
