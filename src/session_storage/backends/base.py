@@ -67,6 +67,9 @@ class Driver(ABC):
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options = dict(options)
+        self.root = ""
+        """The backend path of the storage's root, set by ``open_driver`` (narrowed
+        storages share the driver and have roots below it)."""
         self._fs: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -260,6 +263,13 @@ class Driver(ABC):
     @abstractmethod
     async def delete_files(self, paths: Sequence[str], root: str) -> None:
         """Delete many files, in as few requests as the backend allows."""
+
+    async def sweep(self, folder: str, *, dry_run: bool) -> None:
+        """Before retention deletes below ``folder``: refuse if deleting there is not
+        allowed, and (unless ``dry_run``) remove what crashed writers left behind.
+
+        The default does nothing: object stores leave no temp files.
+        """
 
     async def delete_tree(self, folder: str, root: str) -> bool:
         """Delete every file below ``folder``; returns whether there was any."""
