@@ -29,6 +29,7 @@ from session_storage import (
     VersionedBytes,
     VersionedState,
 )
+from session_storage.backends.local_paths import MARKER_NAME
 from session_storage.keys import encode_segment, session_sort_key
 
 StorageFactory = Callable[[], SessionStorage]
@@ -105,7 +106,11 @@ class Raw:
         )
 
     async def hidden(self) -> list[str]:
-        """The dot-named files left out by :meth:`files`, relative to the root."""
+        """The dot-named files left out by :meth:`files`, relative to the root.
+
+        The marker file at a local store's root (``.session-storage``) stays for the
+        store's lifetime and is not counted.
+        """
         try:
             found = await self.fs._find(self.root)
         except FileNotFoundError:
@@ -114,7 +119,9 @@ class Raw:
         return sorted(
             p[len(prefix) :]
             for p in found
-            if p.startswith(prefix) and p.rpartition("/")[2].startswith(".")
+            if p.startswith(prefix)
+            and p.rpartition("/")[2].startswith(".")
+            and p[len(prefix) :] != MARKER_NAME
         )
 
 

@@ -39,6 +39,9 @@ async def delete_older_than(
     """See :meth:`SessionStorage.delete_sessions_older_than`."""
     cutoff = cutoff_for(age, now)
     check_bool("dry_run", dry_run)
+    # Local disk: refuse a folder the library did not create; clean crash leftovers.
+    sweep = scope.driver.sweep(scope.root, dry_run=dry_run)
+    await scope.call(scope.root_ref(), "delete expired sessions in", sweep)
     scan = newest_by_session(scope.driver, scope.root)
     newest = await scope.call(scope.root_ref(), "scan for expired sessions in", scan)
     expired = sorted(

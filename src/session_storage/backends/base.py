@@ -79,7 +79,8 @@ class Driver(ABC):
 
     def __init__(self, root: str, options: Mapping[str, Any]) -> None:
         self.root = root
-        """The backend path of the storage's top root (see :meth:`root_path`)."""
+        """The backend path of the storage's root (see :meth:`root_path`); narrowed
+        storages share the driver and have roots below it."""
         self.options = dict(options)
         self._fs: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -275,6 +276,13 @@ class Driver(ABC):
         """Delete many files, in as few requests as the backend allows.
 
         Files already missing are skipped; emptied folders go as in :meth:`delete_file`.
+        """
+
+    async def sweep(self, folder: str, *, dry_run: bool) -> None:
+        """Before retention deletes below ``folder``: refuse if deleting there is not
+        allowed, and (unless ``dry_run``) remove what crashed writers left behind.
+
+        The default does nothing: object stores leave no temp files.
         """
 
     async def delete_tree(self, folder: str) -> bool:
