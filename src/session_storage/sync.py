@@ -75,7 +75,7 @@ class SyncSessionStorage:
         background_concurrency: int = DEFAULT_CONCURRENCY,
         max_concurrency: int | None = None,
     ) -> None:
-        self._init(
+        self._attach(
             SessionStorage(
                 url,
                 storage_options,
@@ -84,10 +84,20 @@ class SyncSessionStorage:
             )
         )
 
-    def _init(self, storage: SessionStorage) -> None:
+    def _attach(self, storage: SessionStorage, runner: LoopThread | None = None) -> None:
         self._storage = storage
-        self._runner = LoopThread(f"session-storage {storage!r}", storage.aclose)
-        self._owner = True
+        # The owner starts and stops its own loop thread; a narrowed view runs on its
+        # parent's and leaves it running when closed.
+        self._owner = runner is None
+        self._runner = runner or LoopThread(f"session-storage {storage!r}", storage.aclose)
+
+    @classmethod
+    def _serving(cls: type[S], storage: SessionStorage, runner: LoopThread | None = None) -> S:
+        """A blocking storage for ``storage``: the owner of a new loop thread, or a view
+        sharing ``runner``."""
+        sync = cls.__new__(cls)
+        sync._attach(storage, runner)
+        return sync
 
     @classmethod
     def wrap(cls, storage: SessionStorage) -> SyncSessionStorage:
@@ -95,9 +105,7 @@ class SyncSessionStorage:
 
         The storage must not be used from another event loop while this one is open.
         """
-        sync = object.__new__(cls)
-        sync._init(check_instance("storage", storage, SessionStorage))
-        return sync
+        return cls._serving(check_instance("storage", storage, SessionStorage))
 
     @classmethod
     def from_settings(cls, settings: StorageSettings) -> SyncSessionStorage:
@@ -174,11 +182,7 @@ class SyncSessionStorage:
 
         It shares this storage's connection and loop thread.
         """
-        child = object.__new__(type(self))
-        child._storage = self._storage.narrow(*keys)
-        child._runner = self._runner
-        child._owner = False
-        return child
+        return self._serving(self._storage.narrow(*keys), self._runner)
 
     def narrow_path(self, *keys: str) -> str:
         """The URL of the root that :meth:`narrow` with the same keys would use."""
