@@ -70,7 +70,7 @@ def encode_json(document: object, content: object) -> bytes:
     except TypeError as exc:  # orjson.JSONEncodeError subclasses TypeError
         raise ValueError(find_unstorable(content) or f"$ {exc}") from exc
     # orjson writes NaN and infinity as null. Most states hold no null at all, so a
-    # substring test (~1 us for 1 KiB) spares them the walk over every value.
+    # substring test, far cheaper than any walk, spares them the walk over every value.
     if b"null" in data:
         where = find_non_finite(content)
         if where is not None:

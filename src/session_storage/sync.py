@@ -15,7 +15,6 @@ import concurrent.futures
 import functools
 import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
-from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .arguments import check_instance
@@ -155,12 +154,7 @@ class SyncSessionStorage:
     def __enter__(self: S) -> S:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
