@@ -54,8 +54,8 @@ from .errors import (
     InvalidKeyError,
     SerializationError,
     SessionStorageError,
+    describe,
 )
-from .errors import describe as _describe
 from .keyed_locks import KeyedLocks
 
 if TYPE_CHECKING:
@@ -342,7 +342,7 @@ class EventLogs:
     def where(self, ref: StreamRef, action: str, index: int | None = None) -> str:
         name = ref.stream if index is None else f"{ref.stream}/{event_name(index)}"
         path = ref.folder if index is None else ref.event_path(index)
-        return _describe(self.driver.name, action, ref.session_id, name, self.driver.url(path))
+        return describe(self.driver.name, action, ref.session_id, name, self.driver.url(path))
 
     def encode_event(self, ref: StreamRef, item: Any, key: str | None) -> bytes:
         meta: dict[str, Any] = {
