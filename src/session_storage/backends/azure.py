@@ -16,6 +16,7 @@ import anyio
 from ..errors import ErrorKind, classify_builtin
 from .base import PAGE_SIZE, Driver, ObjectInfo, key_order
 from .loader import require
+from .write_ids import WRITE_ID_KEY, new_write_id
 
 __all__ = ["AzureDriver"]
 
@@ -142,8 +143,14 @@ class AzureDriver(Driver):
         if if_version is not None:
             condition["etag"] = if_version
             condition["match_condition"] = MatchConditions.IfNotModified
+        write_id = None
+        if condition:
+            # Recognise this write if a lost reply makes the SDK resend it.
+            write_id = new_write_id()
+            condition["metadata"] = {WRITE_ID_KEY: write_id}
+        blob = self._blob(path)
         try:
-            resp = await self._blob(path).upload_blob(
+            resp = await blob.upload_blob(
                 data,
                 overwrite=True,
                 content_settings=ContentSettings(content_type=content_type),
@@ -151,8 +158,25 @@ class AzureDriver(Driver):
             )
         except (ResourceExistsError, ResourceModifiedError) as exc:
             # 409 BlobAlreadyExists for if_none_match, 412 ConditionNotMet for etag.
+            if write_id is not None:
+                own = await self._version_if_written_by(blob, write_id)
+                if own is not None:
+                    return own  # our first attempt landed; its reply was lost
             raise FileExistsError(f"precondition failed for {path}") from exc
         return str(resp["etag"])
+
+    @staticmethod
+    async def _version_if_written_by(blob: Any, write_id: str) -> str | None:
+        """The ETag of the stored blob if ``write_id`` wrote it, else ``None``."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            props = await blob.get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        if (props.metadata or {}).get(WRITE_ID_KEY) != write_id:
+            return None
+        return str(props.etag)
 
     async def info(self, path: str) -> ObjectInfo | None:
         from azure.core.exceptions import ResourceNotFoundError

@@ -19,6 +19,7 @@ import anyio
 from ..errors import ErrorKind, classify_builtin
 from .base import PAGE_SIZE, Driver, ObjectInfo, after_folder
 from .loader import close_aiohttp_session, require
+from .write_ids import WRITE_ID_KEY, new_write_id
 
 __all__ = ["GCSDriver"]
 
@@ -42,14 +43,19 @@ def parse_rfc3339(value: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(timezone.utc)
 
 
-def _multipart(key: str, data: bytes, content_type: str) -> tuple[bytes, str]:
+def _multipart(
+    key: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None
+) -> tuple[bytes, str]:
     # A random boundary: gcsfs's fixed one breaks on payloads that contain it.
     boundary = uuid.uuid4().hex
     b = boundary.encode()
+    resource: dict[str, Any] = {"name": key, "contentType": content_type}
+    if metadata:
+        resource["metadata"] = metadata
     body = b"".join(
         [
             b"--" + b + b"\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n",
-            json.dumps({"name": key, "contentType": content_type}).encode(),
+            json.dumps(resource).encode(),
             b"\r\n--" + b + b"\r\nContent-Type: " + content_type.encode() + b"\r\n\r\n",
             data,
             b"\r\n--" + b + b"--\r\n",
@@ -131,21 +137,41 @@ class GCSDriver(Driver):
     ) -> str:
         fs = self.filesystem
         bucket, key = self._split(path)
-        body, header = _multipart(key, data, content_type)
         # ifGenerationMatch=0 means "only if absent"; the server checks it atomically
         # and answers 412, which gcsfs raises as FileExistsError.
         match = "0" if if_absent else if_version
-        resp = await fs._call(
-            "POST",
-            f"{fs._location}/upload/storage/v1/b/{{}}/o",
-            bucket,
-            uploadType="multipart",
-            ifGenerationMatch=match,
-            headers={"Content-Type": header},
-            data=body,
-            json_out=True,
-        )
+        # Recognise this write if a lost reply makes gcsfs resend it.
+        write_id = new_write_id() if match is not None else None
+        metadata = {WRITE_ID_KEY: write_id} if write_id is not None else None
+        body, header = _multipart(key, data, content_type, metadata)
+        try:
+            resp = await fs._call(
+                "POST",
+                f"{fs._location}/upload/storage/v1/b/{{}}/o",
+                bucket,
+                uploadType="multipart",
+                ifGenerationMatch=match,
+                headers={"Content-Type": header},
+                data=body,
+                json_out=True,
+            )
+        except FileExistsError:
+            if write_id is not None:
+                own = await self._version_if_written_by(bucket, key, write_id)
+                if own is not None:
+                    return own  # our first attempt landed; its reply was lost
+            raise
         return str(resp["generation"])
+
+    async def _version_if_written_by(self, bucket: str, key: str, write_id: str) -> str | None:
+        """The generation of the stored object if ``write_id`` wrote it, else ``None``."""
+        try:
+            obj = await self._call("GET", "b/{}/o/{}", bucket, key, json_out=True)
+        except FileNotFoundError:
+            return None
+        if (obj.get("metadata") or {}).get(WRITE_ID_KEY) != write_id:
+            return None
+        return str(obj["generation"])
 
     async def info(self, path: str) -> ObjectInfo | None:
         bucket, key = self._split(path)

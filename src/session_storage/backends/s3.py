@@ -15,6 +15,7 @@ import anyio
 from ..errors import ErrorKind, classify_builtin
 from .base import PAGE_SIZE, Driver, ObjectInfo, after_folder
 from .loader import close_aiohttp_session, require
+from .write_ids import WRITE_ID_KEY, new_write_id
 
 __all__ = ["S3Driver"]
 
@@ -142,11 +143,16 @@ class S3Driver(Driver):
         if_absent: bool = False,
     ) -> str:
         bucket, key = self._split(path)
-        condition: dict[str, str] = {}
+        condition: dict[str, Any] = {}
         if if_absent:
             condition["IfNoneMatch"] = "*"
         if if_version is not None:
             condition["IfMatch"] = if_version
+        write_id = None
+        if condition:
+            # Recognise this write if a lost reply makes the client resend it.
+            write_id = new_write_id()
+            condition["Metadata"] = {WRITE_ID_KEY: write_id}
         try:
             resp = await self._call(
                 "put_object",
@@ -162,11 +168,25 @@ class S3Driver(Driver):
             # conditional writes race, and 404 to If-Match on a missing key. All of
             # them mean: the condition did not hold.
             code = _error_code(exc)
-            if condition and (
+            if write_id is not None and (
                 code in _CONDITION_FAILED or (if_version is not None and code == "NoSuchKey")
             ):
+                own = await self._version_if_written_by(bucket, key, write_id)
+                if own is not None:
+                    return own  # our first attempt landed; its reply was lost
                 raise FileExistsError(f"precondition failed for {path}") from exc
             raise
+        etag: str = resp["ETag"]
+        return etag
+
+    async def _version_if_written_by(self, bucket: str, key: str, write_id: str) -> str | None:
+        """The ETag of the stored object if ``write_id`` wrote it, else ``None``."""
+        try:
+            resp = await self._call("head_object", Bucket=bucket, Key=key)
+        except FileNotFoundError:
+            return None
+        if (resp.get("Metadata") or {}).get(WRITE_ID_KEY) != write_id:
+            return None
         etag: str = resp["ETag"]
         return etag
 
