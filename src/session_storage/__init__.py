@@ -21,6 +21,7 @@ from .errors import (
     SerializationError,
     SessionStorageError,
     StorageNotFoundError,
+    StorageTimeoutError,
 )
 from .settings import StorageSettings
 from .storage import DEFAULT_FILENAME, SessionStorage
@@ -52,6 +53,7 @@ __all__ = [
     "SessionStorageAdapter",
     "SessionStorageError",
     "StorageNotFoundError",
+    "StorageTimeoutError",
     "StorageSettings",
     "SyncSessionStorage",
     "VersionedBytes",

@@ -51,6 +51,7 @@ import hashlib
 import random
 import re
 import time
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -138,6 +139,7 @@ class _Marker:
     index: int | None  # final index, once known
     start: int  # where the claiming appender began probing
     claimed_at: float
+    token: str | None = None  # the claiming append's own mark
 
 
 class EventLogs:
@@ -265,24 +267,38 @@ class EventLogs:
 
     async def _append_keyed(self, ref: StreamRef, data: bytes, key: str) -> int:
         marker_path = ref.marker_path(key)
+        # Marks this append's claim: if the claim's reply is lost and the client's
+        # resend fails as "exists", reading the marker tells our claim from another's.
+        token = uuid.uuid4().hex
         while True:
             # Claim first: a new key, the common case, then costs two requests.
             hint = self._hint(ref)
             start = hint or 0
             try:
+                # The marker is read next anyway when the claim fails, and recognised
+                # by its token there: the driver need not check its write id.
                 claim = await self._driver.put(
-                    marker_path, self._claim(key, start), _JSON, if_absent=True
+                    marker_path,
+                    self._claim(key, start, token=token),
+                    _JSON,
+                    if_absent=True,
+                    verify_own=False,
                 )
             except FileExistsError:
-                index = await self._resolve_claim(ref, data, key)
+                index = await self._resolve_claim(ref, data, key, token)
                 if index is not None:
                     return index
                 continue  # the marker went away (a truncation): claim again
             return await self._write_claimed(ref, data, key, start, hint is None, claim)
 
-    async def _resolve_claim(self, ref: StreamRef, data: bytes, key: str) -> int | None:
+    async def _resolve_claim(
+        self, ref: StreamRef, data: bytes, key: str, token: str
+    ) -> int | None:
         """The index of an event whose key another append claimed; writes nothing unless
-        that claim outlived its lease. ``None`` if the marker is gone."""
+        that claim outlived its lease. ``None`` if the marker is gone.
+
+        A claim carrying ``token`` is this append's own, whose reply was lost: it goes
+        on to write its event."""
         marker_path = ref.marker_path(key)
         pause = _POLL_FIRST
         while True:
@@ -291,6 +307,10 @@ class EventLogs:
                 return None
             marker = self._decode_marker(ref, key, found[0])
             version = self._need_version(ref, found[1])
+            if marker.index is None and marker.token == token:
+                return await self._write_claimed(
+                    ref, data, key, marker.start, self._hint(ref) is None, version
+                )
             if marker.index is not None:
                 return marker.index
             if await self._event_key(ref, marker.start) == key:
@@ -466,9 +486,14 @@ class EventLogs:
         return key if isinstance(key, str) else None
 
     @staticmethod
-    def _claim(key: str, start: int, claimed_at: float | None = None) -> bytes:
+    def _claim(
+        key: str, start: int, claimed_at: float | None = None, token: str | None = None
+    ) -> bytes:
         at = time.time() if claimed_at is None else claimed_at
-        return orjson.dumps({"key": key, "start": start, "claimed_at": at})
+        claim: dict[str, Any] = {"key": key, "start": start, "claimed_at": at}
+        if token is not None:
+            claim["token"] = token
+        return orjson.dumps(claim)
 
     def _decode_marker(self, ref: StreamRef, key: str, raw: bytes) -> _Marker:
         try:
@@ -477,7 +502,14 @@ class EventLogs:
                 raise ValueError("marker of another key")  # a SHA-256 collision
             if "index" in value:
                 return _Marker(key, int(value["index"]), int(value["index"]), 0.0)
-            return _Marker(key, None, int(value["start"]), float(value["claimed_at"]))
+            token = value.get("token")
+            return _Marker(
+                key,
+                None,
+                int(value["start"]),
+                float(value["claimed_at"]),
+                token if isinstance(token, str) else None,
+            )
         except (ValueError, TypeError, KeyError) as exc:
             raise CorruptDataError(
                 f"{self._where(ref, 'append an event to')}: the idempotency marker of key "

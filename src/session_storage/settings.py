@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
+from .deadlines import DEFAULT_TIMEOUT, check_timeout, timeout_from_env
 from .errors import ConfigurationError
 
 __all__ = ["BACKEND_NAMES", "DEFAULT_URL", "StorageSettings", "backend_url"]
@@ -78,21 +79,24 @@ class StorageSettings:
     ``url`` is any URL the library supports (``file://``, a plain path, ``memory://``,
     ``s3://``, ``gs://``, ``az://``). ``storage_options`` go to the fsspec filesystem
     (``endpoint_url``, ``key``, ``secret``, ``connection_string``, ...). The repr never
-    shows credentials.
+    shows credentials. ``timeout`` is the deadline of each operation in seconds,
+    client retries included (``None``: none); see :mod:`session_storage.deadlines`.
     """
 
     url: str = DEFAULT_URL
     storage_options: Mapping[str, Any] = field(default_factory=dict)
+    timeout: float | None = DEFAULT_TIMEOUT
 
     def __post_init__(self) -> None:
         if not isinstance(self.url, str) or not self.url:
             raise ConfigurationError(f"storage url must be a non-empty str, got {self.url!r}")
         object.__setattr__(self, "storage_options", dict(self.storage_options))
+        object.__setattr__(self, "timeout", check_timeout(self.timeout))
 
     def __repr__(self) -> str:
         return (
             f"StorageSettings(url={_redact_url(self.url)!r}, "
-            f"storage_options={_redact(self.storage_options)!r})"
+            f"storage_options={_redact(self.storage_options)!r}, timeout={self.timeout!r})"
         )
 
     @classmethod
@@ -104,6 +108,8 @@ class StorageSettings:
           with ``SESSION_STORAGE_BUCKET`` (default ``sessions``) and
           ``SESSION_STORAGE_ROOT`` (the ``file`` backend's base folder, default ``.data``).
         - ``SESSION_STORAGE_OPTIONS``: a JSON object of fsspec storage options.
+        - ``SESSION_STORAGE_TIMEOUT``: the deadline of one operation in seconds, or
+          ``none``; default 30.
 
         With nothing set the URL is the local folder ``.data/sessions``. The cloud
         clients' own variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...) are read
@@ -117,7 +123,7 @@ class StorageSettings:
                 env.get("SESSION_STORAGE_BUCKET", "").strip() or DEFAULT_BUCKET,
                 env.get("SESSION_STORAGE_ROOT", "").strip() or DEFAULT_ROOT,
             )
-        return cls(url=url, storage_options=options_from_env(env))
+        return cls(url=url, storage_options=options_from_env(env), timeout=timeout_from_env(env))
 
 
 def options_from_env(env: Mapping[str, str]) -> dict[str, Any]:

@@ -11,16 +11,20 @@ from functools import partial
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
 
+import anyio
+
 from . import batch, retention
 from .backends import ObjectInfo, open_driver
 from .background import DEFAULT_CONCURRENCY, BackgroundSaver, SaveHandle
 from .codec import decode_state, encode_stamped, encode_state
+from .deadlines import DEFAULT_TIMEOUT, check_timeout
 from .errors import (
     ConflictError,
     InvalidArgumentError,
     InvalidKeyError,
     NotSupportedError,
     SessionStorageError,
+    StorageTimeoutError,
     describe,
     innermost,
     translate,
@@ -72,6 +76,15 @@ class SessionStorage:
     once; by default 1 in memory, 8 on local disk, and the connection pool size (64
     unless ``config_kwargs`` set ``max_pool_connections``) on S3, 32 on GCS and Azure.
     ``background_concurrency`` bounds the background saves in flight.
+
+    ``timeout`` is the deadline of each operation in seconds (30 by default; ``None``
+    for none): one load, store, delete, append, or page of a listing, with all the
+    retries the cloud client makes on its own. When it passes the operation is
+    cancelled and raises StorageTimeoutError (a BackendUnavailableError and a
+    TimeoutError); a write cut off this way may or may not have been applied. The
+    scan of :meth:`delete_sessions_older_than` has no overall deadline (its size
+    grows with the store); each of its deletes has one. Cloud clients also get it as
+    their connect and read timeout unless their options set one.
     """
 
     def __init__(
@@ -81,9 +94,12 @@ class SessionStorage:
         *,
         background_concurrency: int = DEFAULT_CONCURRENCY,
         max_concurrency: int | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
-        self._settings = StorageSettings(os.fspath(url), storage_options or {})
+        self._settings = StorageSettings(os.fspath(url), storage_options or {}, timeout)
+        self._timeout = check_timeout(timeout)
         self._driver, self._root = open_driver(self._settings.url, self._settings.storage_options)
+        self._driver.timeout = self._timeout
         self._owner = True
         self._concurrency = (
             self._driver.default_concurrency
@@ -99,7 +115,7 @@ class SessionStorage:
     @classmethod
     def from_settings(cls, settings: StorageSettings) -> SessionStorage:
         """A storage for ``settings``."""
-        return cls(settings.url, settings.storage_options)
+        return cls(settings.url, settings.storage_options, timeout=settings.timeout)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SessionStorage:
@@ -124,7 +140,7 @@ class SessionStorage:
     @property
     def settings(self) -> StorageSettings:
         """The settings of this storage's root."""
-        return StorageSettings(self.url, self._settings.storage_options)
+        return StorageSettings(self.url, self._settings.storage_options, self._timeout)
 
     @property
     def max_concurrency(self) -> int:
@@ -226,17 +242,40 @@ class SessionStorage:
         filename: str | None,
         call: Awaitable[T],
         conflict: str | None = None,
+        *,
+        deadline: bool = True,
     ) -> T:
         """Await a driver call, turning any backend failure into a library error.
 
-        ``conflict`` says, for a conditional write, which condition failed.
+        ``conflict`` says, for a conditional write, which condition failed. The call
+        is cancelled when the storage's timeout passes (unless ``deadline`` is False).
         """
+        timeout = self._timeout if deadline else None
+        scope = anyio.move_on_after(timeout)
         try:
-            return await call
+            with scope:
+                return await call
         except (SessionStorageError, StopAsyncIteration):
             raise
         except Exception as exc:
+            if scope.cancel_called:  # a client that turned the cancellation into an error
+                raise self._timed_out(action, path, session_id, filename) from exc
             raise self._error(exc, action, path, session_id, filename, conflict) from exc
+        # Only a passed deadline gets here: the call was cancelled.
+        raise self._timed_out(action, path, session_id, filename)
+
+    def _timed_out(
+        self, action: str, path: str, session_id: str | None, filename: str | None
+    ) -> StorageTimeoutError:
+        url = self._driver.url(path)
+        return StorageTimeoutError(
+            f"{describe(self.backend, action, session_id, filename, url)}: no answer "
+            f"within the timeout of {self._timeout} s",
+            backend=self.backend,
+            session_id=session_id,
+            filename=filename,
+            url=url,
+        )
 
     def _where(self, action: str, path: str, session_id: str, filename: str) -> str:
         return describe(self.backend, action, session_id, filename, self._driver.url(path))
@@ -774,13 +813,11 @@ class SessionStorage:
         async with aclosing(pages(self._driver, self._root, page)) as it:
             while True:
                 try:
-                    chunk = await it.__anext__()
+                    chunk = await self._run(
+                        "list sessions in", self._root, None, None, it.__anext__()
+                    )
                 except StopAsyncIteration:
                     return
-                except SessionStorageError:
-                    raise
-                except Exception as exc:
-                    raise self._error(exc, "list sessions in", self._root, None, None) from exc
                 yield chunk
 
     async def list_files(self, session_id: str) -> list[str]:
@@ -850,6 +887,7 @@ class SessionStorage:
             None,
             None,
             retention.newest_by_session(self._driver, self._root),
+            deadline=False,  # it grows with the store; each request has the client's
         )
         expired = sorted(
             (session_id, segment)

@@ -66,9 +66,11 @@ class AzureDriver(Driver):
 
     def _open(self) -> Any:
         adlfs = require("adlfs", "azure")
-        return adlfs.AzureBlobFileSystem(
-            asynchronous=True, skip_instance_cache=True, **self.options
-        )
+        options = dict(self.options)
+        if self.timeout is not None:
+            options.setdefault("connection_timeout", self.timeout)
+            options.setdefault("read_timeout", self.timeout)
+        return adlfs.AzureBlobFileSystem(asynchronous=True, skip_instance_cache=True, **options)
 
     async def _close(self, fs: Any) -> None:
         _detach_finalizers(fs)
@@ -96,7 +98,9 @@ class AzureDriver(Driver):
             return "denied"
         if "ResourceExistsError" in names or "ResourceModifiedError" in names:
             return "conflict"
-        if "ServiceRequestError" in names:
+        # ServiceRequestError: the request could not be sent (refused, cut);
+        # ServiceResponseError: the connection broke or timed out before the answer.
+        if "ServiceRequestError" in names or "ServiceResponseError" in names:
             return "unreachable"
         return classify_builtin(exc)
 
@@ -132,6 +136,7 @@ class AzureDriver(Driver):
         *,
         if_version: str | None = None,
         if_absent: bool = False,
+        verify_own: bool = True,
     ) -> str:
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
@@ -144,7 +149,7 @@ class AzureDriver(Driver):
             condition["etag"] = if_version
             condition["match_condition"] = MatchConditions.IfNotModified
         write_id = None
-        if condition:
+        if condition and verify_own:
             # Recognise this write if a lost reply makes the SDK resend it.
             write_id = new_write_id()
             condition["metadata"] = {WRITE_ID_KEY: write_id}

@@ -64,6 +64,10 @@ class Driver(ABC):
     NotSupportedError instead of letting them silently overwrite.
     """
 
+    timeout: float | None = None
+    """The storage's per-operation deadline in seconds; cloud drivers give it to their
+    client as connect and read timeout, so no socket waits longer than the caller."""
+
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options = dict(options)
         self._fs: Any = None
@@ -173,6 +177,7 @@ class Driver(ABC):
         *,
         if_version: str | None = None,
         if_absent: bool = False,
+        verify_own: bool = True,
     ) -> str:
         """Write a file atomically in one request; returns its new version.
 
@@ -181,6 +186,12 @@ class Driver(ABC):
         the condition atomically with the write, and a failed condition (including
         ``if_version`` on a missing file) raises ``FileExistsError`` having written
         nothing. Only drivers with :attr:`supports_conditional_writes` get conditions.
+
+        Object stores whose client resends a request after a lost reply check a failed
+        condition against the write id stored with the object (see
+        :mod:`.write_ids`): one more request, on the failure path only. A caller that
+        reads the object next anyway and recognises its own write passes
+        ``verify_own=False`` to save that request.
         """
 
     @abstractmethod

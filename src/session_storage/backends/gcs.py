@@ -106,7 +106,9 @@ class GCSDriver(Driver):
         if code in (401, 403) or str(exc).startswith("Forbidden"):
             return "denied"
         names = {cls.__name__ for cls in type(exc).__mro__}
-        if "ClientConnectorError" in names or "ServerDisconnectedError" in names:
+        # aiohttp's ClientConnectionError covers refused connects, a server that
+        # closed the connection before answering, and socket timeouts.
+        if names & {"ClientConnectionError", "ClientConnectorError", "ServerDisconnectedError"}:
             return "unreachable"
         return classify_builtin(exc)
 
@@ -134,6 +136,7 @@ class GCSDriver(Driver):
         *,
         if_version: str | None = None,
         if_absent: bool = False,
+        verify_own: bool = True,
     ) -> str:
         fs = self.filesystem
         bucket, key = self._split(path)
@@ -141,7 +144,7 @@ class GCSDriver(Driver):
         # and answers 412, which gcsfs raises as FileExistsError.
         match = "0" if if_absent else if_version
         # Recognise this write if a lost reply makes gcsfs resend it.
-        write_id = new_write_id() if match is not None else None
+        write_id = new_write_id() if match is not None and verify_own else None
         metadata = {WRITE_ID_KEY: write_id} if write_id is not None else None
         body, header = _multipart(key, data, content_type, metadata)
         try:

@@ -80,6 +80,7 @@ class MemoryDriver(Driver):
         *,
         if_version: str | None = None,
         if_absent: bool = False,
+        verify_own: bool = True,  # no lost replies here: nothing to verify
     ) -> str:
         # The lock makes check-and-write one step for callers on other threads and
         # event loops; within one loop nothing here awaits, so nothing interleaves.

@@ -39,7 +39,17 @@ _DENIED = {
     "AllAccessDisabled",
 }
 _CONDITION_FAILED = {"PreconditionFailed", "ConditionalRequestConflict"}
-_UNREACHABLE = {"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError"}
+# botocore's transport failures: ConnectionError covers refused and timed-out
+# connects, HTTPClientError a connection that broke mid-request (ConnectionClosedError,
+# "Connection was closed before we received a valid response") or timed out reading.
+_UNREACHABLE = {
+    "EndpointConnectionError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ConnectionClosedError",
+    "HTTPClientError",
+    "ConnectionError",
+}
 
 
 def _error_code(exc: BaseException) -> str | None:
@@ -80,6 +90,11 @@ class S3Driver(Driver):
         s3fs = require("s3fs", "s3")
         # Listing caches would hide a store from the next list_sessions.
         options = {"use_listings_cache": False, **self.options}
+        if self.timeout is not None:
+            config = dict(options.get("config_kwargs") or {})
+            config.setdefault("connect_timeout", self.timeout)
+            config.setdefault("read_timeout", self.timeout)
+            options["config_kwargs"] = config
         return s3fs.S3FileSystem(asynchronous=True, skip_instance_cache=True, **options)
 
     async def _close(self, fs: Any) -> None:
@@ -141,6 +156,7 @@ class S3Driver(Driver):
         *,
         if_version: str | None = None,
         if_absent: bool = False,
+        verify_own: bool = True,
     ) -> str:
         bucket, key = self._split(path)
         condition: dict[str, Any] = {}
@@ -149,7 +165,7 @@ class S3Driver(Driver):
         if if_version is not None:
             condition["IfMatch"] = if_version
         write_id = None
-        if condition:
+        if condition and verify_own:
             # Recognise this write if a lost reply makes the client resend it.
             write_id = new_write_id()
             condition["Metadata"] = {WRITE_ID_KEY: write_id}
@@ -168,12 +184,13 @@ class S3Driver(Driver):
             # conditional writes race, and 404 to If-Match on a missing key. All of
             # them mean: the condition did not hold.
             code = _error_code(exc)
-            if write_id is not None and (
+            if condition and (
                 code in _CONDITION_FAILED or (if_version is not None and code == "NoSuchKey")
             ):
-                own = await self._version_if_written_by(bucket, key, write_id)
-                if own is not None:
-                    return own  # our first attempt landed; its reply was lost
+                if write_id is not None:
+                    own = await self._version_if_written_by(bucket, key, write_id)
+                    if own is not None:
+                        return own  # our first attempt landed; its reply was lost
                 raise FileExistsError(f"precondition failed for {path}") from exc
             raise
         etag: str = resp["ETag"]

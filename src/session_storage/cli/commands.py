@@ -16,7 +16,7 @@ from ..storage import SessionStorage
 from ..transfer import copy_sessions
 from .exits import EXIT_DATA, EXIT_DECLINED, EXIT_NOT_FOUND, EXIT_OK, UsageError
 from .output import echo, emit_json, plain, timestamp
-from .parser import format_duration
+from .parser import NO_DEADLINE, format_duration
 from .progress import ProgressBar, human_bytes
 
 __all__ = ["COMMANDS"]
@@ -28,7 +28,13 @@ def settings_for(args: argparse.Namespace, url: str | None = None) -> StorageSet
     options = dict(base.storage_options)
     options.update(args.options or {})
     options.update(dict(args.option))
-    return StorageSettings(url or args.url or base.url, options)
+    # --timeout is None unless given; "--timeout none" parses to NO_DEADLINE.
+    timeout = getattr(args, "timeout", None)
+    if timeout is None:
+        timeout = base.timeout
+    elif timeout == NO_DEADLINE:
+        timeout = None
+    return StorageSettings(url or args.url or base.url, options, timeout)
 
 
 def open_storage(args: argparse.Namespace) -> SessionStorage:
