@@ -220,9 +220,7 @@ async def _serve(
             return False  # the server applied it; the client never hears
         client_w.write(response)
         await client_w.drain()
-        if not keep:
-            return False
-        return True
+        return keep
 
     async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         current = asyncio.current_task()

@@ -37,8 +37,10 @@ async def test_update_session_counts_each_update_once(
             await storage.update_session("counter", _increment)
         proxy.clear()
         state = await storage.load_session("counter")
-    print(f"\n{backend}: 30 update_session, {proxy.applied['drop_reply']} replies lost "
-          f"-> counter {state and state['n']}")
+    print(
+        f"\n{backend}: 30 update_session, {proxy.applied['drop_reply']} replies lost "
+        f"-> counter {state and state['n']}"
+    )
     assert proxy.applied["drop_reply"] >= 3  # the faults really happened
     assert state is not None and state["n"] == 30
 
@@ -53,8 +55,10 @@ async def test_append_event_appends_each_event_once(
         indices = [await storage.append_event("s", "log", i) for i in range(30)]
         proxy.clear()
         events = await storage.read_events("s", "log")
-    print(f"\n{backend}: 30 append_event, {proxy.applied['drop_reply']} replies lost "
-          f"-> {len(events)} events")
+    print(
+        f"\n{backend}: 30 append_event, {proxy.applied['drop_reply']} replies lost "
+        f"-> {len(events)} events"
+    )
     assert proxy.applied["drop_reply"] >= 3
     assert indices == list(range(30))
     assert events == list(range(30))
@@ -95,8 +99,10 @@ async def test_if_absent_stores_are_not_false_conflicts(
         # A real conflict is still one: the file exists and was not written by us.
         with pytest.raises(ConflictError):
             await storage.store_session("fresh-0", {"i": -1}, if_absent=True)
-    print(f"\n{backend}: 20 if_absent stores, {proxy.applied['drop_reply']} replies lost "
-          f"-> {conflicts} ConflictErrors")
+    print(
+        f"\n{backend}: 20 if_absent stores, {proxy.applied['drop_reply']} replies lost "
+        f"-> {conflicts} ConflictErrors"
+    )
     assert proxy.applied["drop_reply"] >= 2
     assert conflicts == 0
     assert [s and s["i"] for s in stored] == list(range(20))
