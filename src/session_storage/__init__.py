@@ -13,6 +13,7 @@ from .errors import (
     ConfigurationError,
     ConflictError,
     CorruptDataError,
+    ForeignRootError,
     InvalidArgumentError,
     InvalidKeyError,
     MissingDependencyError,
@@ -22,6 +23,7 @@ from .errors import (
     SessionStorageError,
     StorageNotFoundError,
     StorageTimeoutError,
+    UnsafePathError,
 )
 from .settings import StorageSettings
 from .storage import DEFAULT_FILENAME, SessionStorage
@@ -42,6 +44,7 @@ __all__ = [
     "CopyProgress",
     "CopyResult",
     "CorruptDataError",
+    "ForeignRootError",
     "InvalidArgumentError",
     "InvalidKeyError",
     "MissingDependencyError",
@@ -56,6 +59,7 @@ __all__ = [
     "StorageSettings",
     "StorageTimeoutError",
     "SyncSessionStorage",
+    "UnsafePathError",
     "VersionedBytes",
     "VersionedState",
     "copy_sessions",
