@@ -11,6 +11,11 @@ The default, 30 s, is far above what a healthy request of a small state costs (a
 ms to a few hundred ms) and above a few client retries after a dropped connection,
 yet short enough that a hung endpoint is reported while a caller still waits for it.
 Pass ``timeout=None`` for no deadline (large uploads on slow links).
+
+A write cut off by its deadline may or may not have been applied. The scan of
+``delete_sessions_older_than`` has no overall deadline (its size grows with the
+store); each of its deletes has one. Cloud clients also get the timeout as their
+connect and read timeout unless their options set one.
 """
 
 from __future__ import annotations

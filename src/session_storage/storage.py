@@ -50,14 +50,8 @@ class SessionStorage:
     naming the backend, session, file and URL; a bad argument, an
     :class:`~session_storage.errors.InvalidArgumentError` naming it.
 
-    ``timeout`` is the deadline of each operation in seconds (30 by default; ``None``
-    for none): one load, store, delete, append, or page of a listing, with all the
-    retries the cloud client makes on its own. When it passes the operation is
-    cancelled and raises StorageTimeoutError (a BackendUnavailableError and a
-    TimeoutError); a write cut off this way may or may not have been applied. The
-    scan of :meth:`delete_sessions_older_than` has no overall deadline (its size
-    grows with the store); each of its deletes has one. Cloud clients also get it as
-    their connect and read timeout unless their options set one.
+    ``timeout`` is each operation's deadline in seconds, client retries included (30
+    by default, ``None`` for none); see :mod:`session_storage.deadlines`.
     """
 
     def __init__(
