@@ -35,6 +35,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks
 
 lint: $(VENV)/.test
+	$(BIN)/python -m ruff check src tests benchmarks examples
 	$(BIN)/python -m mypy
 
 check: lint test

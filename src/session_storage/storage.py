@@ -555,9 +555,10 @@ class SessionStorage:
         Loads the state with its version, calls ``fn(state)`` (``None`` if the file is
         missing; ``fn`` may be async) and stores the result only if nobody wrote in
         between. Updates of one file through this storage take turns, so conflicts
-        come only from other processes or storages. On a conflict it waits a random pause that doubles each time (from
-        ``backoff`` up to ``max_backoff`` seconds) and tries again, calling ``fn``
-        again on the fresh state: ``fn`` must have no effects besides its result.
+        come only from other processes or storages. On a conflict it waits a random
+        pause that doubles each time (from ``backoff`` up to ``max_backoff`` seconds)
+        and tries again, calling ``fn`` again on the fresh state: ``fn`` must have no
+        effects besides its result.
 
         Returns the state as stored (``_metadata`` included). If ``fn`` returns
         ``None`` nothing is written and the current state is returned as loaded (so

@@ -29,8 +29,8 @@ class _MemoryFileSystem(MemoryFileSystem):  # type: ignore[misc]
     def __init__(self, *args: Any, global_store: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, global_store=global_store, **kwargs)
         if not global_store:
-            self.store = {}
-            self.pseudo_dirs = [""]
+            self.store: dict[str, MemoryFile] = {}
+            self.pseudo_dirs: list[str] = [""]
 
 
 class MemoryDriver(Driver):
