@@ -4,15 +4,16 @@
         the package itself (editable, with EXTRA), every requirement of the core and
         of each EXTRA, and the named entries of the ``test`` extra, as pyproject.toml
         spells them
-    python .ci/lowest_versions.py floors-of DIST...
-        the requirements of each installed DIST that carry a ``>=`` floor (run inside
-        the environment), e.g. s3fs's floor of aiobotocore, which pins botocore
+    python .ci/lowest_versions.py floors-of DIST[:NAME,...]...
+        the requirements of each installed DIST (only those NAMEs, if given) that
+        carry a ``>=`` floor, run inside the environment: e.g. ``aiobotocore:botocore``
+        for the lowest botocore that the installed aiobotocore allows
 
 Install them with ``uv pip install --resolution lowest-direct``: every line printed
 here is a direct requirement, so it gets its lowest allowed release, and everything
-below it the newest that fits. Only the first level below a named DIST is followed:
-deeper floors (aiohttp 3.3 under aiobotocore) predate the Python versions the package
-supports and say nothing about this code.
+below it the newest that fits. Deeper floors are followed only where named: most
+(wrapt 1.10 under aiobotocore) predate the Python versions the package supports and
+say nothing about this code.
 """
 
 from __future__ import annotations
@@ -50,12 +51,14 @@ def _requirements(extras: list[str], test_names: list[str]) -> Iterator[str]:
     yield from test
 
 
-def _floors_of(dists: list[str]) -> Iterator[str]:
-    for dist in dists:
+def _floors_of(args: list[str]) -> Iterator[str]:
+    for arg in args:
+        dist, _, names = arg.partition(":")
+        only = {_name(n) for n in names.split(",") if n}
         for requirement in metadata.requires(dist) or []:
             spec, _, marker = requirement.partition(";")
             # Requirements of the DIST's own extras are not installed here.
-            if ">=" in spec and "extra ==" not in marker:
+            if ">=" in spec and "extra ==" not in marker and (not only or _name(spec) in only):
                 yield requirement.strip()
 
 
