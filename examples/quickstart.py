@@ -1,30 +1,48 @@
-"""Store, load, list, narrow and delete sessions on the embedded default (.data/sessions).
+"""Store, load, update, append, list, narrow and delete sessions on the embedded default.
 
-Run it with ``make quickstart`` or ``python examples/quickstart.py``. Set
-``SESSION_STORAGE_URL`` (for example ``memory://demo`` or ``s3://bucket/prefix``) to run
-the same program against another backend.
+Run it with ``make quickstart`` or ``python examples/quickstart.py``: it works in
+``.data/sessions`` and leaves the session ``chat-42`` behind for the command line to
+show (``session-storage show chat-42``). Set ``SESSION_STORAGE_URL`` (for example
+``memory://demo`` or ``s3://bucket/prefix``) to run the same program against another
+backend. Running it again continues the same conversation.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from session_storage import SessionStorage
+
+
+def count_turn(state: dict[str, Any] | None) -> dict[str, Any]:
+    """One more turn; a missing state starts at turn 1."""
+    state = dict(state or {"status": "active"})
+    state.pop("_metadata", None)
+    return {**state, "turns": state.get("turns", 0) + 1}
 
 
 async def main() -> None:
     async with SessionStorage.from_env() as storage:
         print(f"storage: {storage.url} (backend: {storage.backend})")
 
-        await storage.store_session("chat-42", {"status": "active", "turns": 1})
-        await storage.store_session("chat-42", {"turn": 1}, "checkpoints/001.json")
-        await storage.store_session("../sneaky/id", {"status": "safe"})
-        print("stored chat-42 (state + checkpoint) and '../sneaky/id'")
+        # update_session reads, applies the function and writes only if nobody else
+        # wrote in between (retrying if someone did): safe from many workers at once.
+        state = await storage.update_session("chat-42", count_turn)
+        print(f"chat-42 is at turn {state['turns']}")
 
-        state = await storage.load_session("chat-42")
-        assert state is not None
-        print(f"loaded chat-42: status={state['status']} turns={state['turns']}")
-        print(f"  stamped: {state['_metadata']}")
+        # An append-only event log: one object per event, indices from 0 without gaps.
+        index = await storage.append_event(
+            "chat-42", "messages", {"role": "user", "content": f"hello #{state['turns']}"}
+        )
+        latest = await storage.read_events("chat-42", "messages", start=index)
+        print(f"appended message {index}: {latest[0]}")
+
+        await storage.store_session("chat-42", {"turn": state["turns"]}, "checkpoints/latest.json")
+        loaded = await storage.load_session("chat-42")
+        assert loaded is not None
+        print(f"loaded chat-42: status={loaded['status']} turns={loaded['turns']}")
+        print(f"  stamped: {loaded['_metadata']}")
         print(f"missing session loads as: {await storage.load_session('no-such-chat')}")
 
         meta = await storage.get_session_metadata("chat-42")
@@ -32,20 +50,24 @@ async def main() -> None:
         print(f"metadata: {meta['size']} bytes, modified {meta['modified']:%Y-%m-%d %H:%M:%S %Z}")
         print(f"files of chat-42: {await storage.list_files('chat-42')}")
 
+        # Any string is a valid id: this one stays inside the root.
+        await storage.store_session("../sneaky/id", {"status": "safe"})
         tenant = storage.narrow("tenant-a", "alice")
         await tenant.store_session("chat-7", {"status": "active"})
         print(f"narrowed to {tenant.url}: sessions {await tenant.list_sessions()}")
-
         print(f"sessions at the root: {await storage.list_sessions()}")
 
         deleted = [
-            await storage.delete_session("chat-42"),
             await storage.delete_session("../sneaky/id"),
             await storage.delete_session("tenant-a"),
         ]
-        print(f"deleted chat-42, '../sneaky/id' and tenant-a: {deleted}")
-        print(f"deleting again: {await storage.delete_session('chat-42')}")
+        print(f"deleted '../sneaky/id' and tenant-a: {deleted}")
+        print(f"deleting again: {await storage.delete_session('tenant-a')}")
         print(f"sessions left: {await storage.list_sessions()}")
+        print(
+            f"try: session-storage --url {storage.url} show chat-42   "
+            f"(or: files chat-42, info chat-42, rm chat-42)"
+        )
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from session_storage import (
     VersionedBytes,
     VersionedState,
 )
+from session_storage.backends.local_paths import MARKER_NAME
 from session_storage.keys import encode_segment, session_sort_key
 
 StorageFactory = Callable[[], SessionStorage]
@@ -108,7 +109,11 @@ class Raw:
         )
 
     async def hidden(self) -> list[str]:
-        """The dot-named files left out by :meth:`files`, relative to the root."""
+        """The dot-named files left out by :meth:`files`, relative to the root.
+
+        The marker file at a local store's root (``.session-storage``) stays for the
+        store's lifetime and is not counted.
+        """
         try:
             found = await self.fs._find(self.root)
         except FileNotFoundError:
@@ -117,7 +122,9 @@ class Raw:
         return sorted(
             p[len(prefix) :]
             for p in found
-            if p.startswith(prefix) and p.rpartition("/")[2].startswith(".")
+            if p.startswith(prefix)
+            and p.rpartition("/")[2].startswith(".")
+            and p[len(prefix) :] != MARKER_NAME
         )
 
 
@@ -599,8 +606,10 @@ class StorageContract:
         assert await raw.get("abc/upload.png") == blob
 
     async def test_store_bytes_refuses_non_bytes(self, storage: SessionStorage, raw: Raw) -> None:
-        with pytest.raises(InvalidKeyError):
+        # A bad value, not a bad key: the error names the argument.
+        with pytest.raises(InvalidArgumentError, match="data must be bytes") as info:
             await storage.store_bytes("abc", "x.txt", "text")  # type: ignore[arg-type]
+        assert not isinstance(info.value, InvalidKeyError)
         assert await raw.files() == []
 
     # -- deletes ---------------------------------------------------------------------

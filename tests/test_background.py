@@ -284,7 +284,7 @@ async def test_a_write_cancelled_while_the_loop_lives_is_restarted_by_flush(
     async with SessionStorage(tmp_path) as storage:
         handles = [storage.store_session_nowait(f"s{i}", {"i": i}) for i in range(20)]
         await asyncio.sleep(0)  # let the first writes start
-        tasks = list(storage._saver._tasks.values())
+        tasks = list(storage._scope.shared.saver._tasks.values())
         assert tasks
         for task in tasks:
             task.cancel()

@@ -71,6 +71,7 @@ async def test_a_failure_inside_a_task_group_is_reported_as_itself() -> None:
     import anyio
 
     from session_storage import SessionStorage, StorageNotFoundError
+    from session_storage.context import FolderRef
 
     async def gone() -> None:
         raise FileNotFoundError("bucket 'b' does not exist")
@@ -82,7 +83,8 @@ async def test_a_failure_inside_a_task_group_is_reported_as_itself() -> None:
             tg.start_soon(gone)
 
     with pytest.raises(StorageNotFoundError) as info:
-        await storage._run("delete", "groups/s", "s", None, concurrent())
+        scope = storage._scope
+        await scope.call(FolderRef("s", "groups/s"), "delete", concurrent())
     assert "TaskGroup" not in str(info.value)
     assert "bucket 'b' does not exist" in str(info.value) and "'s'" in str(info.value)
     assert isinstance(getattr(info.value.__cause__, "exceptions", None), tuple)  # the group

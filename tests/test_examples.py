@@ -28,11 +28,30 @@ def run(script: str, *args: str, env: dict[str, str] | None = None, cwd: Path | 
 def test_quickstart_runs_on_the_local_default(tmp_path: Path) -> None:
     env = {k: "" for k in os.environ if k.startswith("SESSION_STORAGE_")}
     out = run("quickstart.py", env=env, cwd=tmp_path)
-    assert f"storage: file://{tmp_path}/.data/sessions" in out
+    root = tmp_path / ".data" / "sessions"
+    assert f"storage: file://{root}" in out
+    assert "chat-42 is at turn 1" in out
+    assert "appended message 0: {'role': 'user', 'content': 'hello #1'}" in out
     assert "loaded chat-42: status=active turns=1" in out
     assert "sessions at the root: ['../sneaky/id', 'chat-42', 'tenant-a']" in out
-    assert "sessions left: []" in out
-    assert (tmp_path / ".data" / "sessions").is_dir()
+    assert "sessions left: ['chat-42']" in out
+
+    # A second run continues the conversation it left behind.
+    again = run("quickstart.py", env=env, cwd=tmp_path)
+    assert "chat-42 is at turn 2" in again
+    assert "appended message 1: {'role': 'user', 'content': 'hello #2'}" in again
+
+    # What it leaves behind is there for the command line to show.
+    shown = subprocess.run(
+        [sys.executable, "-m", "session_storage", "--url", str(root), "show", "chat-42"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **env},
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert '"turns": 2' in shown.stdout
 
 
 def _check_walk_through(out: str, backend: str) -> None:

@@ -15,12 +15,13 @@ import orjson
 import pytest
 
 from session_storage import (
-    BackendError,
     BatchError,
     ConflictError,
+    InvalidKeyError,
     NotSupportedError,
     SessionStorage,
 )
+from session_storage.backends.local_paths import MARKER_NAME
 from session_storage.backends.locking import FolderLock
 
 
@@ -77,11 +78,12 @@ async def test_no_write_leaves_a_temp_file_whichever_way_it_ends(tmp_path: Path)
 async def test_failed_write_leaves_no_temp_and_names_the_file(tmp_path: Path) -> None:
     storage = SessionStorage(tmp_path)
     await storage.store_bytes("abc", "dir/inner.bin", b"x")  # "abc/dir" is a folder now
-    with pytest.raises(BackendError) as info:
+    with pytest.raises(InvalidKeyError) as info:
         await storage.store_session("abc", {"v": 1}, "dir")
     message = str(info.value)
     assert "file:" in message and "'abc'" in message and "'dir'" in message
-    assert isinstance(info.value, OSError) and info.value.__cause__ is not None
+    assert "'abc/dir' is a folder" in message  # names the folder in the way
+    assert isinstance(info.value, ValueError) and info.value.__cause__ is not None
     assert sorted(os.listdir(tmp_path / "abc")) == [".lock", "dir"]  # no temp file
 
 
@@ -89,7 +91,7 @@ async def test_deleting_the_last_file_removes_the_session_folder(tmp_path: Path)
     storage = SessionStorage(tmp_path / "root")
     await storage.store_session("abc", {}, "a/b/c.json")
     assert await storage.delete_session("abc", "a/b/c.json") is True
-    assert os.listdir(tmp_path / "root") == []
+    assert os.listdir(tmp_path / "root") == [MARKER_NAME]
     assert await storage.list_sessions() == []
 
 
@@ -130,7 +132,7 @@ async def test_a_backend_failure_is_reported_for_its_id_only(tmp_path: Path) -> 
     with pytest.raises(BatchError) as info:
         await storage.store_sessions({f"x{i}": {"i": i} for i in range(4)}, max_concurrency=2)
     err = info.value
-    assert list(err.errors) == ["x1"] and isinstance(err.errors["x1"], BackendError)
+    assert list(err.errors) == ["x1"] and isinstance(err.errors["x1"], InvalidKeyError)
     assert "'x1'" in str(err.errors["x1"]) and "file:" in str(err.errors["x1"])
     assert sorted(err.results) == ["x0", "x2", "x3"]
     loaded = await storage.load_sessions(["x0", "x2", "x3"])
@@ -244,11 +246,11 @@ async def test_lock_files_go_with_their_folders(tmp_path: Path) -> None:
     assert (tmp_path / "root" / "abc" / ".lock").exists()
     assert await storage.delete_session("abc", "state.json") is True
     assert await storage.delete_session("abc") is True
-    assert os.listdir(tmp_path / "root") == []
+    assert os.listdir(tmp_path / "root") == [MARKER_NAME]
     # A failed conditional write to a new session leaves no folder behind either.
     with pytest.raises(ConflictError):
         await storage.store_session("new/deep", {}, "x/y.json", if_version="1-2-3")
-    assert os.listdir(tmp_path / "root") == []
+    assert os.listdir(tmp_path / "root") == [MARKER_NAME]
     assert await storage.list_sessions() == []
 
 
@@ -271,7 +273,7 @@ async def test_without_flock_conditions_are_refused_not_ignored(tmp_path: Path) 
     storage = SessionStorage(tmp_path)
     await storage.store_session("s", {"v": 1})
     # What a platform without flock reports (see backends/locking.py).
-    storage._driver.supports_conditional_writes = False  # type: ignore[misc]
+    storage._scope.driver.supports_conditional_writes = False  # type: ignore[misc]
     assert storage.supports_conditional_writes is False
     with pytest.raises(NotSupportedError) as info:
         await storage.store_session("s", {"v": 2}, if_absent=True)

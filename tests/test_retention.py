@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from session_storage import SessionStorage
+from session_storage import InvalidArgumentError, SessionStorage
 from session_storage.backends import Driver
 from session_storage.retention import delete_if_expired, newest_by_session
 
@@ -31,8 +31,8 @@ DAY = timedelta(days=1)
 async def age_file(storage: SessionStorage, session_id: str, filename: str, days: float) -> None:
     """Set a stored file's modification time ``days`` back (file and memory only)."""
     when = datetime.now(timezone.utc) - timedelta(days=days)
-    folder = storage._folder(session_id)
-    path = storage._path(session_id, filename)
+    folder = storage._scope.folder(session_id).path
+    path = storage._scope.file(session_id, filename).path
     assert path.startswith(folder)
     if storage.backend == "file":
         os.utime(path, (when.timestamp(), when.timestamp()))
@@ -96,21 +96,22 @@ async def test_a_session_written_after_the_scan_is_kept(tmp_path: Path) -> None:
         await storage.store_session("busy", {})
         await age_file(storage, "busy", "state.json", 40)
         cutoff = datetime.now(timezone.utc) - 30 * DAY
-        driver, root = storage._driver, storage._root
+        scope = storage._scope
+        driver, root = scope.driver, scope.root
         newest = await newest_by_session(driver, root)
         assert newest["busy"] < cutoff  # the scan found it expired
         await storage.store_session("busy", {"turn": 2}, "turn.json")  # then it was written
-        assert await delete_if_expired(driver, f"{root}/busy", root, cutoff) is False
+        assert await delete_if_expired(scope, f"{root}/busy", cutoff) is False
         assert await storage.list_files("busy") == ["state.json", "turn.json"]
 
 
 async def test_bad_ages_are_refused(make: Factory) -> None:
     async with make() as storage:
-        with pytest.raises(ValueError, match="negative"):
+        with pytest.raises(InvalidArgumentError, match="negative"):
             await storage.delete_sessions_older_than(-1)
-        with pytest.raises(TypeError):
+        with pytest.raises(InvalidArgumentError, match="age must be a timedelta"):
             await storage.delete_sessions_older_than("30d")  # type: ignore[arg-type]
-        with pytest.raises(ValueError, match="aware"):
+        with pytest.raises(InvalidArgumentError, match="aware"):
             await storage.delete_sessions_older_than(DAY, now=datetime.now())
 
 
@@ -134,12 +135,12 @@ async def test_list_file_infos_override_agrees_with_the_default(make: Factory) -
         await storage.store_session("a", {"v": 1})
         await storage.store_bytes("a", "deep/er/blob.bin", b"x" * 1234)
         await storage.store_session("b", {})
-        driver, root = storage._driver, storage._root
+        driver, root = storage._scope.driver, storage._scope.root
         fast = {p: i async for page in driver.list_file_infos(root) for p, i in page}
         default = {p: i async for page in Driver.list_file_infos(driver, root) for p, i in page}
         assert fast == default
         assert sorted(fast) == sorted(await driver.list_files(root))
-        assert fast[storage._path("a", "deep/er/blob.bin")].size == 1234
+        assert fast[storage._scope.file("a", "deep/er/blob.bin").path].size == 1234
         assert [x async for x in driver.list_file_infos(f"{root}/missing")] == []
 
 

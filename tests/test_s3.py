@@ -148,7 +148,7 @@ def test_connection_pool_follows_batch_concurrency(moto_s3_server: str) -> None:
     options = s3_storage_options(moto_s3_server)
     storage = SessionStorage("s3://bucket", options)
     assert storage.max_concurrency == 64
-    assert storage._driver.options["config_kwargs"] == {"max_pool_connections": 64}
+    assert storage._scope.driver.options["config_kwargs"] == {"max_pool_connections": 64}
     assert "config_kwargs" not in storage.settings.storage_options  # the caller's own
     mine = {**options, "config_kwargs": {"max_pool_connections": 12, "connect_timeout": 3}}
     assert SessionStorage("s3://bucket", mine).max_concurrency == 12

@@ -20,6 +20,7 @@ import pytest
 from session_storage import (
     BackgroundSaveError,
     CorruptDataError,
+    InvalidArgumentError,
     InvalidKeyError,
     SerializationError,
     SessionStorage,
@@ -133,7 +134,7 @@ def test_errors_arrive_in_the_calling_thread(storage: SyncSessionStorage) -> Non
         storage.store_session("abc", {"v": object()})
     with pytest.raises(InvalidKeyError):
         storage.load_session("")
-    with pytest.raises(InvalidKeyError):
+    with pytest.raises(InvalidArgumentError, match="data must be bytes"):
         storage.store_bytes("abc", "x", "text")  # type: ignore[arg-type]
     storage.store_bytes("abc", "bad.json", b"{not json")
     with pytest.raises(CorruptDataError, match=storage.backend):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from session_storage import CopyProgress, SessionStorage, copy_sessions
+from session_storage import CopyProgress, InvalidArgumentError, SessionStorage, copy_sessions
 
 
 def memory() -> SessionStorage:
@@ -35,7 +35,7 @@ async def test_copy_skips_identical_files_and_reports_progress(tmp_path: Path) -
         await dst.store_bytes("b", "state.json", b"{}")  # changed at the destination
         await dst.store_session("only-there", {})  # never deleted by a copy
         b_size = len(await src.load_bytes("b", "state.json") or b"")
-        second = await copy_sessions(src, dst, concurrency=1)
+        second = await copy_sessions(src, dst, max_concurrency=1)
         assert (second.copied, second.skipped, second.bytes_copied) == (2, 2, 10 + b_size)
         assert await dst.load_bytes("a", "deep/blob.bin") == b"9876543210"
         assert await dst.list_sessions() == ["a", "b", "only-there", "tenant"]
@@ -62,5 +62,15 @@ async def test_copy_to_s3_and_back(make_s3_storage: Callable[..., SessionStorage
 
 async def test_bad_concurrency_is_refused() -> None:
     async with memory() as src, memory() as dst:
-        with pytest.raises(ValueError, match="concurrency"):
+        with pytest.raises(InvalidArgumentError, match="max_concurrency"):
+            await copy_sessions(src, dst, max_concurrency=0)
+
+
+async def test_the_old_concurrency_keyword_still_works_with_a_warning() -> None:
+    async with memory() as src, memory() as dst:
+        await src.store_session("a", {})
+        with pytest.warns(DeprecationWarning, match="max_concurrency"):
+            result = await copy_sessions(src, dst, concurrency=1)
+        assert result.copied == 1
+        with pytest.warns(DeprecationWarning), pytest.raises(InvalidArgumentError):
             await copy_sessions(src, dst, concurrency=0)

@@ -13,6 +13,7 @@ from .errors import (
     ConfigurationError,
     ConflictError,
     CorruptDataError,
+    ForeignRootError,
     InvalidArgumentError,
     InvalidKeyError,
     MissingDependencyError,
@@ -21,6 +22,7 @@ from .errors import (
     SerializationError,
     SessionStorageError,
     StorageNotFoundError,
+    UnsafePathError,
 )
 from .settings import StorageSettings
 from .storage import DEFAULT_FILENAME, SessionStorage
@@ -41,6 +43,7 @@ __all__ = [
     "CopyProgress",
     "CopyResult",
     "CorruptDataError",
+    "ForeignRootError",
     "InvalidArgumentError",
     "InvalidKeyError",
     "MissingDependencyError",
@@ -54,6 +57,7 @@ __all__ = [
     "StorageNotFoundError",
     "StorageSettings",
     "SyncSessionStorage",
+    "UnsafePathError",
     "VersionedBytes",
     "VersionedState",
     "copy_sessions",

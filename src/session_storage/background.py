@@ -11,17 +11,23 @@ The states arrive already encoded: a bad state raised in the caller and nothing 
 queued. A failed write is recorded on its handles and kept until a ``flush`` reports
 it. Nothing here is bound to one event loop for good: saves left over when a loop
 ended (``asyncio.run`` cancels its tasks on exit) are written by the next loop that
-uses the storage.
+uses the storage, or at interpreter exit (:mod:`session_storage.shutdown`); a warning
+says so when the loop ends. A saver garbage-collected with saves never written warns
+with a ``ResourceWarning``, and failures no flush reported are logged at ERROR then.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Generator
 from functools import partial
 from typing import Any
 
+from . import shutdown
+from .arguments import check_int
 from .errors import BackgroundSaveError
 
 __all__ = ["DEFAULT_CONCURRENCY", "BackgroundSaver", "SaveHandle"]
@@ -31,6 +37,8 @@ DEFAULT_CONCURRENCY = 8
 
 Write = Callable[[], Awaitable[str]]
 """Performs one store and returns the new version; called when the write starts."""
+
+_log = logging.getLogger(__name__)
 
 
 class SaveHandle:
@@ -111,12 +119,24 @@ class _Entry:
 
 
 class BackgroundSaver:
-    """Queues, coalesces and performs background writes; see the module docstring."""
+    """Queues, coalesces and performs background writes; see the module docstring.
 
-    def __init__(self, concurrency: int = DEFAULT_CONCURRENCY) -> None:
-        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-            raise ValueError(f"background concurrency must be an int >= 1, got {concurrency!r}")
-        self._limit = concurrency
+    ``label`` names the storage in warnings and logs; ``release`` (the driver's
+    ``aclose``) frees the connections that writing at interpreter exit opened.
+    """
+
+    def __init__(
+        self,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        *,
+        label: str = "a storage",
+        release: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._limit = check_int("background_concurrency", concurrency, 1)
+        self.label = label
+        self._release = release
+        self._tracked = False
+        self._warned_generation = -1  # the loop whose end was already warned about
         self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
         self._generation = 0  # bumped when a new loop takes over; old tasks then stand down
         self._queued: dict[str, _Entry] = {}  # waiting to be written, oldest first
@@ -129,6 +149,9 @@ class BackgroundSaver:
     def submit(self, path: str, write: Write, session_id: str, filename: str) -> SaveHandle:
         """Queue ``write`` for ``path``, replacing a state that still waits there."""
         loop = self._bind()
+        if not self._tracked:
+            shutdown.track(self)
+            self._tracked = True
         handle = SaveHandle(loop.create_future(), session_id, filename)
         entry = _Entry(path, write, handle)
         older = self._queued.get(path)
@@ -193,6 +216,55 @@ class BackgroundSaver:
             if not self._tasks and not all_done.done():
                 raise RuntimeError("background saves stalled with nothing left to write")
 
+    # -- leftovers: interpreter exit and garbage collection --------------------------
+
+    @property
+    def pending(self) -> int:
+        """How many files have a save waiting or being written."""
+        return len(self._queued.keys() | self._writing.keys())
+
+    def loop_running_elsewhere(self) -> bool:
+        """Whether the saves belong to an event loop that runs (in another thread)."""
+        loop = self._loop() if self._loop is not None else None
+        return loop is not None and loop.is_running()
+
+    async def drain(self) -> None:
+        """Write every pending save in the running loop, then release its connections.
+
+        Raises BackgroundSaveError as :meth:`flush` does.
+        """
+        try:
+            await self.flush()
+        finally:
+            if self._release is not None:
+                await self._release()
+
+    def take_failures(self) -> list[Exception]:
+        """Every failure no flush reported yet; they count as reported from now on."""
+        return self._take_failures(None)
+
+    def __del__(self) -> None:
+        # Reached only when no loop holds a write of ours and no loop ended with saves
+        # pending (shutdown holds those savers): a loop closed without cancelling its
+        # tasks, say. Nothing can be written any more; say what is lost.
+        try:
+            pending = self.pending
+            if pending:
+                warnings.warn(
+                    f"{self.label} was garbage collected with {pending} background saves "
+                    "never written; flush() or close the storage before dropping it",
+                    ResourceWarning,
+                    # Raised from __del__: no caller frame to point at.
+                    stacklevel=1,
+                    source=self,
+                )
+                for path in self._queued.keys() | self._writing.keys():
+                    _log.error("background save of %s lost: never written", path)
+            for _path, exc in self._failures:
+                _log.error("background save failed and no flush reported it: %s", exc)
+        except Exception:  # noqa: BLE001, S110 - interpreter teardown: modules may be gone
+            pass
+
     def _take_failures(self, prefix: str | None) -> list[Exception]:
         if prefix is None:
             taken, self._failures = self._failures, []
@@ -254,6 +326,25 @@ class BackgroundSaver:
             # Not after a cancellation: the loop may be closing, and tasks started now
             # would be destroyed pending. The next submit or flush starts them.
             self._pump()
+            if not self._queued and not self._writing:
+                shutdown.let_go(self)
+        elif self._queued or self._writing:
+            self._orphaned()
+
+    def _orphaned(self) -> None:
+        """Our writes were cancelled with saves pending: most likely the loop is ending."""
+        # Held, so that a storage dropped together with its loop still gets its saves
+        # written, by the next loop that uses it or at interpreter exit.
+        shutdown.hold(self)
+        if self._warned_generation != self._generation:
+            self._warned_generation = self._generation
+            _log.warning(
+                "the event loop cancelled the background saves of %s with %d pending (did "
+                "asyncio.run return without flush() or aclose()?); they are kept and written "
+                "by the next flush(), aclose() or save in another loop, or at interpreter exit",
+                self.label,
+                self.pending,
+            )
 
     def _requeue(self, entry: _Entry) -> None:
         newer = self._queued.get(entry.path)

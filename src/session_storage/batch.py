@@ -9,18 +9,32 @@ results of the ids that succeeded and the exception of each id that failed.
 
 Each operation is exactly what the single call does for that id, so a batch returns
 the same results and raises the same errors, per id, as the single calls would.
+:func:`load_sessions`, :func:`store_sessions` and :func:`delete_sessions` build their
+operations from the single calls' prepare steps (:mod:`.state`, :mod:`.files`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 
+from . import files, state
+from .arguments import check_int
+from .context import Scope
 from .errors import BatchError, InvalidArgumentError, InvalidKeyError, SessionStorageError
 
-__all__ = ["Operation", "check_concurrency", "prepare", "run"]
+__all__ = [
+    "Operation",
+    "check_concurrency",
+    "delete_sessions",
+    "load_sessions",
+    "prepare",
+    "run",
+    "run_batch",
+    "store_sessions",
+]
 
 T = TypeVar("T")
 Operation = Callable[[], Awaitable[T]]
@@ -31,9 +45,71 @@ _SHOWN_ERRORS = 3  # how many per-id errors a BatchError message spells out
 
 def check_concurrency(value: object) -> int:
     """``value`` if it is a usable concurrency bound (an int of at least 1)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgumentError(f"max_concurrency must be an int >= 1, got {value!r}")
-    return value
+    return check_int("max_concurrency", value, 1)
+
+
+async def run_batch(
+    scope: Scope,
+    action: str,
+    ids: Iterable[str],
+    build: Callable[[str], Operation[T]],
+    max_concurrency: int | None,
+) -> dict[str, T]:
+    """Prepare every id's operation (bad input raises first), then run them all.
+
+    ``max_concurrency`` defaults to the storage's.
+    """
+    limit = scope.shared.max_concurrency if max_concurrency is None else max_concurrency
+    limit = check_concurrency(limit)
+    where = {"action": action, "backend": scope.backend, "url": scope.url()}
+    return await run(prepare(ids, build, **where), limit, **where)
+
+
+async def load_sessions(
+    scope: Scope, ids: Iterable[str], filename: str, max_concurrency: int | None
+) -> dict[str, dict[str, Any] | None]:
+    """See :meth:`SessionStorage.load_sessions`."""
+
+    def build(session_id: str) -> Operation[dict[str, Any] | None]:
+        load = state.prepare_load(scope, session_id, filename)
+
+        async def state_only() -> dict[str, Any] | None:
+            return (await load()).state
+
+        return state_only
+
+    return await run_batch(scope, "load_sessions", ids, build, max_concurrency)
+
+
+async def store_sessions(
+    scope: Scope,
+    states: Mapping[str, Mapping[str, Any]],
+    filename: str,
+    max_concurrency: int | None,
+) -> dict[str, str]:
+    """See :meth:`SessionStorage.store_sessions`."""
+    if not isinstance(states, Mapping):
+        raise InvalidArgumentError(
+            f"{scope.backend}: store_sessions takes a mapping of session id to state, "
+            f"got {type(states).__name__}",
+            backend=scope.backend,
+        )
+
+    def build(session_id: str) -> Operation[str]:
+        return state.prepare_store(scope, session_id, states[session_id], filename)[1]
+
+    return await run_batch(scope, "store_sessions", states, build, max_concurrency)
+
+
+async def delete_sessions(
+    scope: Scope, ids: Iterable[str], filename: str | None, max_concurrency: int | None
+) -> dict[str, bool]:
+    """See :meth:`SessionStorage.delete_sessions`."""
+
+    def build(session_id: str) -> Operation[bool]:
+        return files.prepare_delete(scope, session_id, filename)
+
+    return await run_batch(scope, "delete_sessions", ids, build, max_concurrency)
 
 
 def prepare(
@@ -54,6 +130,11 @@ def prepare(
         raise InvalidArgumentError(
             f"{backend}: {action} takes a collection of session ids, not one "
             f"{type(ids).__name__}: {ids!r}",
+            backend=backend,
+        )
+    if not isinstance(ids, Iterable):
+        raise InvalidArgumentError(
+            f"{backend}: {action} takes a collection of session ids, got {type(ids).__name__}",
             backend=backend,
         )
     ops: dict[str, Operation[T]] = {}

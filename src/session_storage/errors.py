@@ -15,6 +15,8 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Generic, Literal, TypeVar
 
+from .redaction import redact_text, redact_url
+
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
@@ -24,6 +26,7 @@ __all__ = [
     "ConflictError",
     "CorruptDataError",
     "ErrorKind",
+    "ForeignRootError",
     "InvalidArgumentError",
     "InvalidKeyError",
     "MissingDependencyError",
@@ -32,17 +35,21 @@ __all__ = [
     "SerializationError",
     "SessionStorageError",
     "StorageNotFoundError",
+    "UnsafePathError",
     "translate",
 ]
 
-ErrorKind = Literal["missing_storage", "denied", "unreachable", "conflict", "other"]
+ErrorKind = Literal[
+    "missing_storage", "denied", "unreachable", "conflict", "foreign", "unsafe", "clash", "other"
+]
 
 
 class SessionStorageError(Exception):
     """Base class of every error raised by session-storage.
 
     Attributes ``backend``, ``session_id``, ``filename`` and ``url`` say where it
-    happened when known (``None`` otherwise).
+    happened when known (``None`` otherwise). Credentials in any URL of the message
+    and in ``url`` are shown as ``***`` (see :mod:`session_storage.redaction`).
     """
 
     backend: str | None = None
@@ -59,11 +66,13 @@ class SessionStorageError(Exception):
         filename: str | None = None,
         url: str | None = None,
     ) -> None:
-        super().__init__(message)
+        # The one place every library error passes: no message or url can leak a
+        # credential, whoever built it (a backend's own text included).
+        super().__init__(redact_text(message))
         self.backend = backend
         self.session_id = session_id
         self.filename = filename
-        self.url = url
+        self.url = None if url is None else redact_url(url)
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
@@ -103,6 +112,25 @@ class StorageNotFoundError(SessionStorageError, FileNotFoundError):
 
 class PermissionDeniedError(SessionStorageError, PermissionError):
     """The backend refused the credentials or the operation."""
+
+
+class ForeignRootError(PermissionDeniedError):
+    """A delete in a local folder that this library did not create as a store.
+
+    The library writes a marker file (``.session-storage``) at the root of a local
+    store on its first write; a folder without one (in it or above it) may hold
+    anything, so ``delete_session``, ``delete_sessions`` and
+    ``delete_sessions_older_than`` refuse there and delete nothing. A
+    ``PermissionDeniedError``: the operation is refused, and no retry will change that.
+    """
+
+
+class UnsafePathError(PermissionDeniedError):
+    """A path below a local root is a symbolic link, or not a regular file or folder.
+
+    Links are never followed (they could lead out of the root) and FIFOs, sockets and
+    devices are never opened (a FIFO would block forever); nothing was read or written.
+    """
 
 
 class BackendUnavailableError(SessionStorageError, ConnectionError):
@@ -199,6 +227,11 @@ _KIND_TO_CLASS: dict[ErrorKind, type[SessionStorageError]] = {
     "denied": PermissionDeniedError,
     "unreachable": BackendUnavailableError,
     "conflict": ConflictError,
+    "foreign": ForeignRootError,
+    "unsafe": UnsafePathError,
+    # A file and a folder of one name cannot coexist on local disk (they can on object
+    # stores): like a segment over 255 bytes, a key this backend cannot hold.
+    "clash": InvalidKeyError,
     "other": BackendError,
 }
 

@@ -1,26 +1,29 @@
-"""Paged and streaming listing of session ids, in key order.
+"""Listing: session ids (paged and streaming, in key order), files, file metadata.
 
 Drivers list encoded folder names in key order (see :func:`keys.session_sort_key`);
 this module checks the caller's paging arguments, decodes the names, drops the ones
 this library did not write, and stops after ``limit`` ids. A page is asked of the
 driver with that same limit, so on object stores its cost follows the page, not the
-number of sessions.
+number of sessions. Files of a session, and the metadata of every file under the
+root, come from one listing pass of the driver (one LIST per 1000 files on object
+stores), never a request per file.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, cast
 
+from .arguments import check_int
 from .backends.base import Driver
-from .errors import InvalidArgumentError, InvalidKeyError
-from .keys import decode_segment, encode_segment
+from .context import Scope
+from .errors import InvalidKeyError
+from .files import metadata_of
+from .keys import decode_filename, decode_segment, encode_segment
 
-__all__ = ["Page", "pages"]
-
-T = TypeVar("T")
+__all__ = ["Page", "file_metadata", "list_files", "pages", "session_ids", "session_pages"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +43,7 @@ class Page:
         """Checked paging arguments; raises InvalidArgumentError for unusable ones."""
         if not isinstance(prefix, str):
             raise InvalidKeyError(f"prefix must be a str, got {type(prefix).__name__}")
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
-        ):
-            raise InvalidArgumentError(f"limit must be None or an int >= 0, got {limit!r}")
+        limit = check_int("limit", limit, 0, allow_none=True)
         if start_after is not None and not isinstance(start_after, str):
             raise InvalidKeyError(
                 f"start_after must be None or a session id (str), got {start_after!r}"
@@ -69,9 +69,10 @@ async def pages(driver: Driver, root: str, page: Page) -> AsyncGenerator[list[st
     while remaining is None or remaining > 0:
         wanted = remaining
         seen = 0
-        async with _closing(
-            driver.iter_children(root, page.encoded_prefix, after, wanted)
-        ) as listing:
+        # Every driver implements iter_children as an async generator: closing it when
+        # the consumer stops early releases its pending request state at once.
+        children = driver.iter_children(root, page.encoded_prefix, after, wanted)
+        async with aclosing(cast(AsyncGenerator[list[str], None], children)) as listing:
             async for names in listing:
                 seen += len(names)
                 after = names[-1] if names else after
@@ -94,16 +95,46 @@ def _decode(names: list[str], prefix: str) -> list[str]:
     return out
 
 
-@asynccontextmanager
-async def _closing(it: AsyncIterator[T]) -> AsyncGenerator[AsyncIterator[T], None]:
-    """Close a driver's async generator when the consumer stops early.
+def session_pages(scope: Scope, page: Page) -> AsyncGenerator[list[str], None]:
+    """Pages of session ids under the scope's root, failures turned into library errors."""
+    return scope.iterate(
+        scope.root_ref(), "list sessions in", pages(scope.driver, scope.root, page)
+    )
 
-    A page that is left unread would otherwise keep its generator (and, on object
-    stores, its pending request state) alive until garbage collection.
-    """
-    try:
-        yield it
-    finally:
-        aclose = getattr(it, "aclose", None)
-        if aclose is not None:
-            await aclose()
+
+async def session_ids(scope: Scope, page: Page) -> AsyncGenerator[str, None]:
+    """The ids of :func:`session_pages`, one at a time."""
+    async with aclosing(session_pages(scope, page)) as chunks:
+        async for chunk in chunks:
+            for session_id in chunk:
+                yield session_id
+
+
+async def list_files(scope: Scope, session_id: str) -> list[str]:
+    """See :meth:`SessionStorage.list_files`."""
+    folder = scope.folder(session_id)
+    paths = await scope.call(folder, "list files of", scope.driver.list_files(folder.path))
+    cut = len(folder.path) + 1
+    names = (decode_filename(p[cut:]) for p in paths)
+    return sorted(n for n in names if n is not None)
+
+
+async def file_metadata(
+    scope: Scope, session_id: str | None
+) -> AsyncGenerator[dict[str, Any], None]:
+    """See :meth:`SessionStorage.iter_file_metadata`."""
+    ref = scope.root_ref() if session_id is None else scope.folder(session_id)
+    listing = scope.driver.list_file_infos(ref.path)
+    cut = len(ref.path.rstrip("/")) + 1
+    async with aclosing(scope.iterate(ref, "list files of", listing)) as infos:
+        async for page in infos:
+            for path, info in page:
+                relative = path[cut:]
+                if session_id is None:
+                    segment, _, relative = relative.partition("/")
+                    sid = decode_segment(segment) if relative else None
+                else:
+                    sid = session_id
+                name = decode_filename(relative) if sid is not None else None
+                if sid is not None and name is not None:
+                    yield metadata_of(scope, sid, name, info)

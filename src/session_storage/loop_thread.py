@@ -5,21 +5,30 @@ interleaved on the one loop. The thread starts on first use. :meth:`LoopThread.c
 runs a final coroutine (the owner's clean-up), cancels what is left as ``asyncio.run``
 does, and joins the thread; the next call starts a new one. A thread still running at
 interpreter exit is closed by an ``atexit`` hook, so its final coroutine (flushing
-background saves) runs even in a script that forgot to close.
+background saves) runs even in a script that forgot to close. The loop hops to threads
+through a :class:`~session_storage.workers.WorkerPool` of its own, which, unlike the
+default executor, still works in ``atexit`` handlers; an error of the final coroutine
+at exit is logged, not printed as an ignored exception.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from .errors import BackgroundSaveError
+from .workers import PrivateLoop
+
 __all__ = ["LoopThread"]
 
 T = TypeVar("T")
+
+_log = logging.getLogger(__name__)
 
 _ITER_BATCH = 256
 """Items fetched per round trip to the loop when iterating an async iterator."""
@@ -88,23 +97,34 @@ class LoopThread:
             with self._lock:
                 loop, thread = self._loop, self._thread
                 self._loop = self._thread = None
-                atexit.unregister(self.close)
+                atexit.unregister(self._close_at_exit)
             if loop is not None and thread is not None:
                 loop.call_soon_threadsafe(loop.stop)
                 thread.join()
 
+    def _close_at_exit(self) -> None:
+        # Nobody can catch an error raised here: the interpreter would print it as an
+        # ignored exception and exit 0. Log each failed save with its session and file.
+        try:
+            self.close()
+        except BackgroundSaveError as exc:
+            for failure in exc.failures:
+                _log.error("background save failed at interpreter exit: %s", failure)
+        except Exception:  # noqa: BLE001 - the last chance to say it: log, never raise
+            _log.exception("closing %s at interpreter exit failed", self._name)
+
     def _start(self) -> asyncio.AbstractEventLoop:
         if self._loop is not None:
             return self._loop
-        loop = asyncio.new_event_loop()
+        loop = PrivateLoop(self._name)
         thread = threading.Thread(target=_run, args=(loop,), name=self._name, daemon=True)
         thread.start()
         self._loop, self._thread = loop, thread
-        atexit.register(self.close)
+        atexit.register(self._close_at_exit)
         return loop
 
 
-def _run(loop: asyncio.AbstractEventLoop) -> None:
+def _run(loop: PrivateLoop) -> None:
     """The thread's body: run the loop until stopped, then shut it down as asyncio.run."""
     asyncio.set_event_loop(loop)
     try:
@@ -120,6 +140,7 @@ def _run(loop: asyncio.AbstractEventLoop) -> None:
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+            loop.workers.shutdown()
 
 
 async def _take(iterator: AsyncIterator[T], n: int) -> tuple[list[T], bool]:

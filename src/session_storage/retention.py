@@ -13,32 +13,76 @@ this is the narrowest the window gets.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
+from . import batch
+from .arguments import check_age, check_aware, check_bool, invalid
 from .backends import Driver, ObjectInfo
+from .context import FolderRef, Scope
+from .keys import decode_segment, join
 
-__all__ = ["cutoff_for", "delete_if_expired", "newest_by_session"]
+__all__ = [
+    "DELETE_CONCURRENCY",
+    "cutoff_for",
+    "delete_if_expired",
+    "delete_older_than",
+    "newest_by_session",
+]
 
 DELETE_CONCURRENCY = 8
-"""Sessions deleted at once."""
+"""Sessions deleted at once (at least; more if the storage's max_concurrency is higher)."""
+
+
+async def delete_older_than(
+    scope: Scope, age: timedelta | float, dry_run: bool, now: datetime | None
+) -> list[str]:
+    """See :meth:`SessionStorage.delete_sessions_older_than`."""
+    cutoff = cutoff_for(age, now)
+    check_bool("dry_run", dry_run)
+    # Local disk: refuse a folder the library did not create; clean crash leftovers.
+    sweep = scope.driver.sweep(scope.root, dry_run=dry_run)
+    await scope.call(scope.root_ref(), "delete expired sessions in", sweep)
+    scan = newest_by_session(scope.driver, scope.root)
+    newest = await scope.call(scope.root_ref(), "scan for expired sessions in", scan)
+    expired = sorted(
+        (session_id, segment)
+        for segment, modified in newest.items()
+        if modified < cutoff and (session_id := decode_segment(segment)) is not None
+    )
+    if dry_run:
+        return [session_id for session_id, _ in expired]
+    ops = {
+        session_id: partial(
+            _delete, scope, FolderRef(session_id, join(scope.root, segment)), cutoff
+        )
+        for session_id, segment in expired
+    }
+    deleted = await batch.run(
+        ops,
+        max(scope.shared.max_concurrency, DELETE_CONCURRENCY),
+        action="delete_sessions_older_than",
+        backend=scope.backend,
+        url=scope.url(),
+    )
+    return [session_id for session_id, done in deleted.items() if done]
+
+
+async def _delete(scope: Scope, ref: FolderRef, cutoff: datetime) -> bool:
+    return await scope.call(ref, "delete", delete_if_expired(scope, ref.path, cutoff))
 
 
 def cutoff_for(age: timedelta | float, now: datetime | None = None) -> datetime:
     """``now - age``; ``age`` is a timedelta or seconds, ``now`` an aware datetime.
 
-    Raises TypeError for an age that is neither, ValueError for a negative age or a
-    naive ``now``.
+    Raises InvalidArgumentError for an age that is neither or is negative, and for a
+    ``now`` that is not an aware datetime.
     """
-    if isinstance(age, bool) or not isinstance(age, (timedelta, int, float)):
-        raise TypeError(f"age must be a timedelta or seconds, got {type(age).__name__}")
-    if not isinstance(age, timedelta):
-        age = timedelta(seconds=age)
-    if age < timedelta(0):
-        raise ValueError(f"age must not be negative, got {age}")
-    if now is None:
-        now = datetime.now(timezone.utc)
-    elif now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be a timezone-aware datetime")
-    return now - age
+    delta = check_age(age)
+    moment = check_aware("now", now) or datetime.now(timezone.utc)
+    try:
+        return moment - delta
+    except OverflowError as exc:  # an age reaching back before year 1
+        raise invalid(f"age {delta} reaches back before the year 1") from exc
 
 
 async def newest_by_session(driver: Driver, root: str) -> dict[str, datetime]:
@@ -60,16 +104,16 @@ async def newest_by_session(driver: Driver, root: str) -> dict[str, datetime]:
     return newest
 
 
-async def delete_if_expired(driver: Driver, folder: str, root: str, cutoff: datetime) -> bool:
+async def delete_if_expired(scope: Scope, folder: str, cutoff: datetime) -> bool:
     """Delete every file of ``folder`` if all of them are older than ``cutoff``.
 
     Looks at the session again first and returns False, deleting nothing, if a file
     has been written since the scan (or the session is gone).
     """
     files: list[tuple[str, ObjectInfo]] = []
-    async for page in driver.list_file_infos(folder):
+    async for page in scope.driver.list_file_infos(folder):
         files.extend(page)
     if not files or any(info.modified >= cutoff for _, info in files):
         return False
-    await driver.delete_files([path for path, _ in files], root)
+    await scope.delete_files([path for path, _ in files])
     return True

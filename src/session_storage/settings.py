@@ -6,11 +6,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote
 
 import orjson
 
 from .errors import ConfigurationError
+from .redaction import MASK, is_secret_name, redact_url, split_userinfo
 
 __all__ = ["BACKEND_NAMES", "DEFAULT_URL", "StorageSettings", "backend_url"]
 
@@ -29,8 +30,8 @@ _URL_TEMPLATES = {
 }
 BACKEND_NAMES = tuple(_URL_TEMPLATES)
 
-# Option names whose values are credentials; a repr shows them as "***".
-_SECRET_WORDS = ("secret", "key", "token", "password", "credential", "sas", "connection")
+_S3_SCHEMES = ("s3://", "s3a://")
+_AZURE_SCHEMES = ("az://", "abfs://", "abfss://")
 
 
 def backend_url(backend: str, bucket: str = DEFAULT_BUCKET, root: str = DEFAULT_ROOT) -> str:
@@ -49,26 +50,49 @@ def backend_url(backend: str, bucket: str = DEFAULT_BUCKET, root: str = DEFAULT_
     return template.format(root=root.rstrip("/") or "/", bucket=bucket.strip("/"))
 
 
-def _is_secret(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in _SECRET_WORDS)
-
-
 def _redact(value: Any) -> Any:
+    """Options as a repr may show them: credentials masked, URLs in values redacted."""
     if isinstance(value, Mapping):
-        return {k: "***" if _is_secret(str(k)) else _redact(v) for k, v in value.items()}
+        return {k: MASK if is_secret_name(str(k)) else _redact(v) for k, v in value.items()}
+    if isinstance(value, str):
+        return redact_url(value)  # an endpoint_url with user:password@
     return value
 
 
-def _redact_url(url: str) -> str:
-    """Hide userinfo and query strings (SAS tokens, keys) in a URL."""
-    parts = urlsplit(url)
-    if not parts.scheme or (not parts.query and "@" not in parts.netloc):
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    if "@" in parts.netloc:
-        netloc = "***@" + netloc
-    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
+def _move_credentials(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Take credentials out of ``url`` and into the storage options they belong in.
+
+    ``s3://KEY:SECRET@bucket/app`` gives ``s3://bucket/app`` with ``key`` and
+    ``secret`` (percent-decoded); ``az://container/app?sv=...&sig=...`` gives
+    ``az://container/app`` with ``sas_token``. Left in the URL they would become part
+    of the bucket name or of every object's key; out of it, ``url`` is safe to show.
+    """
+    lowered = url.lower()
+    scheme = next((s for s in _S3_SCHEMES if lowered.startswith(s)), None)
+    if scheme is not None:
+        userinfo, rest = split_userinfo(url[len(scheme) :])
+        if userinfo is None:
+            return url, options
+        key, _, secret = userinfo.partition(":")
+        moved = {"key": unquote(key), **({"secret": unquote(secret)} if secret else {})}
+        return scheme + rest, _merge(redact_url(url), options, moved, ("username", "password"))
+    scheme = next((s for s in _AZURE_SCHEMES if lowered.startswith(s)), None)
+    path, _, query = url.partition("?")
+    if scheme is not None and "sig=" in query:
+        return path, _merge(redact_url(url), options, {"sas_token": query}, ())
+    return url, options
+
+
+def _merge(
+    shown: str, options: dict[str, Any], moved: dict[str, Any], aliases: tuple[str, ...]
+) -> dict[str, Any]:
+    clash = sorted(name for name in (*moved, *aliases) if name in options)
+    if clash:
+        raise ConfigurationError(
+            f"{shown} carries credentials and storage_options give {', '.join(clash)} "
+            "too: pass them in one place"
+        )
+    return {**options, **moved}
 
 
 @dataclass(frozen=True)
@@ -77,8 +101,14 @@ class StorageSettings:
 
     ``url`` is any URL the library supports (``file://``, a plain path, ``memory://``,
     ``s3://``, ``gs://``, ``az://``). ``storage_options`` go to the fsspec filesystem
-    (``endpoint_url``, ``key``, ``secret``, ``connection_string``, ...). The repr never
-    shows credentials.
+    (``endpoint_url``, ``key``, ``secret``, ``connection_string``, ...).
+
+    Credentials written into the URL move into ``storage_options`` on creation:
+    ``s3://KEY:SECRET@bucket/app`` becomes ``url="s3://bucket/app"`` with ``key`` and
+    ``secret``, and an Azure SAS (``az://container/app?sv=...&sig=...``) becomes
+    ``sas_token``; the same option given both ways raises ConfigurationError. So
+    ``url`` can be shown anywhere, and the repr masks every credential option and the
+    ``user:password@`` of any URL among the options (``endpoint_url``).
     """
 
     url: str = DEFAULT_URL
@@ -87,11 +117,13 @@ class StorageSettings:
     def __post_init__(self) -> None:
         if not isinstance(self.url, str) or not self.url:
             raise ConfigurationError(f"storage url must be a non-empty str, got {self.url!r}")
-        object.__setattr__(self, "storage_options", dict(self.storage_options))
+        url, options = _move_credentials(self.url, dict(self.storage_options))
+        object.__setattr__(self, "url", url)
+        object.__setattr__(self, "storage_options", options)
 
     def __repr__(self) -> str:
         return (
-            f"StorageSettings(url={_redact_url(self.url)!r}, "
+            f"StorageSettings(url={redact_url(self.url)!r}, "
             f"storage_options={_redact(self.storage_options)!r})"
         )
 

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mappin
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from .arguments import check_instance
 from .background import DEFAULT_CONCURRENCY, SaveHandle
 from .loop_thread import LoopThread
 from .settings import DEFAULT_URL, StorageSettings
@@ -95,18 +96,18 @@ class SyncSessionStorage:
         The storage must not be used from another event loop while this one is open.
         """
         sync = object.__new__(cls)
-        sync._init(storage)
+        sync._init(check_instance("storage", storage, SessionStorage))
         return sync
 
     @classmethod
     def from_settings(cls, settings: StorageSettings) -> SyncSessionStorage:
         """A storage for ``settings``."""
-        return cls(settings.url, settings.storage_options)
+        return cls.wrap(SessionStorage.from_settings(settings))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SyncSessionStorage:
         """A storage configured by ``SESSION_STORAGE_*`` variables (see StorageSettings)."""
-        return cls.from_settings(StorageSettings.from_env(environ))
+        return cls.wrap(SessionStorage.from_env(environ))
 
     # -- identity and lifecycle ----------------------------------------------------
 

@@ -12,9 +12,11 @@ destination side.
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .arguments import check_int, invalid
 from .storage import SessionStorage
 
 __all__ = ["CopyProgress", "CopyResult", "copy_sessions"]
@@ -54,8 +56,9 @@ async def copy_sessions(
     source: SessionStorage,
     destination: SessionStorage,
     *,
-    concurrency: int = DEFAULT_COPY_CONCURRENCY,
+    max_concurrency: int = DEFAULT_COPY_CONCURRENCY,
     progress: Callable[[CopyProgress], None] | None = None,
+    concurrency: int | None = None,
 ) -> CopyResult:
     """Copy every file of every session under ``source`` to ``destination``.
 
@@ -63,10 +66,23 @@ async def copy_sessions(
     destination with identical bytes are skipped; nothing at the destination is
     deleted. ``progress`` is called with a CopyProgress after each file. Raises the
     first backend error; files copied before it stay copied, and running the copy
-    again resumes (identical files are skipped).
+    again resumes (identical files are skipped). At most ``max_concurrency`` files
+    are copied at once; ``concurrency`` is its deprecated former name. A bad argument
+    raises InvalidArgumentError before anything is read.
     """
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    if concurrency is not None:
+        warnings.warn(
+            "copy_sessions(concurrency=...) is deprecated; use max_concurrency=...",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        max_concurrency = concurrency
+    limit = check_int("max_concurrency", max_concurrency, 1)
+    for name, value in (("source", source), ("destination", destination)):
+        if not isinstance(value, SessionStorage):
+            raise invalid(f"{name} must be a SessionStorage, got {type(value).__name__}")
+    if progress is not None and not callable(progress):
+        raise invalid(f"progress must be callable or None, got {type(progress).__name__}")
     wanted = [
         (m["session_id"], m["filename"], m["size"]) async for m in source.iter_file_metadata()
     ]
@@ -100,7 +116,7 @@ async def copy_sessions(
         for item in queue:  # the workers share one iterator: each file is taken once
             await copy_one(*item)
 
-    workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(wanted)))]
+    workers = [asyncio.ensure_future(worker()) for _ in range(min(limit, len(wanted)))]
     try:
         await asyncio.gather(*workers)
     finally:

@@ -48,4 +48,6 @@ def open_driver(url: str, storage_options: Mapping[str, Any]) -> tuple[Driver, s
     root = cls.root_path(url)
     if not root.strip("/") and cls.name not in ("file", "memory"):
         raise ConfigurationError(f"{url!r} names no bucket")
-    return cls(storage_options), root
+    driver = cls(storage_options)
+    driver.root = root
+    return driver, root

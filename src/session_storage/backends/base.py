@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,9 @@ class Driver(ABC):
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options = dict(options)
+        self.root = ""
+        """The backend path of the storage's root, set by ``open_driver`` (narrowed
+        storages share the driver and have roots below it)."""
         self._fs: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -138,6 +142,22 @@ class Driver(ABC):
             self._retire(fs, loop)
             return
         await self._close(fs)
+
+    def __del__(self) -> None:
+        # Like aiohttp's "Unclosed client session": a network filesystem was opened and
+        # its storage dropped without aclose()/close(); its connections leak until exit.
+        try:
+            if self.loop_bound and self._fs is not None:
+                warnings.warn(
+                    f"unclosed {self.name} storage: its connections were never released; "
+                    "use `async with`, aclose(), or close() on a SyncSessionStorage",
+                    ResourceWarning,
+                    # Raised from __del__: no caller frame to point at.
+                    stacklevel=1,
+                    source=self,
+                )
+        except Exception:  # noqa: BLE001, S110 - interpreter teardown: modules may be gone
+            pass
 
     def _retire(self, fs: Any, loop: asyncio.AbstractEventLoop | None) -> None:
         """Close ``fs``, which belongs to ``loop``, from outside that loop."""
@@ -245,6 +265,13 @@ class Driver(ABC):
     @abstractmethod
     async def delete_files(self, paths: Sequence[str], root: str) -> None:
         """Delete many files, in as few requests as the backend allows."""
+
+    async def sweep(self, folder: str, *, dry_run: bool) -> None:
+        """Before retention deletes below ``folder``: refuse if deleting there is not
+        allowed, and (unless ``dry_run``) remove what crashed writers left behind.
+
+        The default does nothing: object stores leave no temp files.
+        """
 
     async def delete_tree(self, folder: str, root: str) -> bool:
         """Delete every file below ``folder``; returns whether there was any."""

@@ -7,11 +7,12 @@ unlink. ``flock`` locks belong to an open file description, so two threads of on
 process exclude each other as two processes do, and the kernel releases the lock when
 its holder dies: a crashed writer never leaves a folder locked.
 
-Empty folders are removed (they would be listed as sessions), and their lock file with
-them. Removing a lock file that someone may be waiting on needs a protocol:
+Folders a delete empties are removed (they would be listed as sessions), and their
+lock file with them. Removing a lock file that someone may be waiting on needs a
+protocol:
 
-- only a holder of the lock unlinks the lock file, and only when the folder holds
-  nothing else;
+- only a holder of the lock removes the lock file (unlinks it, or renames its folder
+  away, see ``local_delete``), and only when the folder holds no other data;
 - every taker, once it holds the lock, checks that the path still names the file it
   locked; if not (the file was unlinked while it waited), it drops it and starts over
   on the new one.
@@ -21,7 +22,6 @@ So at any moment at most one process holds the lock that the path names.
 
 from __future__ import annotations
 
-import errno
 import os
 from types import TracebackType
 
@@ -30,7 +30,7 @@ try:
 except ImportError:  # pragma: no cover - Windows has no flock
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["HAVE_FLOCK", "LOCK_NAME", "FolderLock", "remove_folder_if_empty"]
+__all__ = ["HAVE_FLOCK", "LOCK_NAME", "FolderLock", "fcntl"]
 
 LOCK_NAME = ".lock"
 """The lock file of a folder. Names starting with a dot are never keys, so listings
@@ -39,7 +39,9 @@ skip it and it cannot collide with a stored file."""
 HAVE_FLOCK = fcntl is not None
 """Whether this platform has ``flock``; without it local conditional writes are refused."""
 
-_OPEN_FLAGS = os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
+# O_NOFOLLOW: a lock file replaced by a link must not make us create or open a file
+# somewhere else.
+_OPEN_FLAGS = os.O_RDWR | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
 
 
 class FolderLock:
@@ -107,41 +109,3 @@ def _same_file(fd: int, path: str) -> bool:
         return False
     held = os.fstat(fd)
     return (on_disk.st_ino, on_disk.st_dev) == (held.st_ino, held.st_dev)
-
-
-def _holds_only_lock(folder: str) -> bool:
-    try:
-        with os.scandir(folder) as entries:
-            return all(e.name == LOCK_NAME for e in entries)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-
-
-def remove_folder_if_empty(folder: str) -> bool:
-    """Remove ``folder`` if it holds nothing but its lock file; returns whether it is gone.
-
-    Must not be called while holding this folder's lock (flock does not nest across
-    descriptors: it would wait for itself).
-    """
-    try:
-        os.rmdir(folder)
-        return True
-    except FileNotFoundError:
-        return True
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not HAVE_FLOCK:
-            return False
-    if not _holds_only_lock(folder):
-        return False
-    lock = FolderLock(folder, create=False)
-    with lock as held:
-        # Checked again under the lock: a writer may have put its temp file in since.
-        if held and _holds_only_lock(folder):
-            lock.unlink()
-    try:
-        os.rmdir(folder)
-    except FileNotFoundError:
-        return True
-    except OSError:  # someone wrote into it meanwhile: it is theirs now
-        return False
-    return True

@@ -15,6 +15,8 @@ from ..settings import StorageSettings
 from ..storage import SessionStorage
 from ..transfer import copy_sessions
 from .exits import EXIT_DATA, EXIT_DECLINED, EXIT_NOT_FOUND, EXIT_OK, UsageError
+from .guards import check_copy
+from .options import given_options, options_for, split_shared, tagged
 from .output import echo, emit_json, plain, timestamp
 from .parser import format_duration
 from .progress import ProgressBar, human_bytes
@@ -22,17 +24,39 @@ from .progress import ProgressBar, human_bytes
 __all__ = ["COMMANDS"]
 
 
-def settings_for(args: argparse.Namespace, url: str | None = None) -> StorageSettings:
-    """SESSION_STORAGE_* settings, overridden by --url and merged with the options."""
+def settings_for(args: argparse.Namespace) -> StorageSettings:
+    """SESSION_STORAGE_* settings, overridden by --url and merged with the options.
+
+    Raises UsageError for an option the backend does not take.
+    """
     base = StorageSettings.from_env()
-    options = dict(base.storage_options)
-    options.update(args.options or {})
-    options.update(dict(args.option))
-    return StorageSettings(url or args.url or base.url, options)
+    url = args.url or base.url
+    return StorageSettings(url, options_for(url, given_options(args, base)))
 
 
 def open_storage(args: argparse.Namespace) -> SessionStorage:
     return SessionStorage.from_settings(settings_for(args))
+
+
+def copy_settings(args: argparse.Namespace) -> tuple[StorageSettings, StorageSettings]:
+    """The source and destination of ``cp``, each with the options meant for it.
+
+    Options given for both sides go to each side whose backend takes them;
+    ``--src-option`` and ``--dst-option`` to one side only. Raises UsageError for an
+    option no side takes, a ``memory://`` destination and overlapping roots.
+    """
+    base = StorageSettings.from_env()
+    shared_src, shared_dst = split_shared(given_options(args, base), args.src, args.dst)
+    src = StorageSettings(
+        args.src,
+        options_for(args.src, {**shared_src, **tagged(args.src_option, "--src-option")}),
+    )
+    dst = StorageSettings(
+        args.dst,
+        options_for(args.dst, {**shared_dst, **tagged(args.dst_option, "--dst-option")}),
+    )
+    check_copy(src, dst)
+    return src, dst
 
 
 def _count(n: int, noun: str) -> str:
@@ -137,6 +161,17 @@ def _confirm(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+def _require_terminal(what: str) -> None:
+    """Refuse to ask when nobody can answer: a script must say --yes."""
+    if not sys.stdin.isatty():
+        raise UsageError(f"refusing to delete {what} without --yes: stdin is not a terminal")
+
+
+def _declined() -> int:
+    print("session-storage: nothing deleted", file=sys.stderr)
+    return EXIT_DECLINED
+
+
 async def cmd_rm(args: argparse.Namespace) -> int:
     async with open_storage(args) as storage:
         if args.file is None:
@@ -151,13 +186,9 @@ async def cmd_rm(args: argparse.Namespace) -> int:
                 )
             what = f"file {args.file!r} of session {args.session!r}"
         if not args.yes:
-            if not sys.stdin.isatty():
-                raise UsageError(
-                    f"refusing to delete {what} without --yes: stdin is not a terminal"
-                )
+            _require_terminal(what)
             if not _confirm(f"Delete {what} from {storage.url}?"):
-                print("session-storage: nothing deleted", file=sys.stderr)
-                return EXIT_DECLINED
+                return _declined()
         deleted = await storage.delete_session(args.session, args.file)
     if args.json:
         emit_json({"session_id": args.session, "filename": args.file, "deleted": deleted})
@@ -167,14 +198,9 @@ async def cmd_rm(args: argparse.Namespace) -> int:
 
 
 async def cmd_cp(args: argparse.Namespace) -> int:
-    src_settings = settings_for(args, args.src)
-    dst_settings = settings_for(args, args.dst)
-    src = SessionStorage(
-        src_settings.url, {**src_settings.storage_options, **dict(args.src_option)}
-    )
-    dst = SessionStorage(
-        dst_settings.url, {**dst_settings.storage_options, **dict(args.dst_option)}
-    )
+    src_settings, dst_settings = copy_settings(args)
+    src = SessionStorage.from_settings(src_settings)
+    dst = SessionStorage.from_settings(dst_settings)
     bar = ProgressBar(sys.stderr, "copying", enabled=not (args.json or args.no_progress))
     async with src, dst:
         try:
@@ -195,19 +221,38 @@ async def cmd_cp(args: argparse.Namespace) -> int:
 
 
 async def cmd_gc(args: argparse.Namespace) -> int:
+    age = format_duration(args.older_than)
+    if not (args.dry_run or args.yes):
+        if not args.older_than:
+            raise UsageError(
+                f"refusing to delete every session (--older-than {age}) without --yes; "
+                "use --dry-run to see them"
+            )
+        _require_terminal(f"the sessions older than {age}")
     now = datetime.now(timezone.utc)
     cutoff = now - args.older_than
     async with open_storage(args) as storage:
+        ask = not (args.dry_run or args.yes)
         ids = await storage.delete_sessions_older_than(
-            args.older_than, dry_run=args.dry_run, now=now
+            args.older_than, dry_run=args.dry_run or ask, now=now
         )
+        if ask and ids:
+            # The same `now`, so the second pass selects these sessions again, minus
+            # any written to since: a session in use is never deleted for a stale look.
+            question = (
+                f"Delete {_count(len(ids), 'session')} whose newest file is older than "
+                f"{age} from {storage.url}?"
+            )
+            if not _confirm(question):
+                return _declined()
+            ids = await storage.delete_sessions_older_than(args.older_than, now=now)
     if args.json:
         emit_json({"dry_run": args.dry_run, "cutoff": cutoff, "sessions": ids})
         return EXIT_OK
     verb = "would delete" if args.dry_run else "deleted"
     echo(
         f"{verb} {_count(len(ids), 'session')} whose newest file is "
-        f"older than {format_duration(args.older_than)} (before {timestamp(cutoff)})"
+        f"older than {age} (before {timestamp(cutoff)})"
     )
     for session_id in ids:
         echo(f"  {plain(session_id)}")

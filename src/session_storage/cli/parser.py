@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn
 
 import orjson
 
-from .. import __version__
+from .. import DEFAULT_FILENAME, __version__
 
 __all__ = ["EXIT_CODES_HELP", "build_parser", "format_duration", "parse_duration", "parse_option"]
 
@@ -17,11 +18,13 @@ EXIT_CODES_HELP = """\
 exit codes:
   0  success
   1  not found: the session or file does not exist
-  2  usage or configuration error (bad arguments, unknown URL scheme, invalid
-     options, missing extra, rm without --yes when stdin is not a terminal)
+  2  usage or configuration error (bad arguments, unknown URL scheme, unknown
+     storage options, missing extra, rm or gc without --yes when stdin is not a
+     terminal, gc --older-than 0 without --yes, cp into its own source or into
+     memory://)
   3  backend error (missing bucket, refused credentials, unreachable endpoint, ...)
   4  corrupt data: a stored file is not the JSON it should be
-  5  declined: rm was not confirmed at the prompt
+  5  declined: rm or gc was not confirmed at the prompt
   130 interrupted (Ctrl-C)
 """
 
@@ -39,7 +42,12 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
 
 
 def parse_duration(text: str) -> timedelta:
-    """``30d``, ``12h``, ``15m``, ``90s``, ``1w``, ``1d12h`` or plain seconds."""
+    """``30d``, ``12h``, ``15m``, ``90s``, ``1w``, ``1d12h`` or plain seconds.
+
+    The duration is an age measured back from now, so it must be finite, not negative,
+    and reach back no further than the year 1; anything else is an
+    ``ArgumentTypeError`` naming ``text``.
+    """
     value = text.strip().lower()
     try:
         seconds = float(value)
@@ -50,9 +58,18 @@ def parse_duration(text: str) -> timedelta:
                 "15m, 90s or 1d12h"
             ) from None
         seconds = sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(value))
+    if not math.isfinite(seconds):  # float() also reads "inf" and "nan"
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: must be a finite number")
     if seconds < 0:
         raise argparse.ArgumentTypeError(f"invalid duration {text!r}: must not be negative")
-    return timedelta(seconds=seconds)
+    try:
+        duration = timedelta(seconds=seconds)
+        _ = datetime.now(timezone.utc) - duration  # the cutoff gc computes from it
+    except OverflowError:
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r}: too long, it reaches back before the year 1"
+        ) from None
+    return duration
 
 
 def format_duration(value: timedelta) -> str:
@@ -166,9 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     files = command("files", "list the files of a session")
     files.add_argument("session", metavar="SESSION")
 
-    show = command("show", "print a stored file as pretty JSON (default file: state.json)")
+    show = command("show", f"print a stored file as pretty JSON (default file: {DEFAULT_FILENAME})")
     show.add_argument("session", metavar="SESSION")
-    show.add_argument("file", nargs="?", default="state.json", metavar="FILE")
+    show.add_argument("file", nargs="?", default=DEFAULT_FILENAME, metavar="FILE")
     show.add_argument("--raw", action="store_true", help="write the stored bytes as they are")
 
     info = command("info", "size, times and version of a file, or of every file of a session")
@@ -213,4 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="for example 30d, 12h, 15m, 90s or 1d12h",
     )
     gc.add_argument("--dry-run", action="store_true", help="list what would be deleted")
+    gc.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="do not ask for confirmation (required for --older-than 0)",
+    )
     return parser

@@ -1,4 +1,4 @@
-"""Turn-taking among the tasks of one process that race for the same key.
+"""Per-key locks, so tasks of one process that write the same key queue instead of racing.
 
 Conditional writes make concurrent writers safe, not cheap: each lost race costs a
 request. Tasks that share a storage object can see each other coming, so they queue
@@ -12,10 +12,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-__all__ = ["Turns"]
+__all__ = ["KeyedLocks"]
 
 
-class Turns:
+class KeyedLocks:
     """One FIFO lock per key and event loop.
 
     A lock lives only while some task holds or waits for it, so the table stays as
@@ -26,8 +26,8 @@ class Turns:
         self._locks: dict[tuple[int, str], tuple[asyncio.Lock, int]] = {}
 
     @asynccontextmanager
-    async def turn(self, key: str) -> AsyncIterator[None]:
-        """Wait until this task's turn for ``key``; hold it for the ``async with`` body."""
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        """Wait until no other task holds ``key``; hold it for the ``async with`` body."""
         # asyncio locks belong to one loop, and a storage may serve successive loops.
         slot = (id(asyncio.get_running_loop()), key)
         lock, users = self._locks.get(slot) or (asyncio.Lock(), 0)

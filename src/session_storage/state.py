@@ -1,0 +1,129 @@
+"""JSON state: store and load a session's state, now, in the background or in a batch.
+
+A store is checked and encoded first (a bad id, filename or state raises before
+anything is sent), then written with one request; a load is one request, then
+decoded. :func:`prepare_store` and :func:`prepare_load` split a call at that line, so
+background saves and batch calls check everything up front and write later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
+from typing import Any
+
+from .background import SaveHandle
+from .codec import decode_state, encode_stamped
+from .context import FileRef, Scope
+from .event_log import check_writable
+from .versions import VersionedState, check_condition
+
+__all__ = [
+    "DEFAULT_FILENAME",
+    "JSON",
+    "load",
+    "prepare_load",
+    "prepare_store",
+    "put",
+    "store",
+    "store_nowait",
+]
+
+DEFAULT_FILENAME = "state.json"
+"""The file a session's state lives in unless a call names another."""
+
+JSON = "application/json"
+
+State = dict[str, Any]
+
+
+async def put(
+    scope: Scope,
+    ref: FileRef,
+    data: bytes,
+    content_type: str,
+    if_version: str | None = None,
+    if_absent: bool = False,
+) -> str:
+    """Write ``data`` as ``ref`` in one request, on the write condition given; its version.
+
+    Every store of the library (state, bytes, background saves) ends here.
+    """
+    conflict = check_condition(
+        if_version,
+        if_absent,
+        supported=scope.driver.supports_conditional_writes,
+        backend=scope.backend,
+        session_id=ref.session_id,
+        filename=ref.filename,
+    )
+    write = scope.driver.put(
+        ref.path, data, content_type, if_version=if_version, if_absent=if_absent
+    )
+    return await scope.call(ref, "store", write, conflict)
+
+
+def _encode(scope: Scope, ref: FileRef, state: object) -> tuple[State, bytes]:
+    # Every JSON state write is encoded here: the one place to keep states out of
+    # event streams.
+    check_writable(ref.filename, session_id=ref.session_id, backend=scope.backend)
+    return encode_stamped(
+        state,
+        session_id=ref.session_id,
+        filename=ref.filename,
+        backend=scope.backend,
+        where=partial(scope.where, "store", ref),
+    )
+
+
+def prepare_store(
+    scope: Scope, session_id: str, state: Mapping[str, Any], filename: str
+) -> tuple[FileRef, Callable[[], Awaitable[str]]]:
+    """Check and encode a store now; the returned call writes it and gives its version."""
+    ref = scope.file(session_id, filename)
+    _, data = _encode(scope, ref, state)
+    return ref, partial(put, scope, ref, data, JSON)
+
+
+async def store(
+    scope: Scope,
+    session_id: str,
+    state: Mapping[str, Any],
+    filename: str,
+    if_version: str | None = None,
+    if_absent: bool = False,
+) -> tuple[State, str]:
+    """Store ``state`` stamped; the stamped state and its new version."""
+    ref = scope.file(session_id, filename)
+    stamped, data = _encode(scope, ref, state)
+    return stamped, await put(scope, ref, data, JSON, if_version, if_absent)
+
+
+def store_nowait(
+    scope: Scope, session_id: str, state: Mapping[str, Any], filename: str
+) -> SaveHandle:
+    """Check and encode a store now and hand the write to the background saver."""
+    ref, write = prepare_store(scope, session_id, state, filename)
+    return scope.shared.saver.submit(ref.path, write, session_id, filename)
+
+
+def prepare_load(
+    scope: Scope, session_id: str, filename: str
+) -> Callable[[], Awaitable[VersionedState]]:
+    """Check a load now; the returned call reads and decodes it."""
+    return partial(load, scope, scope.file(session_id, filename))
+
+
+async def load(scope: Scope, ref: FileRef) -> VersionedState:
+    """The state and version of ``ref`` (both ``None`` if missing), from one request."""
+    found = await scope.call(ref, "load", scope.driver.get(ref.path))
+    if found is None:
+        return VersionedState(None, None)
+    state = decode_state(
+        found[0],
+        session_id=ref.session_id,
+        filename=ref.filename,
+        backend=scope.backend,
+        where=partial(scope.where, "load", ref),
+    )
+    return VersionedState(state, found[1])
