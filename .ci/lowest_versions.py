@@ -5,9 +5,9 @@
         of each EXTRA, and the named entries of the ``test`` extra, as pyproject.toml
         spells them
     python .ci/lowest_versions.py floors-of DIST[:NAME,...]...
-        the requirements of each installed DIST (only those NAMEs, if given) that
-        carry a ``>=`` floor, run inside the environment: e.g. ``aiobotocore:botocore``
-        for the lowest botocore that the installed aiobotocore allows
+        ``name==floor`` for the requirements of each installed DIST (only those
+        NAMEs, if given) that carry a ``>=`` floor, run inside the environment: e.g.
+        ``aiobotocore:botocore`` for the lowest botocore the installed aiobotocore allows
 
 Install them with ``uv pip install --resolution lowest-direct``: every line printed
 here is a direct requirement, so it gets its lowest allowed release, and everything
@@ -20,13 +20,18 @@ from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the copy pip carries
+    from pip._vendor import tomli as tomllib
+
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_FLOOR = re.compile(r">=\s*([^,;\s]+)")
 
 
 def _name(requirement: str) -> str:
@@ -57,9 +62,12 @@ def _floors_of(args: list[str]) -> Iterator[str]:
         only = {_name(n) for n in names.split(",") if n}
         for requirement in metadata.requires(dist) or []:
             spec, _, marker = requirement.partition(";")
+            floor = _FLOOR.search(spec)
             # Requirements of the DIST's own extras are not installed here.
-            if ">=" in spec and "extra ==" not in marker and (not only or _name(spec) in only):
-                yield requirement.strip()
+            if floor and "extra ==" not in marker and (not only or _name(spec) in only):
+                # Pinned, not just direct: boto3 (under moto) would pull a direct
+                # ``botocore>=floor`` up to its own newest match.
+                yield f"{_name(spec)}=={floor[1]}"
 
 
 def main(argv: list[str]) -> None:
