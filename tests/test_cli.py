@@ -671,3 +671,30 @@ def test_wrong_arguments_exit_2_with_one_line(cli: Cli, store: Path) -> None:
     assert _tree(store) == before and not Path(elsewhere).exists()
     for argv in valid.values():
         assert cli("--url", url, *argv).code == 0, argv
+
+
+def test_gc_and_rm_refuse_a_folder_that_is_not_a_store(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A project folder is never deleted from, whatever the flags: exit 2, named."""
+    project = tmp_path / "project"
+    for name in ("src/app.py", "docs/index.md", "README.md"):
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text("keep me")
+        os.utime(project / name, (0, 0))  # older than any age
+    before = sorted(p.relative_to(project).as_posix() for p in project.rglob("*"))
+    for argv in (
+        ("--url", str(project), "gc", "--older-than", "30d", "--yes"),
+        ("--url", str(project), "gc", "--older-than", "0", "--yes"),
+        ("--url", str(project), "rm", "src", "--yes"),
+    ):
+        refused = cli(*argv)
+        assert refused.code == 2, argv
+        assert str(project) in refused.error_line()
+    assert sorted(p.relative_to(project).as_posix() for p in project.rglob("*")) == before
+    # The current directory as a URL (file://, file:) is refused before anything runs.
+    monkeypatch.chdir(project)
+    for url in ("file://", "file:"):
+        empty = cli("--url", url, "gc", "--older-than", "30d", "--yes")
+        assert empty.code == 2 and "Traceback" not in empty.err
+    assert sorted(p.relative_to(project).as_posix() for p in project.rglob("*")) == before

@@ -240,8 +240,8 @@ async def test_a_file_and_a_folder_of_one_name_give_a_clear_error(tmp_path: Path
 
 
 def test_fsync_is_an_option_and_must_be_a_bool(tmp_path: Path) -> None:
-    assert SessionStorage(tmp_path)._driver.fsync is True  # type: ignore[attr-defined]
-    assert _fast(tmp_path)._driver.fsync is False  # type: ignore[attr-defined]
+    assert SessionStorage(tmp_path)._scope.driver.fsync is True  # type: ignore[attr-defined]
+    assert _fast(tmp_path)._scope.driver.fsync is False  # type: ignore[attr-defined]
     with pytest.raises(ConfigurationError, match="fsync"):
         SessionStorage(tmp_path, {"fsync": "no"})
 

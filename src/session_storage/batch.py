@@ -68,7 +68,14 @@ async def run_batch(
 async def load_sessions(
     scope: Scope, ids: Iterable[str], filename: str, max_concurrency: int | None
 ) -> dict[str, dict[str, Any] | None]:
-    """See :meth:`SessionStorage.load_sessions`."""
+    """Load many sessions at once: ``{id: state}``, ``None`` for a missing one.
+
+    At most ``max_concurrency`` at a time (default: the storage's); a repeated id is
+    loaded once; results keep the order of first appearance. Every id is attempted;
+    failures come in one :class:`BatchError` with the loaded states in ``results`` and
+    each id's error in ``errors``. Invalid ids raise a BatchError naming them all
+    before anything is read.
+    """
 
     def build(session_id: str) -> Operation[dict[str, Any] | None]:
         load = state.prepare_load(scope, session_id, filename)
@@ -87,7 +94,13 @@ async def store_sessions(
     filename: str,
     max_concurrency: int | None,
 ) -> dict[str, str]:
-    """See :meth:`SessionStorage.store_sessions`."""
+    """Store many sessions at once from ``{id: state}``; returns ``{id: version}``.
+
+    Every id and state is checked first: if any is bad, a :class:`BatchError` naming
+    each bad id is raised and nothing is written. The writes then run at most
+    ``max_concurrency`` at a time; failures come in one BatchError with the written
+    versions in ``results``. Not a transaction: what succeeded stays.
+    """
     if not isinstance(states, Mapping):
         raise InvalidArgumentError(
             f"{scope.backend}: store_sessions takes a mapping of session id to state, "
@@ -104,7 +117,13 @@ async def store_sessions(
 async def delete_sessions(
     scope: Scope, ids: Iterable[str], filename: str | None, max_concurrency: int | None
 ) -> dict[str, bool]:
-    """See :meth:`SessionStorage.delete_sessions`."""
+    """Delete many sessions (or one ``filename`` of each): ``{id: existed}``.
+
+    Each id is deleted as :func:`session_storage.files.prepare_delete` deletes it, at
+    most ``max_concurrency`` at a time. Every id is attempted; failures are reported
+    per id in a :class:`BatchError` raised after all have finished, and an invalid id
+    raises one before anything is deleted.
+    """
 
     def build(session_id: str) -> Operation[bool]:
         return files.prepare_delete(scope, session_id, filename)

@@ -53,21 +53,21 @@ from .errors import (
     InvalidKeyError,
     SerializationError,
     SessionStorageError,
+    describe,
 )
-from .errors import describe as _describe
 from .keyed_locks import KeyedLocks
 
 if TYPE_CHECKING:
     from .context import Scope
 
 __all__ = [
-    "check_writable",
     "HINT_CACHE_SIZE",
     "INDEX_WIDTH",
     "KEYS_FOLDER",
     "MAX_EVENTS",
     "EventLogs",
     "StreamRef",
+    "check_writable",
     "event_name",
 ]
 
@@ -343,7 +343,7 @@ class EventLogs:
     def where(self, ref: StreamRef, action: str, index: int | None = None) -> str:
         name = ref.stream if index is None else f"{ref.stream}/{event_name(index)}"
         path = ref.folder if index is None else ref.event_path(index)
-        return _describe(self.driver.name, action, ref.session_id, name, self.driver.url(path))
+        return describe(self.driver.name, action, ref.session_id, name, self.driver.url(path))
 
     def encode_event(self, ref: StreamRef, item: Any, key: str | None) -> bytes:
         meta: dict[str, Any] = {

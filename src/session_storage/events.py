@@ -39,7 +39,15 @@ def stream_ref(scope: Scope, session_id: str, stream: str) -> StreamRef:
 
 
 async def append(scope: Scope, session_id: str, stream: str, item: Any, key: str | None) -> int:
-    """See :meth:`SessionStorage.append_event`."""
+    """Append ``item`` (any JSON value) to the session's event ``stream``; its index.
+
+    Each event is its own file, ``<stream>/<12-digit index>.json``, written
+    create-only: appenders never overwrite one another, indices run from 0 without
+    gaps, and a single writer needs one request (see :mod:`session_storage.event_log`).
+    With ``key`` (an idempotency key) a repeated append returns the index of the first
+    and writes nothing (see :mod:`session_storage.idempotency`). A missing stream is
+    created by its first append; a stream name nests with ``/`` like a filename.
+    """
     ref = stream_ref(scope, session_id, stream)
     action = "append an event to"
     scope.require_conditions(action, ref)
@@ -55,7 +63,11 @@ async def append(scope: Scope, session_id: str, stream: str, item: Any, key: str
 async def read(
     scope: Scope, session_id: str, stream: str, start: int, limit: int | None
 ) -> list[Any]:
-    """See :meth:`SessionStorage.read_events`."""
+    """The items of events ``start, start+1, ...`` (at most ``limit``), in order.
+
+    The item at position ``i`` has index ``start + i``. A missing stream, or a
+    ``start`` past the end, gives ``[]``.
+    """
     ref = stream_ref(scope, session_id, stream)
     return await scope.call(ref, "read events of", scope.shared.event_logs.read(ref, start, limit))
 
@@ -63,7 +75,11 @@ async def read(
 def iter_items(
     scope: Scope, session_id: str, stream: str, start: int, page_size: int
 ) -> AsyncIterator[Any]:
-    """See :meth:`SessionStorage.iter_events`; arguments are checked here, at the call."""
+    """Yield the items of the stream from ``start`` in index order, ``page_size`` at a time.
+
+    Stops at the end as found when the last page is read; a missing stream yields
+    nothing. Arguments are checked here, at the call, not at the first step.
+    """
     ref = stream_ref(scope, session_id, stream)
     try:
         check_int("page_size", page_size, 1)
@@ -86,13 +102,19 @@ async def _pages(
 
 
 async def count(scope: Scope, session_id: str, stream: str) -> int:
-    """See :meth:`SessionStorage.event_count`."""
+    """How many events the stream holds (0 if missing): two existence checks when this
+    storage knows the end, O(log n) otherwise."""
     ref = stream_ref(scope, session_id, stream)
     return await scope.call(ref, "count events of", scope.shared.event_logs.count(ref))
 
 
 async def truncate(scope: Scope, session_id: str, stream: str, length: int) -> int:
-    """See :meth:`SessionStorage.truncate_events`."""
+    """Drop every event from index ``length`` on (a rewind); returns how many.
+
+    Idempotency keys of dropped events are forgotten, so appending one again writes a
+    new event. Not atomic: run it while nobody else appends to the stream. A
+    ``length`` at or past the end, or a missing stream, drops nothing.
+    """
     ref = stream_ref(scope, session_id, stream)
     logs = scope.shared.event_logs
     return await scope.call(ref, "truncate events of", logs.truncate(ref, length))

@@ -37,7 +37,12 @@ async def store_bytes(
     if_version: str | None,
     if_absent: bool,
 ) -> str:
-    """See :meth:`SessionStorage.store_bytes`."""
+    """Store ``data`` as given (no stamp) with a content type guessed from ``filename``;
+    the new version.
+
+    The write conditions work as in :func:`session_storage.state.store`. Data that is
+    not bytes-like raises InvalidArgumentError and nothing is written.
+    """
     ref = scope.file(session_id, filename)
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise invalid(
@@ -65,7 +70,12 @@ async def exists(scope: Scope, session_id: str) -> bool:
 
 
 async def metadata(scope: Scope, session_id: str, filename: str) -> dict[str, Any] | None:
-    """See :meth:`SessionStorage.get_session_metadata`."""
+    """Facts about one file from one ``info`` request, or ``None`` if it is missing.
+
+    Keys: ``session_id``, ``filename``, ``size`` (bytes), ``modified`` (aware UTC
+    datetime), ``created`` (datetime, or None where the backend keeps none),
+    ``backend``, ``version`` (ETag, generation or local token).
+    """
     ref = scope.file(session_id, filename)
     info = await scope.call(ref, "stat", scope.driver.info(ref.path))
     return None if info is None else metadata_of(scope, session_id, filename, info)
@@ -88,7 +98,11 @@ def prepare_delete(
     scope: Scope, session_id: str, filename: str | None
 ) -> Callable[[], Awaitable[bool]]:
     """Check one delete (a file, or with no ``filename`` the whole session) now; the
-    returned call performs it and says whether anything existed."""
+    returned call performs it and says whether anything existed.
+
+    Deleting what is missing never raises. Object stores delete a whole session with
+    one LIST and one batched delete per 1000 files.
+    """
     folder = scope.folder(session_id)
     ref: FileRef | FolderRef
     if filename is None:

@@ -11,7 +11,7 @@ stores), never a request per file.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, cast
@@ -23,7 +23,16 @@ from .errors import InvalidKeyError
 from .files import metadata_of
 from .keys import decode_filename, decode_segment, encode_segment
 
-__all__ = ["Page", "file_metadata", "list_files", "pages", "session_ids", "session_pages"]
+__all__ = [
+    "Page",
+    "file_metadata",
+    "iter_sessions",
+    "list_files",
+    "list_sessions",
+    "pages",
+    "session_ids",
+    "session_pages",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +119,38 @@ async def session_ids(scope: Scope, page: Page) -> AsyncGenerator[str, None]:
                 yield session_id
 
 
+async def list_sessions(
+    scope: Scope, prefix: str, limit: int | None, start_after: str | None
+) -> list[str]:
+    """Ids of the sessions directly under the root, in key order; ``[]`` if none.
+
+    Only ids starting with ``prefix``, after ``start_after`` (the last id of the
+    previous page), at most ``limit``. Key order is that of
+    :func:`session_storage.keys.session_sort_key` (plain string order for ids of
+    ASCII letters, digits and ``_``), the same on every backend. One LIST request per
+    1000 ids on object stores, and a page asks for only ``limit`` ids. Names this
+    library did not write are skipped; a narrowed sub-store is listed like a session.
+    """
+    page = Page.check(prefix, limit, start_after)
+    return [sid async for chunk in session_pages(scope, page) for sid in chunk]
+
+
+def iter_sessions(scope: Scope, prefix: str, start_after: str | None) -> AsyncIterator[str]:
+    """Every session id under the root, as :func:`list_sessions` orders them.
+
+    ``async for session_id in storage.iter_sessions(): ...`` fetches one page (one
+    LIST request on object stores) per 1000 ids as the loop goes, so memory stays flat
+    on object stores however many sessions there are; local disk reads the folder's
+    names once. Arguments are checked here, at the call, not at the first step.
+    """
+    return session_ids(scope, Page.check(prefix, None, start_after))
+
+
 async def list_files(scope: Scope, session_id: str) -> list[str]:
-    """See :meth:`SessionStorage.list_files`."""
+    """Sorted filenames of a session (``/`` for nesting); ``[]`` if it has none.
+
+    Names this library did not write are skipped.
+    """
     folder = scope.folder(session_id)
     paths = await scope.call(folder, "list files of", scope.driver.list_files(folder.path))
     cut = len(folder.path) + 1
@@ -122,7 +161,13 @@ async def list_files(scope: Scope, session_id: str) -> list[str]:
 async def file_metadata(
     scope: Scope, session_id: str | None
 ) -> AsyncGenerator[dict[str, Any], None]:
-    """See :meth:`SessionStorage.iter_file_metadata`."""
+    """The metadata dict of every file of one session, or with ``session_id=None`` of
+    every session under the root, in no particular order; nothing if there is none.
+
+    One LIST request per 1000 files on object stores, never a request per file. Files
+    of a narrowed storage appear under its first key as the session, the rest of the
+    path in the name (:func:`session_storage.files.metadata_of` gives the keys).
+    """
     ref = scope.root_ref() if session_id is None else scope.folder(session_id)
     listing = scope.driver.list_file_infos(ref.path)
     cut = len(ref.path.rstrip("/")) + 1

@@ -58,7 +58,17 @@ async def update(
     backoff: float,
     max_backoff: float,
 ) -> State | None:
-    """See :meth:`SessionStorage.update_session`."""
+    """Read-modify-write the session's state without losing concurrent updates.
+
+    Calls ``fn(state)`` (``None`` if the file is missing; plain or async) and stores
+    the result only if nobody wrote in between; on a conflict it pauses (randomly,
+    from ``backoff`` doubling up to ``max_backoff`` seconds) and calls ``fn`` again on
+    the fresh state, so ``fn`` must have no other effects. Updates through one storage
+    take turns. Returns the state as stored; if ``fn`` returns ``None`` nothing is
+    written and the state is returned as loaded. Raises ConflictError after
+    ``retries`` conflicting retries; an exception from ``fn`` propagates with nothing
+    written.
+    """
     ref = scope.file(session_id, filename)
     where = scope.where("update", ref)
     check_int("retries", retries, 0, where=where)

@@ -36,7 +36,15 @@ DELETE_CONCURRENCY = 8
 async def delete_older_than(
     scope: Scope, age: timedelta | float, dry_run: bool, now: datetime | None
 ) -> list[str]:
-    """See :meth:`SessionStorage.delete_sessions_older_than`."""
+    """Delete every session whose newest file is older than ``age``; returns their ids.
+
+    ``age`` is a timedelta or seconds, measured back from ``now`` (an aware datetime;
+    default: now). With ``dry_run`` nothing is deleted and the ids that would be are
+    returned; ids are sorted; none expired gives ``[]``. A session written after the
+    scan is kept, and a narrowed sub-store counts as one session (see the module
+    docstring for costs and the window that remains). If any delete fails, a
+    BatchError follows with the deleted ids in ``results``.
+    """
     cutoff = cutoff_for(age, now)
     check_bool("dry_run", dry_run)
     # Local disk: refuse a folder the library did not create; clean crash leftovers.

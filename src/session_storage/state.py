@@ -93,7 +93,18 @@ async def store(
     if_version: str | None = None,
     if_absent: bool = False,
 ) -> tuple[State, str]:
-    """Store ``state`` stamped; the stamped state and its new version."""
+    """Store ``state`` as the session's ``filename``, replacing it atomically; the stamped
+    state and its new version.
+
+    The stored JSON is ``state`` plus ``_metadata`` (session_id, filename, stored_at,
+    backend); a ``_metadata`` key in ``state`` is replaced. A state that is not a dict
+    or not JSON-serializable raises SerializationError and nothing is written.
+
+    ``if_version=token`` writes only if the file is still at that version;
+    ``if_absent=True`` only if it does not exist. The backend checks the condition
+    atomically with the write; a failed one raises ConflictError (naming the
+    condition) and writes nothing. The two exclude each other (InvalidArgumentError).
+    """
     ref = scope.file(session_id, filename)
     stamped, data = _encode(scope, ref, state)
     return stamped, await put(scope, ref, data, JSON, if_version, if_absent)
@@ -102,7 +113,15 @@ async def store(
 def store_nowait(
     scope: Scope, session_id: str, state: Mapping[str, Any], filename: str
 ) -> SaveHandle:
-    """Check and encode a store now and hand the write to the background saver."""
+    """Check and encode a store now and hand the write to the background saver.
+
+    Bad input raises here and nothing is queued. Saves of one file land in the order
+    accepted; a waiting state is replaced by a newer one (the older handle resolves
+    with it). ``await handle`` gives the version written or raises the write's error;
+    ``flush()`` (and ``aclose()``) waits for every save and raises any that failed.
+    Direct calls do not wait for pending saves of the same file. Needs a running event
+    loop; see :mod:`session_storage.background`.
+    """
     ref, write = prepare_store(scope, session_id, state, filename)
     return scope.shared.saver.submit(ref.path, write, session_id, filename)
 

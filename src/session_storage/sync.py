@@ -15,7 +15,6 @@ import concurrent.futures
 import functools
 import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
-from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .arguments import check_instance
@@ -75,7 +74,7 @@ class SyncSessionStorage:
         background_concurrency: int = DEFAULT_CONCURRENCY,
         max_concurrency: int | None = None,
     ) -> None:
-        self._init(
+        self._attach(
             SessionStorage(
                 url,
                 storage_options,
@@ -84,10 +83,20 @@ class SyncSessionStorage:
             )
         )
 
-    def _init(self, storage: SessionStorage) -> None:
+    def _attach(self, storage: SessionStorage, runner: LoopThread | None = None) -> None:
         self._storage = storage
-        self._runner = LoopThread(f"session-storage {storage!r}", storage.aclose)
-        self._owner = True
+        # The owner starts and stops its own loop thread; a narrowed view runs on its
+        # parent's and leaves it running when closed.
+        self._owner = runner is None
+        self._runner = runner or LoopThread(f"session-storage {storage!r}", storage.aclose)
+
+    @classmethod
+    def _serving(cls: type[S], storage: SessionStorage, runner: LoopThread | None = None) -> S:
+        """A blocking storage for ``storage``: the owner of a new loop thread, or a view
+        sharing ``runner``."""
+        sync = cls.__new__(cls)
+        sync._attach(storage, runner)
+        return sync
 
     @classmethod
     def wrap(cls, storage: SessionStorage) -> SyncSessionStorage:
@@ -95,9 +104,7 @@ class SyncSessionStorage:
 
         The storage must not be used from another event loop while this one is open.
         """
-        sync = object.__new__(cls)
-        sync._init(check_instance("storage", storage, SessionStorage))
-        return sync
+        return cls._serving(check_instance("storage", storage, SessionStorage))
 
     @classmethod
     def from_settings(cls, settings: StorageSettings) -> SyncSessionStorage:
@@ -147,12 +154,7 @@ class SyncSessionStorage:
     def __enter__(self: S) -> S:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -174,11 +176,7 @@ class SyncSessionStorage:
 
         It shares this storage's connection and loop thread.
         """
-        child = object.__new__(type(self))
-        child._storage = self._storage.narrow(*keys)
-        child._runner = self._runner
-        child._owner = False
-        return child
+        return self._serving(self._storage.narrow(*keys), self._runner)
 
     def narrow_path(self, *keys: str) -> str:
         """The URL of the root that :meth:`narrow` with the same keys would use."""

@@ -9,11 +9,13 @@ atomically with the write.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from .errors import InvalidArgumentError, NotSupportedError
 
 __all__ = ["VersionedBytes", "VersionedState", "check_condition"]
+
+E = TypeVar("E", InvalidArgumentError, NotSupportedError)
 
 
 class VersionedState(NamedTuple):
@@ -50,38 +52,31 @@ def check_condition(
     NotSupportedError when the backend cannot enforce one; nothing has been written.
     """
     where = f"{backend}: store of session {session_id!r} file {filename!r}"
+
+    def refused(kind: type[E], problem: str) -> E:
+        text = f"{where}: {problem}"
+        return kind(text, backend=backend, session_id=session_id, filename=filename)
+
     if not isinstance(if_absent, bool):
-        raise InvalidArgumentError(
-            f"{where}: if_absent must be a bool, got {type(if_absent).__name__}",
-            backend=backend,
-            session_id=session_id,
-            filename=filename,
-        )
+        problem = f"if_absent must be a bool, got {type(if_absent).__name__}"
+        raise refused(InvalidArgumentError, problem)
     if if_version is not None and (not isinstance(if_version, str) or not if_version):
-        raise InvalidArgumentError(
-            f"{where}: if_version must be a non-empty version token (str), got {if_version!r}",
-            backend=backend,
-            session_id=session_id,
-            filename=filename,
-        )
+        problem = f"if_version must be a non-empty version token (str), got {if_version!r}"
+        raise refused(InvalidArgumentError, problem)
     if if_version is not None and if_absent:
-        raise InvalidArgumentError(
-            f"{where}: if_version and if_absent exclude each other (a file that must not "
-            "exist has no version); pass one of them",
-            backend=backend,
-            session_id=session_id,
-            filename=filename,
+        problem = (
+            "if_version and if_absent exclude each other (a file that must not exist has "
+            "no version); pass one of them"
         )
+        raise refused(InvalidArgumentError, problem)
     if if_version is None and not if_absent:
         return None
     if not supported:
-        raise NotSupportedError(
-            f"{where}: the {backend} backend cannot enforce if_version / if_absent "
-            "atomically here; refusing rather than overwriting",
-            backend=backend,
-            session_id=session_id,
-            filename=filename,
+        problem = (
+            f"the {backend} backend cannot enforce if_version / if_absent atomically here; "
+            "refusing rather than overwriting"
         )
+        raise refused(NotSupportedError, problem)
     if if_absent:
         return "condition if_absent=True failed: the file already exists; nothing was written"
     return (

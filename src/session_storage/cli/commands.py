@@ -17,7 +17,7 @@ from ..transfer import copy_sessions
 from .exits import EXIT_DATA, EXIT_DECLINED, EXIT_NOT_FOUND, EXIT_OK, UsageError
 from .guards import check_copy
 from .options import given_options, options_for, split_shared, tagged
-from .output import echo, emit_json, plain, timestamp
+from .output import echo, emit_json, emit_names, plain, timestamp
 from .parser import format_duration
 from .progress import ProgressBar, human_bytes
 
@@ -71,11 +71,7 @@ def _not_found(message: str) -> int:
 async def cmd_ls(args: argparse.Namespace) -> int:
     async with open_storage(args) as storage:
         sessions = await storage.list_sessions(args.prefix)
-    if args.json:
-        emit_json(sessions)
-    else:
-        for session_id in sessions:
-            echo(plain(session_id))
+    emit_names(sessions, args.json)
     return EXIT_OK
 
 
@@ -84,11 +80,7 @@ async def cmd_files(args: argparse.Namespace) -> int:
         names = await storage.list_files(args.session)
     if not names:
         return _not_found(f"session {args.session!r} has no files ({storage.url})")
-    if args.json:
-        emit_json(names)
-    else:
-        for name in names:
-            echo(plain(name))
+    emit_names(names, args.json)
     return EXIT_OK
 
 

@@ -7,6 +7,7 @@ import re
 from ..errors import (
     ConfigurationError,
     CorruptDataError,
+    ForeignRootError,
     InvalidArgumentError,
     MissingDependencyError,
     SerializationError,
@@ -44,9 +45,11 @@ _UNEXPECTED_KEYWORD = re.compile(r"unexpected keyword argument '([^']+)'")
 
 # Errors the caller fixes in the command line or the settings: a bad argument (an
 # invalid id is one), an unknown scheme or option, a missing extra, a value that
-# cannot be encoded.
+# cannot be encoded, a local folder that is not a store (the URL points at the wrong
+# folder: nothing there may be deleted, whatever the flags).
 _USAGE_ERRORS = (
     ConfigurationError,
+    ForeignRootError,
     InvalidArgumentError,
     MissingDependencyError,
     SerializationError,

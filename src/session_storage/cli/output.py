@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 import orjson
 
-__all__ = ["echo", "emit_json", "plain", "timestamp"]
+__all__ = ["echo", "emit_json", "emit_names", "plain", "timestamp"]
 
 
 def plain(text: str) -> str:
@@ -31,3 +32,12 @@ def echo(text: str = "") -> None:
 def emit_json(value: Any) -> None:
     """``value`` as one line of JSON on stdout; datetimes become ISO 8601."""
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_NAIVE_UTC).decode() + "\n")
+
+
+def emit_names(names: Sequence[str], as_json: bool) -> None:
+    """Session ids or filenames: one JSON list, or one printable name a line."""
+    if as_json:
+        emit_json(names)
+    else:
+        for name in names:
+            echo(plain(name))
