@@ -323,7 +323,7 @@ class EventLogs:
             async with anyio.create_task_group() as tg:
                 for slot, index in enumerate(indices):
                     tg.start_soon(fetch, got, slot, index)
-            for index, raw in zip(indices, got):
+            for index, raw in zip(indices, got, strict=True):
                 if raw is None:
                     return out  # the end (or a concurrent truncation)
                 out.append((index, raw))

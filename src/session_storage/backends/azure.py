@@ -281,7 +281,8 @@ class AzureDriver(Driver):
                 )
                 statuses = [r.status_code async for r in results]
             # 202: deleted; 404: already gone, which is what we wanted.
-            failed = [(b, s) for b, s in zip(blobs, statuses) if s not in (200, 202, 204, 404)]
+            pairs = zip(blobs, statuses, strict=True)
+            failed = [(b, s) for b, s in pairs if s not in (200, 202, 204, 404)]
             if failed:
                 blob, status = failed[0]
                 raise OSError(

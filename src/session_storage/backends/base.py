@@ -156,6 +156,8 @@ class Driver(ABC):
                     f"unclosed {self.name} storage: its connections were never released; "
                     "use `async with`, aclose(), or close() on a SyncSessionStorage",
                     ResourceWarning,
+                    # Raised from __del__: no caller frame to point at.
+                    stacklevel=1,
                     source=self,
                 )
         except Exception:  # noqa: BLE001, S110 - interpreter teardown: modules may be gone
