@@ -3,8 +3,13 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The lowest versions pyproject.toml allows, for the core and the s3 extra.
+LOWEST ?= .venv-lowest
+LOWEST_TOOLS := pytest pytest-asyncio pytest-timeout moto
+LOWEST_SUITE := tests/test_contract.py::TestMemory tests/test_contract.py::TestFile \
+	tests/test_contract.py::TestS3
 
-.PHONY: quickstart test bench lint check clean
+.PHONY: quickstart test test-lowest bench lint check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,20 +29,43 @@ $(VENV)/.bench: pyproject.toml $(wildcard package-lock.json) | $(BIN)/python
 	if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; fi
 	touch $@ $(VENV)/.test $(VENV)/.core
 
+# Every direct requirement at its floor (uv's lowest-direct), then botocore at the floor
+# of the aiobotocore that got in: that pair decides which S3 parameters exist.
+$(LOWEST)/.installed: pyproject.toml .ci/lowest_versions.py
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install -q --upgrade pip uv
+	$(LOWEST)/bin/python .ci/lowest_versions.py requirements s3 --test $(LOWEST_TOOLS) \
+		> $(LOWEST)/requirements.txt
+	$(LOWEST)/bin/uv pip install -q --python $(LOWEST)/bin/python --resolution lowest-direct \
+		-r $(LOWEST)/requirements.txt
+	$(LOWEST)/bin/python .ci/lowest_versions.py floors-of aiobotocore:botocore \
+		>> $(LOWEST)/requirements.txt
+	$(LOWEST)/bin/uv pip install -q --python $(LOWEST)/bin/python --resolution lowest-direct \
+		--upgrade -r $(LOWEST)/requirements.txt
+	touch $@
+
 quickstart: $(VENV)/.core
 	$(BIN)/python examples/quickstart.py
 
 test: $(VENV)/.test
 	$(BIN)/python -m pytest
 
+# The contract suite on memory, local disk and S3 under the lowest allowed versions.
+test-lowest: $(LOWEST)/.installed
+	$(LOWEST)/bin/uv pip list --python $(LOWEST)/bin/python 2>/dev/null \
+		| grep -iE '^(fsspec|orjson|anyio|s3fs|aiobotocore|botocore|moto|pytest) '
+	$(LOWEST)/bin/python -m pytest -p no:cacheprovider $(LOWEST_SUITE)
+
 # Every benchmark, one table on stdout (about 7 minutes on 2 cores); see README "Performance".
 bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks
 
 lint: $(VENV)/.test
+	$(BIN)/python -m ruff check src tests benchmarks examples
 	$(BIN)/python -m mypy
 
 check: lint test
 
 clean:
-	rm -rf $(VENV) node_modules .data .pytest_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) $(LOWEST) node_modules .data .pytest_cache .mypy_cache .hypothesis

@@ -64,7 +64,7 @@ async def compare(ours: Job, theirs: Job, runs: int, warmup: bool = True) -> Com
             b = await timed(theirs)
         mine.append(a)
         other.append(b)
-    ratios = [a / b for a, b in zip(mine, other)]
+    ratios = [a / b for a, b in zip(mine, other, strict=True)]
     return Comparison(statistics.median(mine), statistics.median(other), statistics.median(ratios))
 
 

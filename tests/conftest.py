@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -17,6 +18,7 @@ from session_storage import SessionStorage
 from session_storage.pytest_plugin import s3_storage_options
 
 from .emulators import azurite_blob, fake_gcs_server
+from .faults import FaultProxy, fault_proxy
 
 _REQUEST_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<target>\S+) HTTP/[\d.]+')
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # werkzeug colours error responses
@@ -101,20 +103,26 @@ def gcs_options(endpoint: str) -> dict[str, str]:
     return {"endpoint_url": endpoint, "token": "anon", "project": "test"}
 
 
+def new_gcs_bucket(endpoint: str) -> str:
+    """Create a fresh bucket on fake-gcs-server and return its name."""
+    bucket = f"test-{uuid.uuid4().hex[:16]}"
+    request = urllib.request.Request(
+        f"{endpoint}/storage/v1/b?project=test",
+        data=json.dumps({"name": bucket}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+    return bucket
+
+
 @pytest.fixture
 def make_gcs_storage(gcs_endpoint: str) -> Callable[..., SessionStorage]:
     """Factory of storages, each on its own new bucket of fake-gcs-server."""
 
     def make(prefix: str = "") -> SessionStorage:
-        bucket = f"test-{uuid.uuid4().hex[:16]}"
-        request = urllib.request.Request(
-            f"{gcs_endpoint}/storage/v1/b?project=test",
-            data=json.dumps({"name": bucket}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            assert response.status == 200
+        bucket = new_gcs_bucket(gcs_endpoint)
         url = f"gs://{bucket}/{prefix}".rstrip("/")
         return SessionStorage(url, gcs_options(gcs_endpoint))
 
@@ -149,3 +157,50 @@ def make(
     if request.param == "file":
         return lambda: SessionStorage(tmp_path / f"root-{next(counter)}")
     return make_s3_storage
+
+
+FaultyStorageFactory = Callable[..., tuple[SessionStorage, FaultProxy]]
+
+
+@pytest.fixture
+def make_faulty_storage(request: pytest.FixtureRequest) -> Iterator[FaultyStorageFactory]:
+    """Factory of ``(storage, proxy)``: a storage on a fresh bucket of the ``backend``'s
+    emulator ("s3", "gcs" or "azure"), whose every request passes a fault proxy.
+
+    The emulator itself is reached directly to create the bucket, so setup is never
+    faulted. Every proxy stops when the test ends.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def make(backend: str, seed: int = 0) -> tuple[SessionStorage, FaultProxy]:
+            if backend == "s3":
+                endpoint = request.getfixturevalue("moto_s3_server")
+                proxy = stack.enter_context(fault_proxy(endpoint, seed))
+                url = f"s3://{new_bucket(endpoint)}"
+                return SessionStorage(url, s3_storage_options(proxy.endpoint)), proxy
+            if backend == "gcs":
+                endpoint = request.getfixturevalue("gcs_endpoint")
+                proxy = stack.enter_context(fault_proxy(endpoint, seed))
+                url = f"gs://{new_gcs_bucket(endpoint)}"
+                return SessionStorage(url, gcs_options(proxy.endpoint)), proxy
+            if backend == "azure":
+                connection = request.getfixturevalue("azurite_connection_string")
+                blob_endpoint = re.search(r"BlobEndpoint=(http://[^/;]+)", connection)
+                assert blob_endpoint is not None
+                proxy = stack.enter_context(fault_proxy(blob_endpoint[1], seed))
+                container = new_azure_container(connection)
+                proxied = connection.replace(blob_endpoint[1], proxy.endpoint)
+                return SessionStorage(f"az://{container}", {"connection_string": proxied}), proxy
+            raise ValueError(f"no emulator for backend {backend!r}")
+
+        yield make
+
+
+def new_azure_container(connection_string: str) -> str:
+    """Create a fresh container on Azurite and return its name."""
+    from azure.storage.blob import BlobServiceClient
+
+    container = f"test-{uuid.uuid4().hex[:16]}"
+    with BlobServiceClient.from_connection_string(connection_string) as service:
+        service.create_container(container)
+    return container

@@ -76,7 +76,10 @@ class Raw:
 
     def __init__(self, storage: SessionStorage) -> None:
         self.fs = storage.filesystem
-        self.root = self.fs._strip_protocol(storage.url).rstrip("/")
+        # fsspec's async wrapper strips the wrapped filesystem's protocol only from
+        # 2025 on; ask the wrapped one itself.
+        inner = getattr(self.fs, "sync_fs", self.fs)
+        self.root = inner._strip_protocol(storage.url).rstrip("/")
 
     def path(self, relative: str) -> str:
         return f"{self.root}/{relative}"

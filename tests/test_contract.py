@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fsspec.implementations.memory import MemoryFileSystem
 
 from session_storage import SessionStorage
 
@@ -23,6 +24,43 @@ class TestMemory(StorageContract):
 
     def peer(self, storage: SessionStorage) -> SessionStorage:
         return storage  # a memory store is private to its storage object
+
+    # fsspec's memory store is one class-level dict; before fsspec 2026.9 it ignores
+    # ``global_store=False``. These hold on every fsspec release pyproject.toml allows.
+    @pytest.mark.parametrize("second_url", ["memory://same", "memory://other", "memory://"])
+    async def test_storages_share_nothing(self, second_url: str) -> None:
+        async with (
+            SessionStorage("memory://same") as first,
+            SessionStorage(second_url) as second,
+        ):
+            await first.store_session("s1", {"n": 1})
+            await second.store_session("s2", {"n": 2})
+            assert await first.list_sessions() == ["s1"]
+            assert await second.list_sessions() == ["s2"]
+            assert await second.load_session("s1") is None
+            assert await first.load_session("s2") is None
+            assert await first.list_files("s1") == ["state.json"]
+            assert await second.list_files("s1") == []
+
+    async def test_storages_leave_fsspecs_global_store_alone(self) -> None:
+        before = dict(MemoryFileSystem.store)
+        async with SessionStorage("memory://isolated") as storage:
+            await storage.store_session("s1", {"n": 1})
+        assert MemoryFileSystem.store == before
+
+    async def test_global_store_option_shares_fsspecs_store(self) -> None:
+        url = f"memory://shared-{uuid.uuid4().hex}"
+        try:
+            async with (
+                SessionStorage(url, {"global_store": True}) as first,
+                SessionStorage(url, {"global_store": True}) as second,
+            ):
+                await first.store_session("s1", {"n": 1})
+                assert await second.list_sessions() == ["s1"]
+                assert any(key.startswith(url[len("memory:/") :]) for key in MemoryFileSystem.store)
+        finally:
+            for key in [k for k in MemoryFileSystem.store if k.startswith(url[len("memory:/") :])]:
+                del MemoryFileSystem.store[key]
 
 
 class TestFile(StorageContract):

@@ -303,7 +303,8 @@ async def test_requests_per_append_and_per_update(
     print(
         f"\nS3 requests for a single writer: append {len(appends) / n:.0f} ({appends[0]}), "
         f"append with idempotency key {len(keyed) / n:.0f}, replayed key {len(replays) / n:.0f} "
-        f"(failed claim PUT, GET marker, GET event), event_count {len(count)} HEAD, read of 10 events "
+        f"(failed claim PUT, GET marker, GET event), event_count {len(count)} HEAD, "
+        f"read of 10 events "
         f"{len(page)} GET, update_session {len(update)} ({' + '.join(update)}); first append "
         f"of a fresh storage to a stream of {2 * n + 1} events: {len(cold_start)} "
         f"({cold_start.count('PUT')} PUT, {cold_start.count('HEAD')} HEAD)"

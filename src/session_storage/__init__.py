@@ -22,6 +22,7 @@ from .errors import (
     SerializationError,
     SessionStorageError,
     StorageNotFoundError,
+    StorageTimeoutError,
     UnsafePathError,
 )
 from .settings import StorageSettings
@@ -56,6 +57,7 @@ __all__ = [
     "SessionStorageError",
     "StorageNotFoundError",
     "StorageSettings",
+    "StorageTimeoutError",
     "SyncSessionStorage",
     "UnsafePathError",
     "VersionedBytes",

@@ -254,11 +254,13 @@ class BackgroundSaver:
                     f"{self.label} was garbage collected with {pending} background saves "
                     "never written; flush() or close the storage before dropping it",
                     ResourceWarning,
+                    # Raised from __del__: no caller frame to point at.
+                    stacklevel=1,
                     source=self,
                 )
                 for path in self._queued.keys() | self._writing.keys():
                     _log.error("background save of %s lost: never written", path)
-            for path, exc in self._failures:
+            for _path, exc in self._failures:
                 _log.error("background save failed and no flush reported it: %s", exc)
         except Exception:  # noqa: BLE001, S110 - interpreter teardown: modules may be gone
             pass

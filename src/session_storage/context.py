@@ -16,12 +16,15 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
+import anyio
+
 from .arguments import check_int
 from .background import BackgroundSaver
 from .errors import (
     InvalidKeyError,
     NotSupportedError,
     SessionStorageError,
+    StorageTimeoutError,
     describe,
     innermost,
     translate,
@@ -184,7 +187,13 @@ class Scope:
     # -- the one way a driver call is made -------------------------------------------
 
     async def call(
-        self, ref: Located, action: str, operation: Awaitable[T], conflict: str | None = None
+        self,
+        ref: Located,
+        action: str,
+        operation: Awaitable[T],
+        conflict: str | None = None,
+        *,
+        deadline: bool = True,
     ) -> T:
         """Await one driver operation about ``ref``, translating any backend failure.
 
@@ -193,13 +202,35 @@ class Scope:
         error passes unchanged; any other exception becomes the library error for its
         kind (see :func:`errors.translate`), raised ``from`` it. ``conflict`` says, for
         a conditional write, which condition failed.
+
+        The operation is cancelled when the storage's ``timeout`` passes (unless
+        ``deadline`` is False) and raises StorageTimeoutError.
         """
+        timeout = self.shared.settings.timeout if deadline else None
+        scope = anyio.move_on_after(timeout)
         try:
-            return await operation
+            with scope:
+                return await operation
         except (SessionStorageError, StopAsyncIteration):
             raise
         except Exception as exc:
+            if scope.cancel_called:  # a client that turned the cancellation into an error
+                raise self.timed_out(action, ref) from exc
             raise self.error(exc, action, ref, conflict) from exc
+        # Only a passed deadline gets here: the operation was cancelled.
+        raise self.timed_out(action, ref)
+
+    def timed_out(self, action: str, ref: Located) -> StorageTimeoutError:
+        """The error for an operation about ``ref`` that outlived the timeout."""
+        url = self.url(ref.path)
+        where = describe(self.backend, action, ref.session_id, ref.filename, url)
+        return StorageTimeoutError(
+            f"{where}: no answer within the timeout of {self.shared.settings.timeout} s",
+            backend=self.backend,
+            session_id=ref.session_id,
+            filename=ref.filename,
+            url=url,
+        )
 
     async def iterate(
         self, ref: Located, action: str, pages: AsyncIterator[T]

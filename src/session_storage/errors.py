@@ -35,6 +35,7 @@ __all__ = [
     "SerializationError",
     "SessionStorageError",
     "StorageNotFoundError",
+    "StorageTimeoutError",
     "UnsafePathError",
     "translate",
 ]
@@ -135,6 +136,14 @@ class UnsafePathError(PermissionDeniedError):
 
 class BackendUnavailableError(SessionStorageError, ConnectionError):
     """The endpoint could not be reached."""
+
+
+class StorageTimeoutError(BackendUnavailableError, TimeoutError):
+    """The backend did not finish an operation within the storage's ``timeout``.
+
+    The operation was cancelled. For a write the outcome is unknown: it may have been
+    applied before the deadline passed.
+    """
 
 
 class ConflictError(SessionStorageError, FileExistsError):

@@ -13,12 +13,19 @@ next append with the key once the lease has passed: it first looks for the dead
 appender's event from the claimed index to the end (so an event that was written is
 found, not duplicated) and otherwise takes the claim over (compare-and-swap) and
 appends. Only an appender that stalls past the lease and then writes can duplicate.
+
+Lost replies. A claim carries a random token of its append. If the reply to the claim
+is lost and the cloud client's resend fails as "exists", the marker read next shows
+the append its own token: it goes on to write its event instead of waiting out its
+own lease. (The driver's write-id check would cost one more request here; the marker
+is read anyway, so the claim is written with ``verify_own=False``.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from dataclasses import dataclass
 
 import anyio
@@ -43,29 +50,42 @@ class _Marker:
     index: int | None  # final index, once known
     start: int  # where the claiming appender began probing
     claimed_at: float
+    token: str | None = None  # the claiming append's own mark
 
 
 async def append_keyed(logs: EventLogs, ref: StreamRef, data: bytes, key: str) -> int:
     """Append the encoded event ``data`` carrying ``key`` unless an event has it already;
     the index of the one event with that key."""
     marker_path = ref.marker_path(key)
+    token = uuid.uuid4().hex
     while True:
         # Claim first: a new key, the common case, then costs two requests.
         hint = logs.hint(ref)
         start = hint or 0
         try:
-            claim = await logs.driver.put(marker_path, _claim(key, start), JSON, if_absent=True)
+            claim = await logs.driver.put(
+                marker_path,
+                _claim(key, start, token=token),
+                JSON,
+                if_absent=True,
+                verify_own=False,  # the marker is read next anyway; see the module doc
+            )
         except FileExistsError:
-            index = await _resolve_claim(logs, ref, data, key)
+            index = await _resolve_claim(logs, ref, data, key, token)
             if index is not None:
                 return index
             continue  # the marker went away (a truncation): claim again
         return await _write_claimed(logs, ref, data, key, start, hint is None, claim)
 
 
-async def _resolve_claim(logs: EventLogs, ref: StreamRef, data: bytes, key: str) -> int | None:
+async def _resolve_claim(
+    logs: EventLogs, ref: StreamRef, data: bytes, key: str, token: str
+) -> int | None:
     """The index of an event whose key another append claimed; writes nothing unless
-    that claim outlived its lease. ``None`` if the marker is gone."""
+    that claim outlived its lease. ``None`` if the marker is gone.
+
+    A claim carrying ``token`` is this append's own whose reply was lost: it goes on
+    to write its event."""
     marker_path = ref.marker_path(key)
     pause = _POLL_FIRST
     while True:
@@ -74,6 +94,9 @@ async def _resolve_claim(logs: EventLogs, ref: StreamRef, data: bytes, key: str)
             return None
         marker = _decode_marker(logs, ref, key, found[0])
         version = _need_version(logs, ref, found[1])
+        if marker.index is None and marker.token == token:
+            cold = logs.hint(ref) is None
+            return await _write_claimed(logs, ref, data, key, marker.start, cold, version)
         if marker.index is not None:
             return marker.index
         if await _event_key(logs, ref, marker.start) == key:
@@ -144,9 +167,14 @@ async def _event_key(logs: EventLogs, ref: StreamRef, index: int) -> str | None:
     return None if found is None else logs.key_of(ref, index, found[0])
 
 
-def _claim(key: str, start: int, claimed_at: float | None = None) -> bytes:
+def _claim(
+    key: str, start: int, claimed_at: float | None = None, token: str | None = None
+) -> bytes:
     at = time.time() if claimed_at is None else claimed_at
-    return orjson.dumps({"key": key, "start": start, "claimed_at": at})
+    claim: dict[str, object] = {"key": key, "start": start, "claimed_at": at}
+    if token is not None:
+        claim["token"] = token
+    return orjson.dumps(claim)
 
 
 def _decode_marker(logs: EventLogs, ref: StreamRef, key: str, raw: bytes) -> _Marker:
@@ -156,7 +184,14 @@ def _decode_marker(logs: EventLogs, ref: StreamRef, key: str, raw: bytes) -> _Ma
             raise ValueError("marker of another key")  # a SHA-256 collision
         if "index" in value:
             return _Marker(key, int(value["index"]), int(value["index"]), 0.0)
-        return _Marker(key, None, int(value["start"]), float(value["claimed_at"]))
+        token = value.get("token")
+        return _Marker(
+            key,
+            None,
+            int(value["start"]),
+            float(value["claimed_at"]),
+            token if isinstance(token, str) else None,
+        )
     except (ValueError, TypeError, KeyError) as exc:
         why = f"the idempotency marker of key {key!r} is unreadable: {exc}"
         raise logs.error(CorruptDataError, ref, _APPEND, why) from exc

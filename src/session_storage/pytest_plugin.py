@@ -85,21 +85,20 @@ def _moto_server() -> Any:
     from moto.server import ThreadedMotoServer
 
     try:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server import werkzeug_app
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
     except ImportError:  # pragma: no cover - a moto that moved its internals
         return ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    # Older moto (5.1.5 among them) serves with werkzeug's own handler (None here).
+    handler = getattr(werkzeug_app, "MotoRequestHandler", None)
 
     class AtomicMotoServer(ThreadedMotoServer):
         # ThreadedMotoServer._server_entry, with the app wrapped.
         def _server_entry(self) -> None:
             app = _OneWriteAtATime(DomainDispatcherApplication(create_backend_app))
             self._server = make_server(
-                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+                self._ip_address, self._port, app, True, request_handler=handler
             )
             self._server_ready_event.set()
             self._server.serve_forever()

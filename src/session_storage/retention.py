@@ -51,7 +51,11 @@ async def delete_older_than(
     sweep = scope.driver.sweep(scope.root, dry_run=dry_run)
     await scope.call(scope.root_ref(), "delete expired sessions in", sweep)
     scan = newest_by_session(scope.driver, scope.root)
-    newest = await scope.call(scope.root_ref(), "scan for expired sessions in", scan)
+    # No overall deadline: the scan grows with the store (each request still has the
+    # client's own timeouts).
+    newest = await scope.call(
+        scope.root_ref(), "scan for expired sessions in", scan, deadline=False
+    )
     expired = sorted(
         (session_id, segment)
         for segment, modified in newest.items()

@@ -11,6 +11,7 @@ from urllib.parse import unquote
 import orjson
 
 from .backends.registry import AZURE, BACKENDS, S3, by_name
+from .deadlines import DEFAULT_TIMEOUT, check_timeout, timeout_from_env
 from .errors import ConfigurationError
 from .redaction import MASK, is_secret_name, redact_url, split_userinfo
 
@@ -99,10 +100,13 @@ class StorageSettings:
     ``sas_token``; the same option given both ways raises ConfigurationError. So
     ``url`` can be shown anywhere, and the repr masks every credential option and the
     ``user:password@`` of any URL among the options (``endpoint_url``).
+    ``timeout`` is the deadline of each operation in seconds, client retries
+    included (``None``: none); see :mod:`session_storage.deadlines`.
     """
 
     url: str = DEFAULT_URL
     storage_options: Mapping[str, Any] = field(default_factory=dict)
+    timeout: float | None = DEFAULT_TIMEOUT
 
     def __post_init__(self) -> None:
         if not isinstance(self.url, str) or not self.url:
@@ -110,11 +114,12 @@ class StorageSettings:
         url, options = _move_credentials(self.url, dict(self.storage_options))
         object.__setattr__(self, "url", url)
         object.__setattr__(self, "storage_options", options)
+        object.__setattr__(self, "timeout", check_timeout(self.timeout))
 
     def __repr__(self) -> str:
         return (
             f"StorageSettings(url={redact_url(self.url)!r}, "
-            f"storage_options={_redact(self.storage_options)!r})"
+            f"storage_options={_redact(self.storage_options)!r}, timeout={self.timeout!r})"
         )
 
     @classmethod
@@ -126,6 +131,8 @@ class StorageSettings:
           with ``SESSION_STORAGE_BUCKET`` (default ``sessions``) and
           ``SESSION_STORAGE_ROOT`` (the ``file`` backend's base folder, default ``.data``).
         - ``SESSION_STORAGE_OPTIONS``: a JSON object of fsspec storage options.
+        - ``SESSION_STORAGE_TIMEOUT``: the deadline of one operation in seconds, or
+          ``none``; default 30.
 
         With nothing set the URL is the local folder ``.data/sessions``. The cloud
         clients' own variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...) are read
@@ -139,7 +146,7 @@ class StorageSettings:
                 env.get("SESSION_STORAGE_BUCKET", "").strip() or DEFAULT_BUCKET,
                 env.get("SESSION_STORAGE_ROOT", "").strip() or DEFAULT_ROOT,
             )
-        return cls(url=url, storage_options=options_from_env(env))
+        return cls(url=url, storage_options=options_from_env(env), timeout=timeout_from_env(env))
 
 
 def options_from_env(env: Mapping[str, str]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from .arguments import check_instance, check_mapping, check_url
 from .backends import open_driver
 from .background import DEFAULT_CONCURRENCY, SaveHandle
 from .context import Scope, Shared
+from .deadlines import DEFAULT_TIMEOUT
 from .read_modify_write import DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_RETRIES, StateUpdate
 from .redaction import redact_url
 from .settings import DEFAULT_URL, StorageSettings
@@ -48,6 +49,9 @@ class SessionStorage:
     Everything else raises a :class:`~session_storage.errors.SessionStorageError`
     naming the backend, session, file and URL; a bad argument, an
     :class:`~session_storage.errors.InvalidArgumentError` naming it.
+
+    ``timeout`` is each operation's deadline in seconds, client retries included (30
+    by default, ``None`` for none); see :mod:`session_storage.deadlines`.
     """
 
     def __init__(
@@ -57,10 +61,12 @@ class SessionStorage:
         *,
         background_concurrency: int = DEFAULT_CONCURRENCY,
         max_concurrency: int | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         options = check_mapping("storage_options", storage_options)
-        settings = StorageSettings(check_url(url), options or {})
+        settings = StorageSettings(check_url(url), options or {}, timeout)
         driver, root = open_driver(settings.url, settings.storage_options)
+        driver.timeout = settings.timeout  # the clients' connect and read timeouts
         shared = Shared.create(
             settings,
             driver,
@@ -85,7 +91,7 @@ class SessionStorage:
     def from_settings(cls, settings: StorageSettings) -> SessionStorage:
         """A storage for ``settings``."""
         checked = check_instance("settings", settings, StorageSettings)
-        return cls(checked.url, checked.storage_options)
+        return cls(checked.url, checked.storage_options, timeout=checked.timeout)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SessionStorage:
@@ -111,7 +117,8 @@ class SessionStorage:
     @property
     def settings(self) -> StorageSettings:
         """The settings of this storage's root."""
-        return StorageSettings(self.url, self._scope.shared.settings.storage_options)
+        shared = self._scope.shared.settings
+        return StorageSettings(self.url, shared.storage_options, shared.timeout)
 
     @property
     def max_concurrency(self) -> int:

@@ -19,6 +19,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .arguments import check_instance
 from .background import DEFAULT_CONCURRENCY, SaveHandle
+from .deadlines import DEFAULT_TIMEOUT
 from .loop_thread import LoopThread
 from .settings import DEFAULT_URL, StorageSettings
 from .storage import DEFAULT_FILENAME, SessionStorage
@@ -73,6 +74,7 @@ class SyncSessionStorage:
         *,
         background_concurrency: int = DEFAULT_CONCURRENCY,
         max_concurrency: int | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         self._attach(
             SessionStorage(
@@ -80,6 +82,7 @@ class SyncSessionStorage:
                 storage_options,
                 background_concurrency=background_concurrency,
                 max_concurrency=max_concurrency,
+                timeout=timeout,
             )
         )
 

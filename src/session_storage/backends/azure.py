@@ -15,6 +15,7 @@ from .base import PAGE_SIZE, ObjectInfo, key_order
 from .clients import close_aiohttp_session, require
 from .object_store import ListPage, ObjectStoreDriver
 from .registry import AZURE
+from .write_ids import WRITE_ID_KEY, new_write_id
 
 __all__ = ["AzureDriver"]
 
@@ -64,9 +65,11 @@ class AzureDriver(ObjectStoreDriver):
 
     def _open(self) -> Any:
         adlfs = require("adlfs", AZURE)
-        return adlfs.AzureBlobFileSystem(
-            asynchronous=True, skip_instance_cache=True, **self.options
-        )
+        options = dict(self.options)
+        if self.timeout is not None:
+            options.setdefault("connection_timeout", self.timeout)
+            options.setdefault("read_timeout", self.timeout)
+        return adlfs.AzureBlobFileSystem(asynchronous=True, skip_instance_cache=True, **options)
 
     async def _close(self, fs: Any) -> None:
         _detach_finalizers(fs)
@@ -92,7 +95,9 @@ class AzureDriver(ObjectStoreDriver):
             return "denied"
         if "ResourceExistsError" in names or "ResourceModifiedError" in names:
             return "conflict"
-        if "ServiceRequestError" in names:
+        # ServiceRequestError: the request could not be sent (refused, cut);
+        # ServiceResponseError: the connection broke or timed out before the answer.
+        if "ServiceRequestError" in names or "ServiceResponseError" in names:
             return "unreachable"
         return classify_builtin(exc)
 
@@ -123,6 +128,7 @@ class AzureDriver(ObjectStoreDriver):
         *,
         if_version: str | None = None,
         if_absent: bool = False,
+        verify_own: bool = True,
     ) -> str:
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
@@ -134,8 +140,14 @@ class AzureDriver(ObjectStoreDriver):
         if if_version is not None:
             condition["etag"] = if_version
             condition["match_condition"] = MatchConditions.IfNotModified
+        write_id = None
+        if condition and verify_own:
+            # Recognise this write if a lost reply makes the SDK resend it.
+            write_id = new_write_id()
+            condition["metadata"] = {WRITE_ID_KEY: write_id}
+        blob = self._blob(path)
         try:
-            resp = await self._blob(path).upload_blob(
+            resp = await blob.upload_blob(
                 data,
                 overwrite=True,
                 content_settings=ContentSettings(content_type=content_type),
@@ -143,8 +155,25 @@ class AzureDriver(ObjectStoreDriver):
             )
         except (ResourceExistsError, ResourceModifiedError) as exc:
             # 409 BlobAlreadyExists for if_none_match, 412 ConditionNotMet for etag.
+            if write_id is not None:
+                own = await self._version_if_written_by(blob, write_id)
+                if own is not None:
+                    return own  # our first attempt landed; its reply was lost
             raise FileExistsError(f"precondition failed for {path}") from exc
         return str(resp["etag"])
+
+    @staticmethod
+    async def _version_if_written_by(blob: Any, write_id: str) -> str | None:
+        """The ETag of the stored blob if ``write_id`` wrote it, else ``None``."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            props = await blob.get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        if (props.metadata or {}).get(WRITE_ID_KEY) != write_id:
+            return None
+        return str(props.etag)
 
     async def info(self, path: str) -> ObjectInfo | None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -205,7 +234,8 @@ class AzureDriver(ObjectStoreDriver):
         results = await self._container(bucket).delete_blobs(*keys, raise_on_any_failure=False)
         statuses = [r.status_code async for r in results]
         # 202: deleted; 404: already gone, which is what we wanted.
-        failed = [(b, s) for b, s in zip(keys, statuses) if s not in (200, 202, 204, 404)]
+        pairs = zip(keys, statuses, strict=True)
+        failed = [(b, s) for b, s in pairs if s not in (200, 202, 204, 404)]
         if failed:
             blob, status = failed[0]
             raise OSError(

@@ -71,6 +71,10 @@ class Driver(ABC):
     NotSupportedError instead of letting them silently overwrite.
     """
 
+    timeout: float | None = None
+    """The storage's per-operation deadline in seconds; cloud drivers give it to their
+    client as connect and read timeout, so no socket waits longer than the caller."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "backend" in cls.__dict__:
@@ -162,6 +166,8 @@ class Driver(ABC):
                     f"unclosed {self.name} storage: its connections were never released; "
                     "use `async with`, aclose(), or close() on a SyncSessionStorage",
                     ResourceWarning,
+                    # Raised from __del__: no caller frame to point at.
+                    stacklevel=1,
                     source=self,
                 )
         except Exception:  # noqa: BLE001, S110 - interpreter teardown: modules may be gone
@@ -201,6 +207,7 @@ class Driver(ABC):
         *,
         if_version: str | None = None,
         if_absent: bool = False,
+        verify_own: bool = True,
     ) -> str:
         """Write a file atomically in one request; returns its new version.
 
@@ -209,6 +216,12 @@ class Driver(ABC):
         the condition atomically with the write, and a failed condition (including
         ``if_version`` on a missing file) raises ``FileExistsError`` having written
         nothing. Only drivers with :attr:`supports_conditional_writes` get conditions.
+
+        Object stores whose client resends a request after a lost reply check a failed
+        condition against the write id stored with the object (see
+        :mod:`.write_ids`): one more request, on the failure path only. A caller that
+        reads the object next anyway and recognises its own write passes
+        ``verify_own=False`` to save that request.
         """
 
     @abstractmethod

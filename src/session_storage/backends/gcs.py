@@ -18,6 +18,7 @@ from .base import ObjectInfo, after_folder
 from .clients import close_aiohttp_session, require
 from .object_store import ListPage, ObjectStoreDriver
 from .registry import GCS
+from .write_ids import WRITE_ID_KEY, new_write_id
 
 __all__ = ["GCSDriver"]
 
@@ -52,14 +53,19 @@ def _object_info(obj: dict[str, Any]) -> ObjectInfo:
     )
 
 
-def _multipart(key: str, data: bytes, content_type: str) -> tuple[bytes, str]:
+def _multipart(
+    key: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None
+) -> tuple[bytes, str]:
     # A random boundary: gcsfs's fixed one breaks on payloads that contain it.
     boundary = uuid.uuid4().hex
     b = boundary.encode()
+    resource: dict[str, Any] = {"name": key, "contentType": content_type}
+    if metadata:
+        resource["metadata"] = metadata
     body = b"".join(
         [
             b"--" + b + b"\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n",
-            json.dumps({"name": key, "contentType": content_type}).encode(),
+            json.dumps(resource).encode(),
             b"\r\n--" + b + b"\r\nContent-Type: " + content_type.encode() + b"\r\n\r\n",
             data,
             b"\r\n--" + b + b"--\r\n",
@@ -102,7 +108,9 @@ class GCSDriver(ObjectStoreDriver):
         if code in (401, 403) or str(exc).startswith("Forbidden"):
             return "denied"
         names = {cls.__name__ for cls in type(exc).__mro__}
-        if "ClientConnectorError" in names or "ServerDisconnectedError" in names:
+        # aiohttp's ClientConnectionError covers refused connects, a server that
+        # closed the connection before answering, and socket timeouts.
+        if names & {"ClientConnectionError", "ClientConnectorError", "ServerDisconnectedError"}:
             return "unreachable"
         return classify_builtin(exc)
 
@@ -125,24 +133,45 @@ class GCSDriver(ObjectStoreDriver):
         *,
         if_version: str | None = None,
         if_absent: bool = False,
+        verify_own: bool = True,
     ) -> str:
         fs = self.filesystem
         bucket, key = self._split(path)
-        body, header = _multipart(key, data, content_type)
         # ifGenerationMatch=0 means "only if absent"; the server checks it atomically
         # and answers 412, which gcsfs raises as FileExistsError.
         match = "0" if if_absent else if_version
-        resp = await fs._call(
-            "POST",
-            f"{fs._location}/upload/storage/v1/b/{{}}/o",
-            bucket,
-            uploadType="multipart",
-            ifGenerationMatch=match,
-            headers={"Content-Type": header},
-            data=body,
-            json_out=True,
-        )
+        # Recognise this write if a lost reply makes gcsfs resend it.
+        write_id = new_write_id() if match is not None and verify_own else None
+        metadata = {WRITE_ID_KEY: write_id} if write_id is not None else None
+        body, header = _multipart(key, data, content_type, metadata)
+        try:
+            resp = await fs._call(
+                "POST",
+                f"{fs._location}/upload/storage/v1/b/{{}}/o",
+                bucket,
+                uploadType="multipart",
+                ifGenerationMatch=match,
+                headers={"Content-Type": header},
+                data=body,
+                json_out=True,
+            )
+        except FileExistsError:
+            if write_id is not None:
+                own = await self._version_if_written_by(bucket, key, write_id)
+                if own is not None:
+                    return own  # our first attempt landed; its reply was lost
+            raise
         return str(resp["generation"])
+
+    async def _version_if_written_by(self, bucket: str, key: str, write_id: str) -> str | None:
+        """The generation of the stored object if ``write_id`` wrote it, else ``None``."""
+        try:
+            obj = await self._call("GET", "b/{}/o/{}", bucket, key, json_out=True)
+        except FileNotFoundError:
+            return None
+        if (obj.get("metadata") or {}).get(WRITE_ID_KEY) != write_id:
+            return None
+        return str(obj["generation"])
 
     async def info(self, path: str) -> ObjectInfo | None:
         bucket, key = self._split(path)

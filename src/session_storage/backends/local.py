@@ -631,6 +631,7 @@ class LocalDriver(Driver):
         *,
         if_version: str | None = None,
         if_absent: bool = False,
+        verify_own: bool = True,  # no lost replies here: nothing to verify
     ) -> str:
         if (if_version is not None or if_absent) and not HAVE_FLOCK:
             raise NotImplementedError("conditional writes on local disk need flock")

@@ -17,6 +17,23 @@ from .registry import MEMORY
 __all__ = ["MemoryDriver"]
 
 
+class _MemoryFileSystem(MemoryFileSystem):  # type: ignore[misc]
+    """fsspec's memory filesystem, with a store of its own unless ``global_store``.
+
+    ``MemoryFileSystem(global_store=False)`` exists only from fsspec 2026.9; older
+    releases take the keyword as a plain storage option and every instance keeps
+    sharing the one class-level dict. Giving the instance its own ``store`` and
+    ``pseudo_dirs`` here is what fsspec's own implementation does, so it holds on
+    every release the package allows.
+    """
+
+    def __init__(self, *args: Any, global_store: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, global_store=global_store, **kwargs)
+        if not global_store:
+            self.store: dict[str, MemoryFile] = {}
+            self.pseudo_dirs: list[str] = [""]
+
+
 class MemoryDriver(Driver):
     """A dict in this process.
 
@@ -58,7 +75,7 @@ class MemoryDriver(Driver):
 
     def _open(self) -> Any:
         options = {"global_store": False, **self.options}
-        sync_fs = MemoryFileSystem(skip_instance_cache=True, **options)
+        sync_fs = _MemoryFileSystem(skip_instance_cache=True, **options)
         return AsyncFileSystemWrapper(sync_fs, asynchronous=True)
 
     @property
@@ -80,6 +97,7 @@ class MemoryDriver(Driver):
         *,
         if_version: str | None = None,
         if_absent: bool = False,
+        verify_own: bool = True,  # no lost replies here: nothing to verify
     ) -> str:
         # The lock makes check-and-write one step for callers on other threads and
         # event loops; within one loop nothing here awaits, so nothing interleaves.
@@ -107,8 +125,8 @@ class MemoryDriver(Driver):
         self, folder: str, prefix: str, start_after: str | None, limit: int | None
     ) -> list[str]:
         """Folder names under ``folder`` in key order, each followed by ``/``."""
-        head = folder.rstrip("/") + "/" + prefix
-        cut = len(folder.rstrip("/")) + 1
+        head = folder + "/" + prefix
+        cut = len(folder) + 1
         after = key_order(start_after) if start_after is not None else ""
         keys = {
             rest[: rest.index("/") + 1]
@@ -133,11 +151,11 @@ class MemoryDriver(Driver):
             yield [key[:-1] for key in keys[i : i + PAGE_SIZE]]
 
     async def list_files(self, folder: str) -> list[str]:
-        head = folder.rstrip("/") + "/"
+        head = folder + "/"
         return [key for key in tuple(self._store) if key.startswith(head)]
 
     async def list_file_infos(self, folder: str) -> AsyncIterator[list[tuple[str, ObjectInfo]]]:
-        head = folder.rstrip("/") + "/"
+        head = folder + "/"
         found = [
             (key, self._object_info(key, f))
             for key, f in tuple(self._store.items())
@@ -147,7 +165,7 @@ class MemoryDriver(Driver):
             yield found[i : i + PAGE_SIZE]
 
     async def has_files(self, folder: str) -> bool:
-        head = folder.rstrip("/") + "/"
+        head = folder + "/"
         return any(key.startswith(head) for key in tuple(self._store))
 
     async def delete_file(self, path: str) -> bool:

@@ -15,6 +15,7 @@ from .base import ObjectInfo, after_folder
 from .clients import close_aiohttp_session, require
 from .object_store import ListPage, ObjectStoreDriver
 from .registry import S3
+from .write_ids import WRITE_ID_KEY, new_write_id
 
 __all__ = ["S3Driver"]
 
@@ -36,7 +37,17 @@ _DENIED = {
     "AllAccessDisabled",
 }
 _CONDITION_FAILED = {"PreconditionFailed", "ConditionalRequestConflict"}
-_UNREACHABLE = {"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError"}
+# botocore's transport failures: ConnectionError covers refused and timed-out
+# connects, HTTPClientError a connection that broke mid-request (ConnectionClosedError,
+# "Connection was closed before we received a valid response") or timed out reading.
+_UNREACHABLE = {
+    "EndpointConnectionError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ConnectionClosedError",
+    "HTTPClientError",
+    "ConnectionError",
+}
 
 
 def _error_code(exc: BaseException) -> str | None:
@@ -71,6 +82,11 @@ class S3Driver(ObjectStoreDriver):
         s3fs = require("s3fs", S3)
         # Listing caches would hide a store from the next list_sessions.
         options = {"use_listings_cache": False, **self.options}
+        if self.timeout is not None:
+            config = dict(options.get("config_kwargs") or {})
+            config.setdefault("connect_timeout", self.timeout)
+            config.setdefault("read_timeout", self.timeout)
+            options["config_kwargs"] = config
         return s3fs.S3FileSystem(asynchronous=True, skip_instance_cache=True, **options)
 
     async def _close(self, fs: Any) -> None:
@@ -127,13 +143,19 @@ class S3Driver(ObjectStoreDriver):
         *,
         if_version: str | None = None,
         if_absent: bool = False,
+        verify_own: bool = True,
     ) -> str:
         bucket, key = self._split(path)
-        condition: dict[str, str] = {}
+        condition: dict[str, Any] = {}
         if if_absent:
             condition["IfNoneMatch"] = "*"
         if if_version is not None:
             condition["IfMatch"] = if_version
+        write_id = None
+        if condition and verify_own:
+            # Recognise this write if a lost reply makes the client resend it.
+            write_id = new_write_id()
+            condition["Metadata"] = {WRITE_ID_KEY: write_id}
         try:
             resp = await self._call(
                 "put_object",
@@ -152,8 +174,23 @@ class S3Driver(ObjectStoreDriver):
             if condition and (
                 code in _CONDITION_FAILED or (if_version is not None and code == "NoSuchKey")
             ):
+                if write_id is not None:
+                    own = await self._version_if_written_by(bucket, key, write_id)
+                    if own is not None:
+                        return own  # our first attempt landed; its reply was lost
                 raise FileExistsError(f"precondition failed for {path}") from exc
             raise
+        etag: str = resp["ETag"]
+        return etag
+
+    async def _version_if_written_by(self, bucket: str, key: str, write_id: str) -> str | None:
+        """The ETag of the stored object if ``write_id`` wrote it, else ``None``."""
+        try:
+            resp = await self._call("head_object", Bucket=bucket, Key=key)
+        except FileNotFoundError:
+            return None
+        if (resp.get("Metadata") or {}).get(WRITE_ID_KEY) != write_id:
+            return None
         etag: str = resp["ETag"]
         return etag
 

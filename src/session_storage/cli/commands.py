@@ -18,7 +18,7 @@ from .exits import EXIT_DATA, EXIT_DECLINED, EXIT_NOT_FOUND, EXIT_OK, UsageError
 from .guards import check_copy
 from .options import given_options, options_for, split_shared, tagged
 from .output import echo, emit_json, emit_names, plain, timestamp
-from .parser import format_duration
+from .parser import NO_DEADLINE, format_duration
 from .progress import ProgressBar, human_bytes
 
 __all__ = ["COMMANDS"]
@@ -31,7 +31,17 @@ def settings_for(args: argparse.Namespace) -> StorageSettings:
     """
     base = StorageSettings.from_env()
     url = args.url or base.url
-    return StorageSettings(url, options_for(url, given_options(args, base)))
+    return StorageSettings(
+        url, options_for(url, given_options(args, base)), timeout_for(args, base)
+    )
+
+
+def timeout_for(args: argparse.Namespace, base: StorageSettings) -> float | None:
+    """``--timeout`` if given (``none``: no deadline), else SESSION_STORAGE_TIMEOUT's."""
+    timeout: float | None = getattr(args, "timeout", None)
+    if timeout is None:
+        return base.timeout
+    return None if timeout == NO_DEADLINE else timeout
 
 
 def open_storage(args: argparse.Namespace) -> SessionStorage:
@@ -47,13 +57,16 @@ def copy_settings(args: argparse.Namespace) -> tuple[StorageSettings, StorageSet
     """
     base = StorageSettings.from_env()
     shared_src, shared_dst = split_shared(given_options(args, base), args.src, args.dst)
+    timeout = timeout_for(args, base)
     src = StorageSettings(
         args.src,
         options_for(args.src, {**shared_src, **tagged(args.src_option, "--src-option")}),
+        timeout,
     )
     dst = StorageSettings(
         args.dst,
         options_for(args.dst, {**shared_dst, **tagged(args.dst_option, "--dst-option")}),
+        timeout,
     )
     check_copy(src, dst)
     return src, dst

@@ -114,6 +114,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+NO_DEADLINE = 0.0
+"""What ``--timeout none`` parses to: no valid timeout is 0, and None means "not given"."""
+
+
+def _timeout(text: str) -> float:
+    from ..deadlines import timeout_from_env
+    from ..errors import ConfigurationError
+
+    try:
+        seconds = timeout_from_env({"SESSION_STORAGE_TIMEOUT": text})
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return NO_DEADLINE if seconds is None else seconds
+
+
 def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     # The options are accepted before and after the command. On the command's parser
     # their defaults are SUPPRESS, so a value given before the command survives.
@@ -138,6 +153,14 @@ def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
         default=default,
         metavar="JSON",
         help="storage options as a JSON object, merged over SESSION_STORAGE_OPTIONS",
+    )
+    group.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=default,
+        metavar="SECONDS",
+        help="deadline of each operation, client retries included "
+        "(default: SESSION_STORAGE_TIMEOUT or 30; 'none' for no deadline)",
     )
     group.add_argument(
         "--json",

@@ -1,0 +1,108 @@
+"""Conditional writes whose reply is lost are applied once and reported truthfully.
+
+A fault proxy between client and emulator forwards each write, lets the server apply
+it, and then (with a seeded 20% chance) closes the connection instead of relaying the
+reply. The client resends the write, which now fails its condition (412/409): the
+library must recognise its own earlier write and report success, not a conflict.
+Run with ``-s`` to see the figures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from session_storage import ConflictError
+
+from .conftest import FaultyStorageFactory
+
+BACKENDS = ["s3", "gcs", "azure"]
+WRITES = ("PUT", "POST")  # S3 and Azure upload with PUT, GCS with POST
+LOSS = 0.2
+
+
+def _increment(state: dict[str, Any] | None) -> dict[str, Any]:
+    return {"n": (state or {}).get("n", 0) + 1}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_update_session_counts_each_update_once(
+    make_faulty_storage: FaultyStorageFactory, backend: str
+) -> None:
+    storage, proxy = make_faulty_storage(backend, seed=1)
+    proxy.inject("drop_reply", methods=WRITES, probability=LOSS)
+    async with storage:
+        for _ in range(30):
+            await storage.update_session("counter", _increment)
+        proxy.clear()
+        state = await storage.load_session("counter")
+    print(
+        f"\n{backend}: 30 update_session, {proxy.applied['drop_reply']} replies lost "
+        f"-> counter {state and state['n']}"
+    )
+    assert proxy.applied["drop_reply"] >= 3  # the faults really happened
+    assert state is not None and state["n"] == 30
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_append_event_appends_each_event_once(
+    make_faulty_storage: FaultyStorageFactory, backend: str
+) -> None:
+    storage, proxy = make_faulty_storage(backend, seed=2)
+    proxy.inject("drop_reply", methods=WRITES, probability=LOSS)
+    async with storage:
+        indices = [await storage.append_event("s", "log", i) for i in range(30)]
+        proxy.clear()
+        events = await storage.read_events("s", "log")
+    print(
+        f"\n{backend}: 30 append_event, {proxy.applied['drop_reply']} replies lost "
+        f"-> {len(events)} events"
+    )
+    assert proxy.applied["drop_reply"] >= 3
+    assert indices == list(range(30))
+    assert events == list(range(30))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_keyed_append_with_lost_replies_is_written_once(
+    make_faulty_storage: FaultyStorageFactory, backend: str
+) -> None:
+    storage, proxy = make_faulty_storage(backend, seed=3)
+    async with storage:
+        # The marker's reply is lost first (the claim), then the event's.
+        proxy.inject("drop_reply", methods=WRITES, count=2)
+        first = await storage.append_event("s", "log", "a", idempotency_key="k")
+        again = await storage.append_event("s", "log", "a", idempotency_key="k")
+        proxy.clear()
+        events = await storage.read_events("s", "log")
+    assert proxy.applied["drop_reply"] == 2
+    assert first == again == 0
+    assert events == ["a"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_if_absent_stores_are_not_false_conflicts(
+    make_faulty_storage: FaultyStorageFactory, backend: str
+) -> None:
+    storage, proxy = make_faulty_storage(backend, seed=4)
+    proxy.inject("drop_reply", methods=WRITES, probability=LOSS)
+    conflicts = 0
+    async with storage:
+        for i in range(20):
+            try:
+                await storage.store_session(f"fresh-{i}", {"i": i}, if_absent=True)
+            except ConflictError:
+                conflicts += 1
+        proxy.clear()
+        stored = [await storage.load_session(f"fresh-{i}") for i in range(20)]
+        # A real conflict is still one: the file exists and was not written by us.
+        with pytest.raises(ConflictError):
+            await storage.store_session("fresh-0", {"i": -1}, if_absent=True)
+    print(
+        f"\n{backend}: 20 if_absent stores, {proxy.applied['drop_reply']} replies lost "
+        f"-> {conflicts} ConflictErrors"
+    )
+    assert proxy.applied["drop_reply"] >= 2
+    assert conflicts == 0
+    assert [s and s["i"] for s in stored] == list(range(20))

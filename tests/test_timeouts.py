@@ -1,0 +1,164 @@
+"""Hung endpoints and broken connections: a deadline per operation, clear errors.
+
+A fault proxy that reads each request and never answers stands in for a hung
+endpoint; a port nobody listens on for a closed one. Each case runs in a child
+process, which must get its error within the bound and then exit cleanly (exit code
+0, no traceback on stderr). Run with ``-s`` to see the times.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from session_storage import (
+    BackendUnavailableError,
+    ConfigurationError,
+    SessionStorage,
+    StorageSettings,
+    StorageTimeoutError,
+)
+from session_storage.pytest_plugin import s3_storage_options
+
+from .conftest import FaultyStorageFactory
+
+# The child: load a session with timeout=3 and report how it ended.
+_CHILD = """
+import asyncio, json, sys, time
+from session_storage import SessionStorage, StorageTimeoutError
+
+url, options = sys.argv[1], json.loads(sys.argv[2])
+
+async def main() -> None:
+    async with SessionStorage(url, options, timeout=3) as storage:
+        storage.filesystem  # import and build the client first: no I/O, not timed
+        start = time.monotonic()
+        try:
+            await storage.load_session("s")
+        except StorageTimeoutError as exc:
+            assert exc.backend and exc.session_id == "s" and exc.filename == "state.json"
+            print(json.dumps({"error": type(exc).__name__, "seconds": time.monotonic() - start}))
+        else:
+            print(json.dumps({"error": None}))
+
+asyncio.run(main())
+"""
+
+
+def _run_child(url: str, options: dict[str, Any]) -> dict[str, Any]:
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, url, json.dumps(options)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,  # the exit code is asserted below, with stderr in the message
+    )
+    total = time.monotonic() - start
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "Loop is not running" not in done.stderr, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["process seconds"] = total
+    return result
+
+
+@pytest.mark.parametrize("backend", ["s3", "gcs", "azure"])
+def test_hung_endpoint_fails_within_the_timeout(
+    make_faulty_storage: FaultyStorageFactory, backend: str
+) -> None:
+    storage, proxy = make_faulty_storage(backend)
+    proxy.inject("hang")  # every request: read it, never answer
+    result = _run_child(storage.url, dict(storage.settings.storage_options))
+    print(f"\n{backend} hung endpoint, timeout=3: {result}")
+    assert result["error"] == "StorageTimeoutError"
+    assert result["seconds"] <= 5
+    assert proxy.applied["hang"] >= 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # nobody listens here now
+
+
+@pytest.mark.parametrize("backend", ["s3", "azure"])
+def test_closed_port_fails_within_the_timeout(backend: str) -> None:
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    if backend == "s3":
+        url, options = "s3://bucket", s3_storage_options(endpoint)
+    else:
+        url = "az://container"
+        options = {
+            "connection_string": "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            "AccountKey=" + "A" * 86 + "==;"
+            f"BlobEndpoint={endpoint}/devstoreaccount1;"
+        }
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, url, json.dumps(options)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,  # the exit code is asserted below, with stderr in the message
+    )
+    seconds = time.monotonic() - start
+    print(f"\n{backend} closed port, timeout=3: exit {done.returncode} in {seconds:.1f} s")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    # The 3 s deadline plus interpreter start-up and the cloud client's imports, which
+    # take several seconds on a loaded machine.
+    assert seconds <= 20, (seconds, done.stderr)
+
+
+async def test_cut_connection_is_backend_unavailable(
+    make_faulty_storage: FaultyStorageFactory,
+) -> None:
+    # Every request is cut half-way: "Connection was closed before we received a
+    # valid response" must say the backend is unavailable, not that it failed.
+    storage, proxy = make_faulty_storage("s3")
+    options = {
+        **storage.settings.storage_options,
+        "config_kwargs": {"retries": {"max_attempts": 1}},  # fail fast
+    }
+    proxy.inject("cut")
+    async with SessionStorage(storage.url, options, timeout=None) as cut:
+        with pytest.raises(BackendUnavailableError) as info:
+            await cut.store_session("s", {"v": 1})
+    assert not isinstance(info.value, StorageTimeoutError)
+    assert info.value.session_id == "s" and info.value.backend == "s3"
+    assert proxy.applied["cut"] >= 1
+
+
+def test_timeout_settings() -> None:
+    assert StorageSettings().timeout == 30.0
+    assert StorageSettings.from_env({}).timeout == 30.0
+    assert StorageSettings.from_env({"SESSION_STORAGE_TIMEOUT": "2.5"}).timeout == 2.5
+    assert StorageSettings.from_env({"SESSION_STORAGE_TIMEOUT": "none"}).timeout is None
+    for bad in ("abc", "0", "-1", "inf"):
+        with pytest.raises(ConfigurationError):
+            StorageSettings.from_env({"SESSION_STORAGE_TIMEOUT": bad})
+    with pytest.raises(ConfigurationError):
+        SessionStorage("memory://t", timeout=0)
+    storage = SessionStorage.from_settings(StorageSettings("memory://t", {}, 7.0))
+    assert storage.settings.timeout == 7.0
+    assert SessionStorage("memory://t", timeout=None).settings.timeout is None
+
+
+def test_cli_timeout_option() -> None:
+    from session_storage.cli.commands import settings_for
+    from session_storage.cli.parser import build_parser
+
+    parser = build_parser()
+    assert settings_for(parser.parse_args(["--timeout", "4", "ls"])).timeout == 4.0
+    assert settings_for(parser.parse_args(["ls", "--timeout", "none"])).timeout is None
+    assert settings_for(parser.parse_args(["ls"])).timeout == 30.0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--timeout", "soon", "ls"])
