@@ -13,8 +13,8 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from session_storage.backends.local import _write
 from session_storage.backends.local_paths import LocalRoot
+from session_storage.backends.local_write import write
 
 N = 1000
 ROUNDS = 7
@@ -26,7 +26,7 @@ def per_store_us(folder: str, lock: bool, threads: int) -> float:
     paths = [os.path.join(folder, f"f{i % 50}.bin") for i in range(N)]
 
     def store(path: str) -> None:
-        _write(LocalRoot(folder), path, DATA, None, False, lock_plain=lock, fsync=False)
+        write(LocalRoot(folder), path, DATA, None, False, lock_plain=lock, fsync=False)
 
     start = time.perf_counter()
     if threads == 1:

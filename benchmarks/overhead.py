@@ -18,8 +18,9 @@ from typing import Any
 import orjson
 
 from session_storage import SessionStorage
-from session_storage.backends.local import HAVE_FLOCK, _write
 from session_storage.backends.local_paths import LocalRoot
+from session_storage.backends.local_write import write
+from session_storage.backends.locking import HAVE_FLOCK
 
 from .backends import Backend
 from .measure import Row, compare, log, us
@@ -228,7 +229,7 @@ def _atomic_write_cost(runs: int) -> Row:
         def atomic() -> float:
             start = time.perf_counter()
             for i in range(n):
-                _write(root, f"{folder}/s{i}/a.json", data, None, False, HAVE_FLOCK, False)
+                write(root, f"{folder}/s{i}/a.json", data, None, False, HAVE_FLOCK, False)
             return time.perf_counter() - start
 
         def in_place() -> float:

@@ -37,9 +37,19 @@ from .local_paths import (
     is_leftover_name,
     is_own_name,
 )
+from .local_read import own_entries
 from .locking import HAVE_FLOCK, LOCK_NAME, FolderLock, fcntl
 
-__all__ = ["STALE_TEMP_SECONDS", "is_dead_temp", "remove_files", "sweep"]
+__all__ = [
+    "STALE_TEMP_SECONDS",
+    "delete_paths",
+    "delete_tree",
+    "fsync_folder",
+    "is_dead_temp",
+    "remove_files",
+    "sweep",
+    "sweep_store",
+]
 
 STALE_TEMP_SECONDS = 3600.0
 """Without ``flock`` a temp file this old is taken to belong to a writer that died."""
@@ -65,7 +75,7 @@ def is_dead_temp(path: str) -> bool:
     A writer holds an exclusive ``flock`` on its temp file from creation to the end;
     if we can take it, nobody holds it. (Between a writer's ``open`` and its ``flock``
     there are no other calls; a temp removed in that instant makes the writer start
-    over, see ``local._write``.)
+    over, see ``local_write.write``.)
     """
     if not HAVE_FLOCK:
         try:
@@ -170,7 +180,7 @@ def _clear(folder: str, own_data: bool = False, in_trash: bool = False) -> bool:
     library's own files go too. Returns whether ``folder`` is gone: it stays if it
     holds someone else's file or a live temp file. ``in_trash``: every temp file
     goes, live or not: a writer whose temp file was moved into the trash can never
-    publish it (its rename finds nothing and it starts over, see ``local._write``).
+    publish it (its rename finds nothing and it starts over, see ``local_write.write``).
     """
     try:
         entries = list(os.scandir(folder))
@@ -275,3 +285,39 @@ def _clear_dead(folder: str) -> None:
             if name.endswith(TEMP_SUFFIX) and not is_dead_temp(os.path.join(dirpath, name)):
                 return
     _clear(folder, own_data=True)
+
+
+# -- the driver's delete operations, on given paths -------------------------------------
+
+
+def delete_paths(root: LocalRoot, paths: Sequence[str], fsync: bool) -> int:
+    """Delete the own files at the given ``paths``; returns how many existed."""
+    real = [root.to_real(p) for p in paths]
+    for path in real:
+        root.check(path, last=False)
+    return remove_files(root, real, fsync)
+
+
+def delete_tree(root: LocalRoot, folder: str, fsync: bool) -> bool:
+    """Delete every own file below ``folder``, and what crashed writers left there.
+
+    Returns whether there was any own file. Raises ForeignFolder (see
+    :meth:`LocalRoot.require_owned`) in a folder the library did not create as a store.
+    """
+    real = root.to_real(folder)
+    root.check(real, last=True)
+    if not root.require_owned():
+        return False
+    files = [e.path for e in own_entries(real)]
+    removed = remove_files(root, files, fsync) if files else 0
+    sweep(root, real, fsync)  # what crashed writers left in the session
+    return removed > 0
+
+
+def sweep_store(root: LocalRoot, folder: str, fsync: bool, dry_run: bool) -> None:
+    """Before retention deletes below ``folder``: refuse a foreign store, and (unless
+    ``dry_run``) remove what crashed writers left."""
+    real = root.to_real(folder)
+    root.check(real, last=True)
+    if root.require_owned() and not dry_run:
+        sweep(root, real, fsync)
