@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from ..bounded import run_bounded
-from ..errors import ErrorKind, classify_builtin
+from ..errors import ConfigurationError, ErrorKind, classify_builtin
 from .registry import Backend
 
 __all__ = ["PAGE_SIZE", "Driver", "ObjectInfo", "after_folder", "key_order"]
@@ -71,6 +71,15 @@ class Driver(ABC):
     NotSupportedError instead of letting them silently overwrite.
     """
 
+    accepted_options: ClassVar[frozenset[str] | None] = None
+    """The storage option names this driver honours; any other one is refused.
+
+    ``None``: the options go to a cloud client unchecked (its clients take many
+    options, some only through ``**kwargs``, and a wrong refusal would lock a user
+    out). Local and memory set it: fsspec's filesystems there accept any keyword and
+    ignore the ones they do not know, so a typo would be dropped without a word.
+    """
+
     timeout: float | None = None
     """The storage's per-operation deadline in seconds; cloud drivers give it to their
     client as connect and read timeout, so no socket waits longer than the caller."""
@@ -86,8 +95,23 @@ class Driver(ABC):
         """The backend path of the storage's root (see :meth:`root_path`); narrowed
         storages share the driver and have roots below it."""
         self.options = dict(options)
+        self._check_options()
         self._fs: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _check_options(self) -> None:
+        """Raise ConfigurationError naming an option not in :attr:`accepted_options`."""
+        accepted = self.accepted_options
+        unknown = sorted(set(self.options) - accepted) if accepted is not None else []
+        if unknown:
+            takes = ", ".join(sorted(accepted or ())) or "no options"
+            raise ConfigurationError(
+                f"unknown storage option{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(map(repr, unknown))} for the {self.name} backend; "
+                f"it accepts {takes}",
+                backend=self.name,
+                url=self.url(self.root),
+            )
 
     @staticmethod
     @abstractmethod

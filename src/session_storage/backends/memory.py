@@ -39,7 +39,8 @@ class MemoryDriver(Driver):
 
     Each storage gets its own store (fsspec's default store is one global dict, which
     would leak sessions between storages and between tests); narrowed views share
-    their parent's. Pass ``storage_options={"global_store": True}`` to share fsspec's.
+    their parent's. Pass ``storage_options={"global_store": True}`` to share fsspec's;
+    any other option raises ConfigurationError (fsspec would ignore it silently).
 
     The primitives touch the store directly: nothing here blocks, so a thread hop
     would only add latency, and fsspec's ``pipe_file`` checks every parent folder
@@ -49,6 +50,7 @@ class MemoryDriver(Driver):
     backend = MEMORY
     loop_bound = False
     supports_conditional_writes = True
+    accepted_options = frozenset({"global_store"})
 
     def __init__(self, root: str, options: Mapping[str, Any]) -> None:
         super().__init__(root, options)

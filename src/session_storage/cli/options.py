@@ -2,8 +2,9 @@
 
 fsspec's local and memory filesystems accept any keyword and ignore the ones they do
 not know, so ``-o bogus=1`` (or a typo such as ``-o fsnyc=false``) would be dropped
-without a word. For those backends the CLI knows the names the library honours and
-refuses the rest. Cloud options pass through unchecked: their clients take many
+without a word. The drivers of those backends name the options they honour
+(``Driver.accepted_options``), and the CLI refuses the rest as usage errors before
+opening a storage. Cloud options pass through unchecked: their clients take many
 options, some only through ``**kwargs``, and a wrong refusal would lock a user out.
 S3's client rejects an unknown keyword when it is created (``exits.py`` makes that
 exit code 2); gcsfs and adlfs ignore unknown keywords, as fsspec does.
@@ -29,16 +30,6 @@ __all__ = [
     "tagged",
 ]
 
-# The options each local backend honours, by driver name.
-# - file: ``fsync`` (sync each write to disk; on by default). fsspec's ``auto_mkdir``
-#   is not among them: the driver writes with ``os`` and always creates the folders
-#   it needs, so the option would change nothing.
-# - memory: ``global_store`` (share fsspec's process-wide store instead of a private one).
-_ACCEPTED: dict[str, frozenset[str]] = {
-    "file": frozenset({"fsync"}),
-    "memory": frozenset({"global_store"}),
-}
-
 
 @dataclass(frozen=True)
 class GivenOption:
@@ -49,12 +40,13 @@ class GivenOption:
 
 
 def accepted_options(driver: type[Driver]) -> frozenset[str] | None:
-    """The storage option names ``driver``'s backend honours.
+    """The storage option names ``driver``'s backend honours (its
+    :attr:`~session_storage.backends.Driver.accepted_options`).
 
     ``None`` when the backend hands its options to a cloud client (S3, GCS, Azure):
     any name passes.
     """
-    return _ACCEPTED.get(driver.name)
+    return driver.accepted_options
 
 
 def given_options(args: argparse.Namespace, base: StorageSettings) -> dict[str, GivenOption]:
