@@ -156,3 +156,51 @@ def test_missing_extra_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) ->
         asyncio.run(use())
     assert 'pip install "session-storage[s3]"' in str(info.value)
     assert isinstance(info.value, ImportError)
+
+
+# -- storage options the library cannot honour -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "option", "accepted"),
+    [
+        ("{tmp}", "bogus", "fsync"),
+        ("file://{tmp}", "fsnyc", "fsync"),  # a typo of a real option
+        ("{tmp}", "auto_mkdir", "fsync"),  # fsspec's: the driver always makes folders
+        ("memory://opts", "bogus", "global_store"),
+    ],
+)
+def test_unknown_storage_option_is_refused_naming_it(
+    tmp_path: Path, url: str, option: str, accepted: str
+) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        SessionStorage(url.format(tmp=tmp_path), {option: 1})
+    message = str(info.value)
+    assert repr(option) in message and accepted in message
+    assert info.value.backend == ("memory" if url.startswith("memory") else "file")
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+def test_every_unknown_option_is_named_at_once(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="'alpha', 'beta'"):
+        SessionStorage(tmp_path, {"beta": 1, "alpha": 2, "fsync": False})
+
+
+async def test_accepted_storage_options_work(tmp_path: Path) -> None:
+    local = SessionStorage(tmp_path, {"fsync": False})
+    await local.store_session("s", {"n": 1})
+    assert (await local.load_session("s") or {})["n"] == 1
+    shared = [SessionStorage("memory://opts-shared", {"global_store": True}) for _ in range(2)]
+    try:
+        await shared[0].store_session("s", {"n": 2})
+        assert (await shared[1].load_session("s") or {})["n"] == 2  # fsspec's one store
+    finally:
+        await shared[0].delete_session("s")
+    async with SessionStorage("memory://opts-private", {"global_store": False}) as private:
+        assert await private.load_session("s") is None
+
+
+def test_local_raw_filesystem_opens_with_accepted_options(tmp_path: Path) -> None:
+    storage = SessionStorage(tmp_path, {"fsync": False})
+    fs = storage.filesystem  # fsspec's LocalFileSystem: no option of the driver reaches it
+    assert fs.sync_fs.auto_mkdir is True
