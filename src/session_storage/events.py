@@ -2,8 +2,8 @@
 
 This module checks the caller's arguments, builds the :class:`StreamRef` of a
 session's stream and runs each operation through :meth:`Scope.call`. How a stream is
-laid out and written lives in :mod:`session_storage.event_log`; idempotency keys in
-:mod:`session_storage.idempotency`.
+laid out lives in :mod:`session_storage.event_paths`, how it is written and read in
+:mod:`session_storage.event_log`; idempotency keys in :mod:`session_storage.idempotency`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from .arguments import check_int
 from .context import Scope
 from .errors import InvalidArgumentError
-from .event_log import INDEX_WIDTH, MAX_EVENTS, StreamRef, event_name
+from .event_paths import INDEX_WIDTH, MAX_EVENTS, StreamRef, event_name
 from .idempotency import CLAIM_LEASE_SECONDS, append_keyed
 from .keys import encode_filename, join
 

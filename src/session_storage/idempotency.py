@@ -32,7 +32,8 @@ import anyio
 import orjson
 
 from .errors import CorruptDataError, NotSupportedError
-from .event_log import JSON, READ_CHUNK, EventLogs, StreamRef
+from .event_log import JSON, READ_CHUNK, EventLogs
+from .event_paths import StreamRef
 
 __all__ = ["CLAIM_LEASE_SECONDS", "append_keyed"]
 

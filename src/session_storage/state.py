@@ -15,7 +15,7 @@ from typing import Any
 from .background import SaveHandle
 from .codec import decode_state, encode_stamped
 from .context import FileRef, Scope
-from .event_log import check_writable
+from .event_paths import check_writable
 from .versions import VersionedState, check_condition
 
 __all__ = [

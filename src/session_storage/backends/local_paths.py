@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 
 import orjson
 
-from ..event_log import KEYS_FOLDER
+from ..event_paths import KEYS_FOLDER
 from ..keys import decode_segment
 from .locking import LOCK_NAME
 
