@@ -230,7 +230,12 @@ def _publish(
         if st is not None:
             return st
         # Someone made the folder meanwhile: publish into it like any other write.
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        except FileExistsError:
+            # mkdir met the folder, and a delete renamed it away before makedirs saw
+            # it was a folder (or a file has the name: the next attempt names it).
+            raise FileNotFoundError(errno.ENOENT, "folder removed meanwhile", path) from None
     fd = temp.fd
     if if_absent:
         st = _link_new(fd, temp.path, path)
