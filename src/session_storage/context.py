@@ -203,10 +203,21 @@ class Scope:
         kind (see :func:`errors.translate`), raised ``from`` it. ``conflict`` says, for
         a conditional write, which condition failed.
 
-        The operation is cancelled when the storage's ``timeout`` passes (unless
-        ``deadline`` is False) and raises StorageTimeoutError.
+        On backends that wait on a network peer (:attr:`Driver.remote`) the operation
+        is cancelled when the storage's ``timeout`` passes (unless ``deadline`` is
+        False) and raises StorageTimeoutError.
         """
-        timeout = self.shared.settings.timeout if deadline else None
+        driver = self.shared.driver
+        timeout = self.shared.settings.timeout if deadline and driver.remote else None
+        if timeout is None:
+            # No deadline (none configured, or a backend that never waits on a peer):
+            # a cancel scope per call would cost more than a memory store itself.
+            try:
+                return await operation
+            except (SessionStorageError, StopAsyncIteration):
+                raise
+            except Exception as exc:
+                raise self.error(exc, action, ref, conflict) from exc
         scope = anyio.move_on_after(timeout)
         try:
             with scope:

@@ -10,7 +10,9 @@ included; when it passes, the operation is cancelled and raises
 The default, 30 s, is far above what a healthy request of a small state costs (a few
 ms to a few hundred ms) and above a few client retries after a dropped connection,
 yet short enough that a hung endpoint is reported while a caller still waits for it.
-Pass ``timeout=None`` for no deadline (large uploads on slow links).
+Pass ``timeout=None`` for no deadline (large uploads on slow links). Deadlines apply
+to the backends that wait on a network peer (S3, GCS, Azure); memory never waits, and
+local disk refuses what could block forever (FIFOs, devices).
 
 A write cut off by its deadline may or may not have been applied. The scan of
 ``delete_sessions_older_than`` has no overall deadline (its size grows with the

@@ -80,6 +80,13 @@ class Driver(ABC):
     ignore the ones they do not know, so a typo would be dropped without a word.
     """
 
+    remote: ClassVar[bool] = False
+    """Whether operations wait on a network peer, and so get the storage's deadline.
+
+    Memory never waits, and local disk refuses what could block (FIFOs, devices);
+    a thread blocked in a system call could not be stopped by a deadline anyway.
+    """
+
     timeout: float | None = None
     """The storage's per-operation deadline in seconds; cloud drivers give it to their
     client as connect and read timeout, so no socket waits longer than the caller."""

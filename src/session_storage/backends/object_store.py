@@ -38,6 +38,7 @@ class ObjectStoreDriver(Driver):
     """A bucket (and optional key prefix) on an object store."""
 
     needs_bucket = True
+    remote = True
     max_key_bytes = 1024  # S3, GCS and Azure alike
     # Batches are network-bound: 32 requests in flight keep one aiohttp session busy
     # without queueing for its connection pool (100). S3 sizes it by its own pool.
