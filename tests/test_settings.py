@@ -204,3 +204,10 @@ def test_local_raw_filesystem_opens_with_accepted_options(tmp_path: Path) -> Non
     storage = SessionStorage(tmp_path, {"fsync": False})
     fs = storage.filesystem  # fsspec's LocalFileSystem: no option of the driver reaches it
     assert fs.sync_fs.auto_mkdir is True
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/app", "gs://bucket/app", "az://container/app"])
+@pytest.mark.parametrize("option", ["asynchronous", "skip_instance_cache"])
+def test_options_the_driver_sets_itself_are_refused(url: str, option: str) -> None:
+    with pytest.raises(ConfigurationError, match=option):
+        SessionStorage(url, {option: False})

@@ -31,6 +31,10 @@ _INFO_CONCURRENCY = 16
 """Metadata requests in flight at once in the default :meth:`Driver.list_file_infos`."""
 
 
+_RESERVED_OPTIONS = frozenset({"asynchronous", "skip_instance_cache", "loop"})
+"""fsspec options the drivers set themselves; a user's value would clash with theirs."""
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
     """What a backend knows about one stored file."""
@@ -108,6 +112,16 @@ class Driver(ABC):
 
     def _check_options(self) -> None:
         """Raise ConfigurationError naming an option not in :attr:`accepted_options`."""
+        reserved = sorted(set(self.options) & _RESERVED_OPTIONS)
+        if reserved:
+            # The driver sets these itself: its filesystem must be async and its own.
+            raise ConfigurationError(
+                f"storage option{'s' if len(reserved) > 1 else ''} "
+                f"{', '.join(map(repr, reserved))} cannot be set for the {self.name} "
+                "backend: the library opens its filesystem asynchronous and uncached",
+                backend=self.name,
+                url=self.url(self.root),
+            )
         accepted = self.accepted_options
         unknown = sorted(set(self.options) - accepted) if accepted is not None else []
         if unknown:
