@@ -31,7 +31,8 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit
+
+from .proxy import Handler, serving, upstream_of
 
 __all__ = ["Action", "FaultProxy", "fault_proxy"]
 
@@ -173,11 +174,7 @@ async def _read_response(reader: asyncio.StreamReader, method: str) -> tuple[byt
 # -- serving ------------------------------------------------------------------------------
 
 
-async def _serve(
-    proxy: FaultProxy, host: str, port: int, ready: threading.Event, stop: asyncio.Event
-) -> None:
-    handlers: set[asyncio.Task[None]] = set()
-    writers: set[asyncio.StreamWriter] = set()
+def _fault_handler(proxy: FaultProxy, host: str, port: int) -> Handler:
 
     async def exchange(
         client_r: asyncio.StreamReader,
@@ -206,7 +203,6 @@ async def _serve(
             await asyncio.sleep(seconds)
         if not upstream:
             server_r, server_w = await asyncio.open_connection(host, port)
-            writers.add(server_w)
             upstream.append((server_r, server_w))
         server_r, server_w = upstream[0]
         if action == "cut":
@@ -223,10 +219,6 @@ async def _serve(
         return keep
 
     async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        current = asyncio.current_task()
-        assert current is not None
-        handlers.add(current)
-        writers.add(client_w)
         upstream: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         try:
             while await exchange(client_r, client_w, upstream):
@@ -234,45 +226,16 @@ async def _serve(
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # either side went away: end this connection
         finally:
-            handlers.discard(current)
-            for writer in (client_w, *(w for _, w in upstream)):
-                writers.discard(writer)
+            for _, writer in upstream:
                 writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    proxy.port = server.sockets[0].getsockname()[1]
-    ready.set()
-    await stop.wait()
-    # Close every connection inside the loop, so nothing is left for a closed loop.
-    server.close()
-    for task in list(handlers):
-        task.cancel()
-    await asyncio.gather(*handlers, return_exceptions=True)
-    for writer in list(writers):
-        writer.close()
-    await server.wait_closed()
+    return handle
 
 
 @contextmanager
 def fault_proxy(endpoint: str, seed: int = 0) -> Iterator[FaultProxy]:
     """Run a fault-injecting proxy in front of ``endpoint`` (``http://host:port``)."""
-    parts = urlsplit(endpoint)
     proxy = FaultProxy(seed)
-    ready = threading.Event()
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    thread = threading.Thread(
-        target=lambda: loop.run_until_complete(_serve(proxy, host, port, ready, stop)),
-        name="fault-proxy",
-        daemon=True,
-    )
-    thread.start()
-    if not ready.wait(10):
-        raise RuntimeError("fault proxy did not start")
-    try:
+    with serving(_fault_handler(proxy, *upstream_of(endpoint)), "fault proxy") as port:
+        proxy.port = port
         yield proxy
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
-        loop.close()

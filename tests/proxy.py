@@ -9,11 +9,69 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-__all__ = ["CountingProxy", "counting_proxy"]
+__all__ = ["CountingProxy", "Handler", "counting_proxy", "serving", "upstream_of"]
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+"""One client connection of a proxy, from accept to close."""
+
+
+def upstream_of(endpoint: str) -> tuple[str, int]:
+    """The host and port a proxy in front of ``endpoint`` (``http://host:port``) dials."""
+    parts = urlsplit(endpoint)
+    return parts.hostname or "127.0.0.1", parts.port or 80
+
+
+@contextmanager
+def serving(handle: Handler, name: str) -> Iterator[int]:
+    """Serve ``handle`` on 127.0.0.1 (a free port) from an event loop in its own thread.
+
+    Yields the port. On exit every open connection is cancelled and closed inside that
+    loop, so nothing is left for a closed loop to clean up.
+    """
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    ports: list[int] = []
+
+    async def main() -> None:
+        handlers: set[asyncio.Task[None]] = set()
+
+        async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            current = asyncio.current_task()
+            assert current is not None
+            handlers.add(current)
+            try:
+                await handle(reader, writer)
+            finally:
+                handlers.discard(current)
+                writer.close()
+
+        server = await asyncio.start_server(tracked, "127.0.0.1", 0)
+        ports.append(server.sockets[0].getsockname()[1])
+        ready.set()
+        await stop.wait()
+        server.close()
+        for task in list(handlers):
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        await server.wait_closed()
+
+    thread = threading.Thread(
+        target=lambda: loop.run_until_complete(main()), name=name, daemon=True
+    )
+    thread.start()
+    if not ready.wait(10):
+        raise RuntimeError(f"{name} did not start")
+    try:
+        yield ports[0]
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        loop.close()
 
 
 class CountingProxy:
@@ -63,11 +121,7 @@ async def _relay(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         dst.close()
 
 
-async def _serve(
-    proxy: CountingProxy, host: str, port: int, ready: threading.Event, stop: asyncio.Event
-) -> None:
-    handlers: set[asyncio.Task[None]] = set()
-
+def _counting_handler(proxy: CountingProxy, host: str, port: int) -> Handler:
     async def pump(client_r: asyncio.StreamReader, server_w: asyncio.StreamWriter) -> None:
         try:
             while True:
@@ -87,49 +141,20 @@ async def _serve(
             asyncio.ensure_future(pump(client_r, server_w)),
             asyncio.ensure_future(_relay(server_r, client_w)),
         ]
-        current = asyncio.current_task()
-        assert current is not None
-        handlers.add(current)
         try:
             await asyncio.gather(*both)
         finally:
-            handlers.discard(current)
             for task in both:
                 task.cancel()
             await asyncio.gather(*both, return_exceptions=True)
-            client_w.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    proxy.port = server.sockets[0].getsockname()[1]
-    ready.set()
-    await stop.wait()
-    # Close every connection inside the loop, so nothing is left for a closed loop.
-    server.close()
-    for task in list(handlers):
-        task.cancel()
-    await asyncio.gather(*handlers, return_exceptions=True)
-    await server.wait_closed()
+    return handle
 
 
 @contextmanager
 def counting_proxy(endpoint: str) -> Iterator[CountingProxy]:
     """Run a counting proxy in front of ``endpoint`` (``http://host:port``)."""
-    parts = urlsplit(endpoint)
     proxy = CountingProxy()
-    ready = threading.Event()
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    thread = threading.Thread(
-        target=lambda: loop.run_until_complete(_serve(proxy, host, port, ready, stop)),
-        daemon=True,
-    )
-    thread.start()
-    if not ready.wait(10):
-        raise RuntimeError("counting proxy did not start")
-    try:
+    with serving(_counting_handler(proxy, *upstream_of(endpoint)), "counting proxy") as port:
+        proxy.port = port
         yield proxy
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
-        loop.close()

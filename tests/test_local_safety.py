@@ -23,8 +23,6 @@ from session_storage import (
 )
 from session_storage.backends.local_paths import MARKER_NAME
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX links, FIFOs, flock")
-
 
 def _fast(root: Path | str) -> SessionStorage:
     """A storage without fsync, for tests about something else than durability."""
