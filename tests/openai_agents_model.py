@@ -133,7 +133,9 @@ class CannedModel(Model):
             tools=[],
             parallel_tool_calls=False,
         )
-        yield ResponseCompletedEvent(type="response.completed", response=response, sequence_number=0)
+        yield ResponseCompletedEvent(
+            type="response.completed", response=response, sequence_number=0
+        )
 
 
 def agent(model: Model) -> Agent[Any]:
