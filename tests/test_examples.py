@@ -82,3 +82,31 @@ def test_azure_example_on_azurite(azurite_connection_string: str) -> None:
     container = f"demo-{uuid.uuid4().hex[:8]}"
     out = run("azure_example.py", f"az://{container}", "--create-bucket", env=env)
     _check_walk_through(out, "azure")
+
+
+def test_openai_agents_example_continues_the_chat_in_each_run(tmp_path: Path) -> None:
+    env = {k: "" for k in os.environ if k.startswith("SESSION_STORAGE_")}
+    out = run("openai_agents_example.py", env=env, cwd=tmp_path)
+    assert f"storage: file://{tmp_path / '.data' / 'sessions'} (backend: file)" in out
+    assert "turn 1: 0 items in the history so far" in out
+    assert "assistant: In Paris it is sunny, 21 °C." in out
+    assert "history now: 4 items, kept as the event stream 'openai-agents'" in out
+
+    again = run("openai_agents_example.py", env=env, cwd=tmp_path)
+    assert "turn 2: 4 items in the history so far" in again
+    assert "the model was sent 5 items in its first call" in again
+    assert "history now: 8 items" in again
+
+
+def test_openai_agents_example_on_moto(moto_s3_server: str) -> None:
+    env = {
+        "AWS_ENDPOINT_URL": moto_s3_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    url = f"s3://demo-{uuid.uuid4().hex[:8]}/agents"
+    out = run("openai_agents_example.py", url, "--create-bucket", env=env)
+    assert "(backend: s3)" in out and "assistant: In Paris it is sunny, 21 °C." in out
+    again = run("openai_agents_example.py", url, env=env)
+    assert "turn 2: 4 items in the history so far" in again
+    assert "history now: 8 items" in again
