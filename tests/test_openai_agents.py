@@ -111,6 +111,17 @@ async def same(ours: Session, theirs: Session, step: Callable[[Session], Awaitab
 
 
 async def test_protocol_step_by_step_as_sqlite_session(storage: SessionStorage) -> None:
+    await protocol_steps(storage)
+
+
+async def test_protocol_on_a_sync_storage_from_async_code() -> None:
+    # Each call runs on the SyncSessionStorage's own loop thread, awaited from this loop.
+    with SyncSessionStorage(f"memory://oa-{uuid.uuid4().hex}") as storage:
+        await protocol_steps(storage)
+
+
+async def protocol_steps(storage: SessionStorage | SyncSessionStorage) -> None:
+    """Every call of the protocol, on a StorageSession and on SQLiteSession side by side."""
     ours = StorageSession("chat ☃/../1", storage)
     theirs = SQLiteSession("chat ☃/../1")
     assert isinstance(ours, Session)
