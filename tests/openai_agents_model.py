@@ -36,8 +36,9 @@ from openai.types.responses import (
 )
 from openai.types.responses.response_prompt_param import ResponsePromptParam
 
-# What the user says in each turn of the scripted chat.
+# What the user says in each turn of the scripted chat, and what the agent answers.
 TURNS = ["What is the weather in Paris?", "And in Zürich? ☃"]
+REPLIES = ["It is sunny in Paris.", "Snow in Zürich, 2 °C. ❄"]
 
 
 def message(text: str, item_id: str) -> ResponseOutputMessage:
@@ -68,9 +69,9 @@ def answers(turn: int) -> list[list[TResponseOutputItem]]:
     if turn == 0:
         return [
             [tool_call("get_weather", {"city": "Paris"}, "call_1")],
-            [message("It is sunny in Paris.", "msg_1")],
+            [message(REPLIES[0], "msg_1")],
         ]
-    return [[message("Snow in Zürich, 2 °C. ❄", "msg_2")]]
+    return [[message(REPLIES[1], "msg_2")]]
 
 
 @function_tool

@@ -37,7 +37,7 @@ from session_storage.integrations.openai_agents import STREAM, StorageSession
 from session_storage.pytest_plugin import s3_storage_options
 
 from .conftest import RequestLog
-from .openai_agents_model import TURNS, CannedModel, agent, answers
+from .openai_agents_model import REPLIES, TURNS, CannedModel, agent, answers
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["memory", "file", "s3", "gcs", "azure"]
@@ -220,12 +220,13 @@ async def play_chat(session: Session, *, streamed_second_turn: bool) -> list[Any
     for turn, text in enumerate(TURNS):
         model = CannedModel(answers(turn))
         if turn == 1 and streamed_second_turn:
-            result = Runner.run_streamed(agent(model), text, session=session)
-            async for _ in result.stream_events():
+            streamed = Runner.run_streamed(agent(model), text, session=session)
+            async for _ in streamed.stream_events():
                 pass
+            final_output = streamed.final_output
         else:
-            result = await Runner.run(agent(model), text, session=session)
-        assert result.final_output == answers(turn)[-1][0].content[0].text  # type: ignore[union-attr]
+            final_output = (await Runner.run(agent(model), text, session=session)).final_output
+        assert final_output == REPLIES[turn]
         assert model.outputs == []
         inputs.extend(model.inputs)
     return inputs
@@ -330,13 +331,14 @@ async def test_two_workers_popping_never_both_get_an_item(
     async with on_root() as first, on_root() as second:
         a, b = StorageSession("chat", first), StorageSession("chat", second)
         for round_ in range(5):
-            await a.add_items([{"round": round_}])
-            got = await asyncio.gather(a.pop_item(), b.pop_item())
-            assert sorted(got, key=lambda item: item is None) == [{"round": round_}, None]
+            one: list[Any] = [{"round": round_}]
+            await a.add_items(one)
+            got: list[Any] = list(await asyncio.gather(a.pop_item(), b.pop_item()))
+            assert sorted(got, key=lambda item: item is None) == [*one, None]
             assert await a.get_items() == [] and await b.get_items() == []
 
         # Both draining one history: every item comes out exactly once.
-        items = [{"n": n} for n in range(12)]
+        items: list[Any] = [{"n": n} for n in range(12)]
         await a.add_items(items)
 
         async def drain(session: StorageSession) -> list[Any]:
@@ -383,7 +385,7 @@ async def test_chat_resumes_in_a_new_process(
     first = play_turn_in_new_process(url, 0, env)
     second = play_turn_in_new_process(url, 1, env)
     assert first["model_inputs"] + second["model_inputs"] == json.loads(json.dumps(expected_inputs))
-    assert second["final_output"] == "Snow in Zürich, 2 °C. ❄"
+    assert second["final_output"] == REPLIES[1]
     assert second["items"] == expected_items
     options = s3_storage_options(env["AWS_ENDPOINT_URL"]) if env else {}
     async with SessionStorage(url, options) as reader:
