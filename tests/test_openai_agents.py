@@ -197,9 +197,21 @@ async def test_bad_arguments_and_items_are_refused_with_nothing_written() -> Non
         with pytest.raises(InvalidArgumentError, match="stream"):
             StorageSession("s", storage, stream="")
         session = StorageSession("s", storage)
+        # What JSON cannot hold exactly is refused, not stored changed (SQLiteSession's
+        # json.dumps would keep NaN and turn the key 1 into "1").
+        for value in (float("nan"), float("inf"), 2**64, {1: "a"}):
+            with pytest.raises(SerializationError):
+                await session.add_items([{"value": value}])  # type: ignore[list-item]
+        assert await session.get_items() == []
+
+
+async def test_add_items_writes_all_or_none() -> None:
+    async with SessionStorage(f"memory://oa-{uuid.uuid4().hex}") as storage:
+        session = StorageSession("s", storage)
+        await session.add_items([ITEMS[1]])
         with pytest.raises(SerializationError):
             await session.add_items([ITEMS[0], {"not json": object()}])  # type: ignore[list-item]
-        assert await session.get_items() == []
+        assert await session.get_items() == [ITEMS[1]]
 
 
 def test_import_without_the_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
