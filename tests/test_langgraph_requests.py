@@ -147,3 +147,29 @@ async def test_two_writers_of_one_thread(
         assert sorted(w[2] for w in anchored.pending_writes) == sorted(
             f"{k}-{n}" for k in range(2) for n in range(20)
         )
+
+
+def test_requests_per_graph_turn_on_s3(
+    make_s3_storage: Callable[..., SessionStorage], s3_requests: RequestLog
+) -> None:
+    """What one turn of a real graph costs: the figure the README quotes."""
+    from session_storage import SyncSessionStorage
+
+    from .langgraph_support import build_graph
+
+    with SyncSessionStorage.wrap(make_s3_storage("lg")) as sync:
+        graph = build_graph(StorageSaver(sync))
+        config = {"configurable": {"thread_id": "chat"}}
+        graph.invoke({"messages": ["warm up"]}, config)
+        counts = []
+        for turn in ("one", "two", "three"):
+            s3_requests.take()
+            graph.invoke({"messages": [turn]}, config)
+            counts.append(len(s3_requests.take()))
+        checkpoints = len(list(graph.get_state_history(config)))
+    # Each turn: the latest checkpoint (LIST + 2 GETs), then per super-step one PUT for
+    # the checkpoint and a GET + PUT per task's writes: 5 checkpoints, and 5 writers
+    # (the input, then greet, choose, left and right, the last two in parallel).
+    print(f"\ngraph turn on S3: {counts} requests per turn, {checkpoints} checkpoints")
+    assert checkpoints == 4 * 5
+    assert all(n <= 3 + 5 + 2 * 5 for n in counts), counts
