@@ -19,6 +19,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .arguments import check_instance
 from .background import DEFAULT_CONCURRENCY, SaveHandle
+from .backends.registry import DEFAULT_ENGINE
 from .deadlines import DEFAULT_TIMEOUT
 from .loop_thread import LoopThread
 from .settings import DEFAULT_URL, StorageSettings
@@ -75,6 +76,7 @@ class SyncSessionStorage:
         background_concurrency: int = DEFAULT_CONCURRENCY,
         max_concurrency: int | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        engine: str = DEFAULT_ENGINE,
     ) -> None:
         self._attach(
             SessionStorage(
@@ -83,6 +85,7 @@ class SyncSessionStorage:
                 background_concurrency=background_concurrency,
                 max_concurrency=max_concurrency,
                 timeout=timeout,
+                engine=engine,
             )
         )
 
