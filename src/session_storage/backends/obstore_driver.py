@@ -13,6 +13,8 @@ that folder. Each request answers one page of at most 1000 keys; memory holds on
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -25,6 +27,15 @@ from .write_ids import WRITE_ID_KEY, new_write_id
 
 __all__ = ["ObstoreAzureDriver", "ObstoreDriver", "ObstoreGCSDriver", "ObstoreS3Driver"]
 
+POOL_CONNECTIONS = 64
+"""Requests in flight at once per storage and event loop, and the batch concurrency.
+
+obstore's HTTP client opens a connection for every request in flight, without a
+bound: a thousand concurrent stores would open a thousand sockets at once, and a
+server (or an emulator) that accepts them slowly fails them by timeout. The fsspec
+engine's clients queue at their pool of 64 connections; this engine queues here.
+``config_kwargs={"max_pool_connections": n}`` changes it, as on the fsspec engine.
+"""
 _CONTENT_TYPE = "Content-Type"
 _LAST = "~"
 """Sorts after every character of an encoded name (``A-Z a-z 0-9 _ - . %``)."""
@@ -79,9 +90,18 @@ class ObstoreDriver(ObjectStoreDriver):
         self._obs = _obstore()
         self._stores: dict[str, Any] = {}
         # Check the options now: a typo should fail at construction, not at first use.
-        pool = self._store_args(None).pool_size
-        if pool is not None:
-            self.default_concurrency = pool
+        self.default_concurrency = self._store_args(None).pool_size or POOL_CONNECTIONS
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
+        self._gates = weakref.WeakKeyDictionary()
+
+    def _gate(self) -> asyncio.Semaphore:
+        """The bound on requests in flight, of the running loop (a semaphore belongs to
+        one loop, and one storage may serve several in turn)."""
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Semaphore(self.default_concurrency)
+        return gate
 
     # -- what each cloud spells its own way ------------------------------------------
 
@@ -150,8 +170,9 @@ class ObstoreDriver(ObjectStoreDriver):
     async def get(self, path: str) -> tuple[bytes, str | None] | None:
         store, key = self.store_for(path)
         try:
-            result = await self._obs.get_async(store, key)
-            buffer = await result.bytes_async()
+            async with self._gate():
+                result = await self._obs.get_async(store, key)
+                buffer = await result.bytes_async()
         except FileNotFoundError as exc:
             if self._bucket_missing(exc):
                 raise
@@ -182,9 +203,10 @@ class ObstoreDriver(ObjectStoreDriver):
             write_id = new_write_id()
             attributes[WRITE_ID_KEY] = write_id
         try:
-            result = await obstore.put_async(
-                store, key, data, attributes=attributes, mode=mode, use_multipart=False
-            )
+            async with self._gate():
+                result = await obstore.put_async(
+                    store, key, data, attributes=attributes, mode=mode, use_multipart=False
+                )
         except Exception as exc:
             if mode is None or not self._condition_failed(exc, if_version is not None):
                 raise
@@ -212,7 +234,8 @@ class ObstoreDriver(ObjectStoreDriver):
     async def _version_if_written_by(self, store: Any, key: str, write_id: str) -> str | None:
         """The version of the stored object if ``write_id`` wrote it, else ``None``."""
         try:
-            result = await self._obs.get_async(store, key, options={"head": True})
+            async with self._gate():
+                result = await self._obs.get_async(store, key, options={"head": True})
         except FileNotFoundError:
             return None
         if result.attributes.get(WRITE_ID_KEY) != write_id:
@@ -222,7 +245,8 @@ class ObstoreDriver(ObjectStoreDriver):
     async def info(self, path: str) -> ObjectInfo | None:
         store, key = self.store_for(path)
         try:
-            meta = await self._obs.head_async(store, key)
+            async with self._gate():
+                meta = await self._obs.head_async(store, key)
         except FileNotFoundError as exc:
             if self._bucket_missing(exc):
                 raise
@@ -266,9 +290,10 @@ class ObstoreDriver(ObjectStoreDriver):
             self._store(bucket), folder or None, offset=offset, chunk_size=size
         )
         metas: list[Mapping[str, Any]] = []
-        async for chunk in stream:
-            metas = list(chunk)
-            break
+        async with self._gate():
+            async for chunk in stream:
+                metas = list(chunk)
+                break
         full = len(metas) == size
         if not delimiter:
             files = [(m["path"], self._object_info(m)) for m in metas]
@@ -312,14 +337,16 @@ class ObstoreDriver(ObjectStoreDriver):
     async def has_files(self, folder: str) -> bool:
         bucket, base = self._split_folder(folder)
         stream = self._obs.list(self._store(bucket), base.rstrip("/") or None, chunk_size=1)
-        async for chunk in stream:
-            return bool(chunk)
+        async with self._gate():
+            async for chunk in stream:
+                return bool(chunk)
         return False
 
     async def delete_file(self, path: str) -> bool:
         store, key = self.store_for(path)
         try:
-            await self._obs.delete_async(store, key)
+            async with self._gate():
+                await self._obs.delete_async(store, key)
         except FileNotFoundError as exc:  # GCS and Azure say 404 for a missing object
             if self._bucket_missing(exc):
                 raise
@@ -328,7 +355,8 @@ class ObstoreDriver(ObjectStoreDriver):
 
     async def _delete_batch(self, bucket: str, keys: list[str]) -> None:
         try:
-            await self._obs.delete_async(self._store(bucket), keys)
+            async with self._gate():
+                await self._obs.delete_async(self._store(bucket), keys)
         except FileNotFoundError as exc:
             # One batch request deleted the rest; a key already gone is what we wanted.
             if self._bucket_missing(exc):
