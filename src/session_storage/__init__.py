@@ -25,6 +25,7 @@ from .errors import (
     StorageTimeoutError,
     UnsafePathError,
 )
+from .events import EventRecord
 from .settings import StorageSettings
 from .storage import DEFAULT_FILENAME, SessionStorage
 from .sync import SyncSessionStorage
@@ -44,6 +45,7 @@ __all__ = [
     "CopyProgress",
     "CopyResult",
     "CorruptDataError",
+    "EventRecord",
     "ForeignRootError",
     "InvalidArgumentError",
     "InvalidKeyError",

@@ -8,7 +8,7 @@ the function of its capability module that its docstring points to for the detai
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar, overload
 
@@ -397,19 +397,52 @@ class SessionStorage:
         is created. See :func:`.events.append`."""
         return await events.append(self._scope, session_id, stream, item, idempotency_key)
 
+    async def append_events(
+        self,
+        session_id: str,
+        stream: str,
+        items: Sequence[Any],
+        idempotency_key: str | None = None,
+    ) -> int:
+        """Append ``items`` (a list of JSON values) as one unit; the index of the first.
+
+        Readers see all of them or none; ``[]`` writes nothing and returns the stream's
+        length. See :func:`.events.append_many`."""
+        return await events.append_many(self._scope, session_id, stream, items, idempotency_key)
+
     async def read_events(
-        self, session_id: str, stream: str, start: int = 0, limit: int | None = None
+        self,
+        session_id: str,
+        stream: str,
+        start: int = 0,
+        limit: int | None = None,
+        *,
+        with_records: bool = False,
     ) -> list[Any]:
-        """The items of events ``start, start+1, ...`` (at most ``limit``), in order; ``[]``
-        for a missing stream or a ``start`` past the end. See :func:`.events.read`."""
-        return await events.read(self._scope, session_id, stream, start, limit)
+        """The items of events ``start, start+1, ...`` (at most ``limit``), in order; a
+        negative ``start`` counts from the end (``-20``: the latest 20). ``[]`` for a
+        missing stream or a ``start`` past the end. With ``with_records``, each element is
+        an :class:`EventRecord` ``(index, appended_at, item)``. See :func:`.events.read`."""
+        return await events.read(self._scope, session_id, stream, start, limit, with_records)
 
     def iter_events(
-        self, session_id: str, stream: str, start: int = 0, *, page_size: int = 100
+        self,
+        session_id: str,
+        stream: str,
+        start: int = 0,
+        *,
+        page_size: int = 100,
+        with_records: bool = False,
     ) -> AsyncIterator[Any]:
-        """Yield the items of the stream from ``start`` in index order, a page at a time;
-        nothing for a missing stream. See :func:`.events.iter_items`."""
-        return events.iter_items(self._scope, session_id, stream, start, page_size)
+        """Yield the items (or :class:`EventRecord`s) of the stream from ``start`` (negative:
+        from the end) in index order, a page at a time; nothing for a missing stream. See
+        :func:`.events.iter_items`."""
+        return events.iter_items(self._scope, session_id, stream, start, page_size, with_records)
+
+    async def pop_events(self, session_id: str, stream: str, count: int = 1) -> list[Any]:
+        """Remove the last ``count`` events and return their items in order (fewer if the
+        stream is shorter, ``[]`` if missing). See :func:`.events.pop`."""
+        return await events.pop(self._scope, session_id, stream, count)
 
     async def event_count(self, session_id: str, stream: str) -> int:
         """How many events the stream holds (0 if missing). See :func:`.events.count`."""

@@ -226,6 +226,8 @@ class SyncSessionStorage:
     # update_session's fn runs on the loop thread; it may be a plain or an async function.
     update_session = blocking(SessionStorage.update_session)
     append_event = blocking(SessionStorage.append_event)
+    append_events = blocking(SessionStorage.append_events)
+    pop_events = blocking(SessionStorage.pop_events)
     read_events = blocking(SessionStorage.read_events)
     iter_events = iterating(SessionStorage.iter_events)
     event_count = blocking(SessionStorage.event_count)
