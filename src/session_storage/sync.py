@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mappin
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .arguments import check_instance
-from .background import DEFAULT_CONCURRENCY, SaveHandle
 from .backends.registry import DEFAULT_ENGINE
+from .background import DEFAULT_CONCURRENCY, SaveHandle
 from .deadlines import DEFAULT_TIMEOUT
 from .loop_thread import LoopThread
 from .settings import DEFAULT_URL, StorageSettings

@@ -117,11 +117,16 @@ def _config_kwargs(backend: str) -> _Handler:
             elif name in ("connect_timeout", "read_timeout"):
                 option = "connect_timeout" if name == "connect_timeout" else "timeout"
                 args.client_options[option] = timedelta(seconds=float(item))
-            elif name == "retries" and isinstance(item, Mapping) and set(item) <= {
-                "max_attempts",
-                "total_max_attempts",
-                "mode",
-            }:
+            elif (
+                name == "retries"
+                and isinstance(item, Mapping)
+                and set(item)
+                <= {
+                    "max_attempts",
+                    "total_max_attempts",
+                    "mode",
+                }
+            ):
                 attempts = item.get("total_max_attempts", item.get("max_attempts"))
                 if attempts is not None:
                     args.retry_config["max_retries"] = max(int(attempts) - 1, 0)
@@ -299,9 +304,9 @@ _AZURE_HANDLERS: dict[str, _Handler] = {
     "client_id": _to("client_id"),
     "client_secret": _to("client_secret"),
     "anon": _azure_anon,
-    "account_host": lambda args, host: args.config.__setitem__("endpoint", f"https://{host}")
-    if host
-    else None,
+    "account_host": lambda args, host: (
+        args.config.__setitem__("endpoint", f"https://{host}") if host else None
+    ),
     "credential": _azure_credential,
     "use_listings_cache": _ignore,
 }

@@ -286,9 +286,7 @@ class ObstoreDriver(ObjectStoreDriver):
         # One request answers up to 1000 keys, whatever the page needs of them: asking
         # for fewer would not save the request.
         size = PAGE_SIZE if delimiter else min(max_keys, PAGE_SIZE)
-        stream = self._obs.list(
-            self._store(bucket), folder or None, offset=offset, chunk_size=size
-        )
+        stream = self._obs.list(self._store(bucket), folder or None, offset=offset, chunk_size=size)
         metas: list[Mapping[str, Any]] = []
         async with self._gate():
             async for chunk in stream:

@@ -62,9 +62,7 @@ class Backend:
 FILE = Backend("file", "file", ("local",), "{root}/{bucket}", "local:LocalDriver")
 MEMORY = Backend("memory", "memory", (), "memory://{bucket}", "memory:MemoryDriver")
 _OBSTORE = "obstore_driver:Obstore{}Driver"
-S3 = Backend(
-    "s3", "s3", ("s3a",), "s3://{bucket}", "s3:S3Driver", "s3", _OBSTORE.format("S3")
-)
+S3 = Backend("s3", "s3", ("s3a",), "s3://{bucket}", "s3:S3Driver", "s3", _OBSTORE.format("S3"))
 GCS = Backend(
     "gcs", "gs", ("gcs",), "gs://{bucket}", "gcs:GCSDriver", "gcs", _OBSTORE.format("GCS")
 )
@@ -118,9 +116,7 @@ def check_engine(engine: object) -> str:
         return DEFAULT_ENGINE
     name = engine.strip().lower() if isinstance(engine, str) else None
     if name not in ENGINES:
-        raise ConfigurationError(
-            f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}"
-        )
+        raise ConfigurationError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
     return name
 
 
