@@ -20,28 +20,27 @@ given. The SDK is an optional dependency: importing this module without it raise
 
 from __future__ import annotations
 
-try:
-    import agents  # noqa: F401  (only to tell a missing SDK from a changed one)
-except ImportError as exc:  # pragma: no cover - exercised with the SDK hidden
-    from ..errors import MissingDependencyError
-
-    raise MissingDependencyError(
-        "the OpenAI Agents SDK integration needs the openai-agents package: "
-        'pip install "session-storage[openai-agents]"'
-    ) from exc
-
 import asyncio
-from typing import Any
-
-from agents.items import TResponseInputItem
-from agents.memory import SessionSettings
-from agents.memory.session_settings import coerce_session_settings, resolve_session_limit
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from ..errors import InvalidArgumentError
 from ..storage import SessionStorage
 from ..sync import SyncSessionStorage
+from . import require
+
+require("agents", "openai-agents")
+
+from agents.items import TResponseInputItem  # noqa: E402
+from agents.memory import SessionSettings  # noqa: E402
+from agents.memory.session_settings import (  # noqa: E402
+    coerce_session_settings,
+    resolve_session_limit,
+)
 
 __all__ = ["STREAM", "StorageSession"]
+
+T = TypeVar("T")
 
 STREAM = "openai-agents"
 """The event stream of the storage session that holds the history."""
@@ -116,6 +115,17 @@ class StorageSession:
     def __repr__(self) -> str:
         return f"StorageSession({self.session_id!r}, {self._storage!r}, stream={self._stream!r})"
 
+    async def _on_storage(self, call: Callable[[SessionStorage], Coroutine[Any, Any, T]]) -> T:
+        """Await ``call(storage)`` on the loop the storage runs on.
+
+        A SyncSessionStorage runs its own loop in a thread; the coroutine goes there, and
+        this loop waits for it without blocking.
+        """
+        storage = self._storage
+        if isinstance(storage, SyncSessionStorage):
+            return await asyncio.wrap_future(storage.submit(call(storage.async_storage)))
+        return await call(storage)
+
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         """The latest ``limit`` items, oldest first; all of them if ``limit`` is None.
 
@@ -127,28 +137,24 @@ class StorageSession:
         if limit == 0:
             return []
         start = 0 if limit is None or limit < 0 or limit >= _WHOLE_STREAM else -limit
-        items: list[TResponseInputItem]
-        if isinstance(self._storage, SyncSessionStorage):
-            read = self._storage.read_events
-            items = await asyncio.to_thread(read, self.session_id, self._stream, start)
-        else:
-            items = await self._storage.read_events(self.session_id, self._stream, start)
+        items: list[TResponseInputItem] = await self._on_storage(
+            lambda storage: storage.read_events(self.session_id, self._stream, start)
+        )
         return items
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
         """Append ``items`` after the stored ones, all or none (one ``append_events``).
 
-        An empty list writes nothing. An item that is not JSON raises
-        SerializationError with nothing written.
+        An empty list writes nothing. An item that JSON cannot hold exactly (NaN, an
+        integer beyond 64 bits, a key that is not a str) raises SerializationError with
+        nothing written.
         """
         if not items:
             return
         batch = list(items)
-        if isinstance(self._storage, SyncSessionStorage):
-            append = self._storage.append_events
-            await asyncio.to_thread(append, self.session_id, self._stream, batch)
-        else:
-            await self._storage.append_events(self.session_id, self._stream, batch)
+        await self._on_storage(
+            lambda storage: storage.append_events(self.session_id, self._stream, batch)
+        )
 
     async def pop_item(self) -> TResponseInputItem | None:
         """Remove the latest item and return it; ``None`` if there is none.
@@ -156,12 +162,9 @@ class StorageSession:
         Atomic across workers: of two workers popping a one-item history, one gets the
         item and the other ``None``.
         """
-        popped: list[TResponseInputItem]
-        if isinstance(self._storage, SyncSessionStorage):
-            pop = self._storage.pop_events
-            popped = await asyncio.to_thread(pop, self.session_id, self._stream, 1)
-        else:
-            popped = await self._storage.pop_events(self.session_id, self._stream, 1)
+        popped: list[TResponseInputItem] = await self._on_storage(
+            lambda storage: storage.pop_events(self.session_id, self._stream, 1)
+        )
         return popped[0] if popped else None
 
     async def clear_session(self) -> None:
@@ -169,8 +172,6 @@ class StorageSession:
 
         A history with nothing stored is left as it is.
         """
-        if isinstance(self._storage, SyncSessionStorage):
-            truncate = self._storage.truncate_events
-            await asyncio.to_thread(truncate, self.session_id, self._stream, 0)
-        else:
-            await self._storage.truncate_events(self.session_id, self._stream, 0)
+        await self._on_storage(
+            lambda storage: storage.truncate_events(self.session_id, self._stream, 0)
+        )
