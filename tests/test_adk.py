@@ -10,28 +10,26 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import os
 import subprocess
 import sys
 import textwrap
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from google.adk.agents import BaseAgent
-from google.adk.agents.invocation_context import InvocationContext
 from google.adk.errors import StaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
 from google.adk.events import Event, EventActions
 from google.adk.platform import time as platform_time
 from google.adk.platform import uuid as platform_uuid
-from google.adk.runners import Runner
-from google.adk.sessions import BaseSessionService, InMemorySessionService, Session
+from google.adk.sessions import InMemorySessionService, Session
 from google.adk.sessions.base_session_service import GetSessionConfig
 from google.genai import types
 
@@ -45,6 +43,7 @@ from session_storage.integrations.adk import (
 )
 from session_storage.integrations.adk_records import SessionRecord
 
+from .adk_agent import converse
 from .conftest import RequestLog
 
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -223,42 +222,6 @@ async def test_behaves_like_in_memory_session_service(
 # -- the real runtime, no model ----------------------------------------------------------
 
 
-class CountingAgent(BaseAgent):
-    """A pure-Python agent: counts turns in session, user and app state, uses temp: state
-    within the turn, and answers in two events."""
-
-    async def _run_async_impl(self, ctx: InvocationContext) -> AsyncGenerator[Event, None]:
-        turn = ctx.session.state.get("turns", 0) + 1
-        said = ctx.user_content.parts[0].text if ctx.user_content and ctx.user_content.parts else ""
-        yield Event(
-            author=self.name,
-            invocation_id=ctx.invocation_id,
-            actions=EventActions(
-                state_delta={"temp:heard": said, "turns": turn, "app:calls": turn}
-            ),
-        )
-        heard = ctx.session.state.get("temp:heard")
-        yield Event(
-            author=self.name,
-            invocation_id=ctx.invocation_id,
-            content=types.Content(role="model", parts=[types.Part(text=f"#{turn}: {heard}")]),
-            actions=EventActions(state_delta={"user:last": heard, "history": [said] * turn}),
-        )
-
-
-async def _converse(service: BaseSessionService, messages: list[str]) -> list[str]:
-    runner = Runner(app_name="chat", agent=CountingAgent(name="counter"), session_service=service)
-    if await service.get_session(app_name="chat", user_id="ann", session_id="c1") is None:
-        await service.create_session(app_name="chat", user_id="ann", session_id="c1")
-    replies = []
-    for text in messages:
-        message = types.Content(role="user", parts=[types.Part(text=text)])
-        async for event in runner.run_async(user_id="ann", session_id="c1", new_message=message):
-            if event.content and event.content.parts:
-                replies.append(str(event.content.parts[0].text))
-    return replies
-
-
 def _normalized(session: Session | None) -> dict[str, Any]:
     """A session without what differs from run to run (ids, times)."""
     assert session is not None
@@ -273,10 +236,14 @@ async def test_runner_with_a_pure_python_agent_matches_in_memory(open_root: Open
     platform_time.reset_time_provider()  # the runner orders events by real time
     messages = ["hello", "again", "bye"]
     reference = InMemorySessionService()
-    expected_replies = await _converse(reference, messages)
+    expected_replies = await converse(reference, messages)
     async with open_root() as storage:
         ours = StorageSessionService(storage)
-        assert await _converse(ours, messages) == expected_replies == ["#1: hello", "#2: again", "#3: bye"]
+        assert (
+            await converse(ours, messages)
+            == expected_replies
+            == ["#1: hello", "#2: again", "#3: bye"]
+        )
         get = {"app_name": "chat", "user_id": "ann", "session_id": "c1"}
         expected = _normalized(await reference.get_session(**get))
         assert _normalized(await ours.get_session(**get)) == expected
@@ -300,12 +267,12 @@ _RESUME = textwrap.dedent(
     import asyncio, json, sys
     from session_storage import SessionStorage
     from session_storage.integrations.adk import StorageSessionService
-    from tests.test_adk import _converse
+    from tests.adk_agent import converse
 
     async def main() -> None:
         settings = json.loads(sys.argv[1])
         async with SessionStorage(settings["url"], settings["options"]) as storage:
-            print(json.dumps(await _converse(StorageSessionService(storage), ["from the child"])))
+            print(json.dumps(await converse(StorageSessionService(storage), ["from the child"])))
 
     asyncio.run(main())
     """
@@ -316,12 +283,10 @@ _RESUME = textwrap.dedent(
 async def test_conversation_resumes_in_a_new_process(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    import json
-
     platform_time.reset_time_provider()
     open_storage = _cloud_root(request, tmp_path, backend)
     async with open_storage() as storage:
-        assert await _converse(StorageSessionService(storage), ["first"]) == ["#1: first"]
+        assert await converse(StorageSessionService(storage), ["first"]) == ["#1: first"]
         settings = {"url": storage.url, "options": dict(storage.settings.storage_options)}
     child = await anyio.run_process(
         [sys.executable, "-c", _RESUME, json.dumps(settings)],
@@ -337,7 +302,7 @@ async def test_conversation_resumes_in_a_new_process(
         assert session is not None
         assert session.state["turns"] == 2 and session.state["user:last"] == "from the child"
         assert len(session.events) == 6  # two turns: the message and two answers each
-        assert await _converse(service, ["third"]) == ["#3: third"]
+        assert await converse(service, ["third"]) == ["#3: third"]
 
 
 # -- stale sessions and workers ----------------------------------------------------------
@@ -501,7 +466,8 @@ async def test_requests_per_turn_on_s3(
         figures["two append_event with state deltas"] = len(s3_requests.take())
         turn_seconds = time.perf_counter() - started
         figures["turn"] = (
-            figures["get_session (1,000 events), cold"] + figures["two append_event with state deltas"]
+            figures["get_session (1,000 events), cold"]
+            + figures["two append_event with state deltas"]
         )
         recent = await service.get_session(**key, config=GetSessionConfig(num_recent_events=10))
         assert recent is not None and [e.id for e in recent.events][-1] == f"event-{prior + 1}"
