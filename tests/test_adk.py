@@ -344,6 +344,33 @@ async def test_an_outdated_session_object_is_refused_not_merged(
         assert await storage_a.narrow("app", "sessions", "u").event_count("s", EVENTS_STREAM) == 4
 
 
+async def test_sessions_built_elsewhere_and_retried_appends() -> None:
+    """A Session without a version (built by hand, or by another service class) is
+    checked as DatabaseSessionService checks one; an append retried through a copy
+    taken before it succeeded is not stored twice."""
+    async with SessionStorage(f"memory://adk-{uuid.uuid4().hex}") as storage:
+        service = StorageSessionService(storage)
+        key = {"app_name": "app", "user_id": "u", "session_id": "s"}
+        session = await service.create_session(**key)
+        before = session.model_copy(deep=True)
+        await service.append_event(session, _event(0, {"n": 1}))
+        # The same event again through the copy from before: already stored, kept once.
+        await service.append_event(before, _event(0, {"n": 1}))
+        stored = await service.get_session(**key)
+        assert stored is not None and [e.id for e in stored.events] == ["event-0"]
+
+        by_hand = Session(id="s", app_name="app", user_id="u", last_update_time=0.0)
+        with pytest.raises(AdkStaleSessionError):  # storage moved on since time 0
+            await service.append_event(by_hand, _event(1, {"n": 2}))
+        current = Session(
+            id="s", app_name="app", user_id="u", events=list(stored.events), last_update_time=0.0
+        )
+        await service.append_event(current, _event(2, {"n": 3}))  # its newest event matches
+        final = await service.get_session(**key)
+        assert final is not None and [e.id for e in final.events] == ["event-0", "event-2"]
+        assert final.state == {"n": 3}
+
+
 @pytest.mark.parametrize("backend", ["file", "s3"])
 async def test_racing_workers_commit_one_append_per_version(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
