@@ -159,6 +159,22 @@ def make(
     return make_s3_storage
 
 
+@pytest.fixture(params=["memory", "file", "s3", "gcs", "azure"])
+def make_any_storage(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Callable[[], SessionStorage]:
+    """Fresh, empty storages of each of the five backends, one parameter each; the
+    emulators start only when their parameter runs."""
+    counter = itertools.count()
+    if request.param == "memory":
+        return lambda: SessionStorage(f"memory://test-{uuid.uuid4().hex}")
+    if request.param == "file":
+        return lambda: SessionStorage(tmp_path / f"root-{next(counter)}")
+    factory = {"s3": "make_s3_storage", "gcs": "make_gcs_storage", "azure": "make_azure_storage"}
+    make: Callable[..., SessionStorage] = request.getfixturevalue(factory[request.param])
+    return lambda: make()
+
+
 FaultyStorageFactory = Callable[..., tuple[SessionStorage, FaultProxy]]
 
 
