@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mappin
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .arguments import check_instance, invalid
+from .backends.registry import DEFAULT_ENGINE
 from .background import DEFAULT_CONCURRENCY, SaveHandle
 from .deadlines import DEFAULT_TIMEOUT
 from .loop_thread import LoopThread
@@ -76,6 +77,7 @@ class SyncSessionStorage:
         background_concurrency: int = DEFAULT_CONCURRENCY,
         max_concurrency: int | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        engine: str = DEFAULT_ENGINE,
     ) -> None:
         self._attach(
             SessionStorage(
@@ -84,6 +86,7 @@ class SyncSessionStorage:
                 background_concurrency=background_concurrency,
                 max_concurrency=max_concurrency,
                 timeout=timeout,
+                engine=engine,
             )
         )
 
