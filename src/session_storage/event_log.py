@@ -81,7 +81,8 @@ CACHE_BYTES = 32 * 1024 * 1024
 """Bytes of events a storage keeps cached, for tails and for sealed segments each."""
 _FETCH_CONCURRENCY = 16
 _PREFETCH_FROM = 3  # missing segments on a walk from which one LIST finds them all
-_CONTENTION_PAUSE = 0.002  # seconds; doubles with every refused write in a row
+_CONTENTION_PAUSE = 0.005  # seconds; doubles with every refused write in a row...
+_PAUSE_DOUBLINGS = 4  # ...up to 16 times: more would starve a worker that lost often
 _READ_ATTEMPTS = 20  # a read racing truncations starts over at most this often
 
 Record = tuple[int, datetime, Any]
@@ -227,16 +228,17 @@ class EventLogs:
                     version = await self._write(ref, known, change)
                 except FileExistsError:
                     # Refused: another worker changed the tail, or this write landed
-                    # and its reply was lost (the client's resend was refused).
+                    # and its reply was lost (the client's resend was refused). Wait
+                    # a random moment before reading the tail again: workers that
+                    # collided then come back one after another, each on a fresh tail.
+                    refused += 1
+                    pause = _CONTENTION_PAUSE * 2 ** min(refused - 1, _PAUSE_DOUBLINGS)
+                    await anyio.sleep(random.uniform(0, pause))
                     known, fresh = await self.fetch(ref), True
                     if find(known.doc.ops, change.tail.id) is not None:
                         await self._delete(ref, change.obsolete)
                         return change.result
                     await self._delete(ref, _unused(change.sealed, known.doc))
-                    refused += 1
-                    if refused > 1:  # workers colliding in lock step: spread them out
-                        pause = _CONTENTION_PAUSE * 2 ** min(refused, 7)
-                        await anyio.sleep(random.uniform(0, pause))
                     continue
                 except BaseException:
                     self._tails.pop(ref.folder)  # the outcome is unknown
