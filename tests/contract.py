@@ -71,6 +71,9 @@ def flat(pages: list[list[str]]) -> list[str]:
     return [session_id for page in pages for session_id in page]
 
 
+_STAMP_LIKE = {"session_id": "s", "filename": "f", "stored_at": "t", "backend": "b"}
+
+
 class Raw:
     """Direct access to the files under a storage's root, bypassing the facade."""
 
@@ -172,12 +175,24 @@ class StorageContract:
         assert stored_at.utcoffset() == timedelta(0)
         assert before <= stored_at <= datetime.now(timezone.utc) + timedelta(seconds=5)
 
-    async def test_callers_metadata_key_is_replaced(self, storage: SessionStorage) -> None:
-        await storage.store_session("abc", {"x": 1, "_metadata": {"session_id": "forged"}})
+    async def test_callers_metadata_key_is_refused_unless_a_stamp(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        for own in ({"session_id": "forged"}, "notes", {"a": 1, **_STAMP_LIKE}):
+            with pytest.raises(SerializationError) as info:
+                await storage.store_session("abc", {"x": 1, "_metadata": own})
+            assert "'_metadata'" in str(info.value) and "'abc'" in str(info.value)
+        assert await raw.files() == []
+        # A loaded state stored back keeps working: its stamp is renewed.
+        await storage.store_session("abc", {"x": 1})
         loaded = await storage.load_session("abc")
         assert loaded is not None
-        assert loaded["_metadata"]["session_id"] == "abc"
-        assert set(loaded["_metadata"]) == {"session_id", "filename", "stored_at", "backend"}
+        loaded["x"] = 2
+        await storage.store_session("abc", loaded, "copy.json")
+        copied = await storage.load_session("abc", "copy.json")
+        assert copied is not None and copied["x"] == 2
+        assert copied["_metadata"]["filename"] == "copy.json"
+        assert set(copied["_metadata"]) == {"session_id", "filename", "stored_at", "backend"}
 
     async def test_stored_json_is_compact(self, storage: SessionStorage, raw: Raw) -> None:
         await storage.store_session("abc", {"a": {"b": [1, 2, 3]}, "s": "x y"})
