@@ -6,6 +6,7 @@ them here; tests/test_events_workers.py and the contract suite cover the rest.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
@@ -153,3 +154,60 @@ async def test_missing_segment_is_reported_not_skipped(storage: SessionStorage) 
     assert await reader.read_events("s", "log", -1) == [S]  # the tail still reads
     if reader is not storage:
         await reader.aclose()
+
+
+_APPENDER = """
+import asyncio, sys
+from session_storage import SessionStorage
+
+async def main() -> None:
+    async with SessionStorage(sys.argv[1]) as storage:
+        batch = int(sys.argv[2])
+        while True:
+            size = 1 + batch % 37  # batches of 1 .. 37 items, crossing segment ends
+            await storage.append_events(
+                "s", "log", [{"b": batch, "i": i, "n": size} for i in range(size)]
+            )
+            batch += 1
+
+asyncio.run(main())
+"""
+
+
+async def test_killed_appender_leaves_only_whole_batches(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    async with SessionStorage(tmp_path) as storage:
+        batches = 0
+        for round_ in range(4):
+            child = subprocess.Popen(
+                [sys.executable, "-c", _APPENDER, str(tmp_path), str(batches)], env=env
+            )
+            target = (round_ + 1) * 150
+            try:
+                while await storage.event_count("s", "log") < target:
+                    assert child.poll() is None, "the appender died by itself"
+                    await asyncio.sleep(0.01)  # polling for progress, not for a race
+            finally:
+                os.kill(child.pid, signal.SIGKILL)
+                child.wait()
+            events = await storage.read_events("s", "log")
+            # Whole batches, numbered from 0 without a gap, each in order.
+            position = 0
+            batch = 0
+            while position < len(events):
+                head = events[position]
+                assert head == {"b": batch, "i": 0, "n": head["n"]}, position
+                size = head["n"]
+                assert events[position : position + size] == [
+                    {"b": batch, "i": i, "n": size} for i in range(size)
+                ], position
+                position += size
+                batch += 1
+            batches = batch
+        print(f"\n4 kill -9 rounds: {batches} whole batches, {len(events)} events")
+        assert len(events) >= 600
