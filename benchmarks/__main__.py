@@ -2,7 +2,7 @@
 
 Options: ``--backends memory,file,s3,gcs,azure`` (default: all; GCS and Azure run on
 their emulators when those can start, and give a note row when not), ``--only
-overhead,batch,requests,listing`` (default: all), ``--quick`` (small sizes and fewer
+overhead,batch,requests,listing,events`` (default: all), ``--quick`` (small sizes and fewer
 runs, to check that everything works), ``--json PATH`` (also write the rows).
 Progress goes to stderr and the table to stdout.
 
@@ -26,11 +26,11 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from . import batch, listing, overhead, requests
+from . import batch, events, listing, overhead, requests
 from .backends import BACKENDS, Backend, Unavailable
 from .measure import Row, log
 
-SECTIONS = ("overhead", "batch", "requests", "listing")
+SECTIONS = ("overhead", "batch", "requests", "listing", "events")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +52,8 @@ class Plan:
     batch_runs: int = 3
     listing_scale: float = 1.0
     listing_runs: int = 3
+    event_appends: int = 200
+    event_streams: tuple[int, ...] = (2000, 10000)
 
     @property
     def runs(self) -> int:
@@ -70,6 +72,8 @@ QUICK = Plan(
     batch_runs=1,
     listing_scale=0.01,
     listing_runs=1,
+    event_appends=40,
+    event_streams=(2000,),
 )
 
 
@@ -80,6 +84,7 @@ async def run_backend(backend: Backend, sections: list[str], plan: Plan) -> list
         "batch": lambda: batch.run(backend, plan.batch_runs, plan.batch),
         "requests": lambda: requests.run(backend),
         "listing": lambda: listing.run(backend, plan.listing_runs, plan.listing_scale),
+        "events": lambda: events.run(backend, plan.event_appends, plan.event_streams),
     }
     rows: list[Row] = []
     for section in sections:
