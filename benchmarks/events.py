@@ -52,8 +52,13 @@ async def run(backend: Backend, appends: int, long: tuple[int, ...]) -> list[Row
             await storage.append_event("bench", "single", {"role": "user", "text": f"m{i}"})
         took = time.perf_counter() - started
         rows.append(
-            _row(f"append_event x{appends}, per append", backend, took / appends,
-                 counter.take() / appends, "≤ 1.05 requests")
+            _row(
+                f"append_event x{appends}, per append",
+                backend,
+                took / appends,
+                counter.take() / appends,
+                "≤ 1.05 requests",
+            )
         )
         batch = [{"role": "tool", "text": "x" * 200, "n": i} for i in range(20)]
         started = time.perf_counter()
@@ -61,13 +66,20 @@ async def run(backend: Backend, appends: int, long: tuple[int, ...]) -> list[Row
             await storage.append_events("bench", "batches", batch)
         took = time.perf_counter() - started
         rows.append(
-            _row("append_events of 20, per call", backend, took / 20, counter.take() / 20,
-                 "≤ 2 requests")
+            _row(
+                "append_events of 20, per call",
+                backend,
+                took / 20,
+                counter.take() / 20,
+                "≤ 2 requests",
+            )
         )
         for size in long:
             stream = f"long-{size}"
             for start in range(0, size, 100):
-                await storage.append_events("bench", stream, [{"n": n} for n in range(start, start + 100)])
+                await storage.append_events(
+                    "bench", stream, [{"n": n} for n in range(start, start + 100)]
+                )
             log(f"  events on {backend.name}: {size} events written")
             for what, start_at, budget in (
                 (f"read_events of {size}, cold", 0, "≤ 25 requests" if size <= 2000 else ""),

@@ -113,8 +113,12 @@ async def test_garbage_segments_are_never_read(storage: SessionStorage) -> None:
     await storage.append_events("s", "log", list(range(S + 3)))
     # A sealer whose commit lost its race left a segment of the same range behind.
     fake = orjson.dumps(
-        {"first": 0, "events": [{"t": "2026-01-01T00:00:00+00:00", "v": "ghost"}] * S,
-         "prev": None, "id": "0" * 16}
+        {
+            "first": 0,
+            "events": [{"t": "2026-01-01T00:00:00+00:00", "v": "ghost"}] * S,
+            "prev": None,
+            "id": "0" * 16,
+        }
     )
     await raw.put(f"s/log/{segment_name(0, '0' * 16)}", fake)
     reader = cold(storage)

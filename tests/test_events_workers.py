@@ -88,9 +88,7 @@ async def test_if_version_on_a_missing_object_is_a_conflict(storage: SessionStor
 # -- ghost events ------------------------------------------------------------------------
 
 
-async def _ghost_scenario(
-    storage: SessionStorage, rewind: Callable[[], Any], how: str
-) -> None:
+async def _ghost_scenario(storage: SessionStorage, rewind: Callable[[], Any], how: str) -> None:
     """The issue's scenario: A appends 3, someone rewinds the stream, A appends again."""
     a = storage
     for i in range(3):
@@ -240,7 +238,11 @@ async def _turn_taking(
 
 
 async def _concurrent(
-    rng: random.Random, workers: list[SessionStorage], reader: SessionStorage, steps: int, start: int
+    rng: random.Random,
+    workers: list[SessionStorage],
+    reader: SessionStorage,
+    steps: int,
+    start: int,
 ) -> None:
     """Workers act at once. An append's items must read back at the reported indices
     unless a rewind started meanwhile; no item is ever found at another index, and

@@ -255,7 +255,9 @@ class EventLogs:
             # A fresh name per attempt: an unconditional write cannot overwrite anything
             # of another writer, and a resend after a lost reply writes the same bytes.
             link = Link(segment.first, segment.id)
-            await self.driver.put(ref.segment_path(link), encode_doc(segment, meta, tail=False), JSON)
+            await self.driver.put(
+                ref.segment_path(link), encode_doc(segment, meta, tail=False), JSON
+            )
             self._segments.put(ref.segment_path(link), segment)
 
         await run_bounded(seal, change.sealed, _FETCH_CONCURRENCY)
@@ -304,7 +306,11 @@ class EventLogs:
             while len(held) >= SEGMENT_SIZE:
                 segment = Doc(first, held[:SEGMENT_SIZE], prev, _nonce())
                 sealed.append(segment)
-                prev, first, held = Link(first, segment.id), first + SEGMENT_SIZE, held[SEGMENT_SIZE:]
+                prev, first, held = (
+                    Link(first, segment.id),
+                    first + SEGMENT_SIZE,
+                    held[SEGMENT_SIZE:],
+                )
             commit = _nonce()
             entry = (commit, start, len(events))
             keys = doc.keys
@@ -432,8 +438,10 @@ class EventLogs:
                 segment = await self._fetch_segment(ref, link)
                 if segment is None:
                     raise _Stale
-            if segment.first != link.first or segment.id != link.id or (
-                len(segment.events) != SEGMENT_SIZE
+            if (
+                segment.first != link.first
+                or segment.id != link.id
+                or (len(segment.events) != SEGMENT_SIZE)
             ):
                 why = "it is not the sealed segment its name and link say"
                 raise self._corrupt(ref, link.name, why)

@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 import orjson
 
-from .backends.registry import AZURE, BACKENDS, S3, by_name
+from .backends.registry import AZURE, BACKENDS, DEFAULT_ENGINE, S3, by_name, check_engine
 from .deadlines import DEFAULT_TIMEOUT, check_timeout, timeout_from_env
 from .errors import ConfigurationError
 from .redaction import MASK, is_secret_name, redact_url, split_userinfo
@@ -102,11 +102,15 @@ class StorageSettings:
     ``user:password@`` of any URL among the options (``endpoint_url``).
     ``timeout`` is the deadline of each operation in seconds, client retries
     included (``None``: none); see :mod:`session_storage.deadlines`.
+    ``engine`` is the client underneath: ``"fsspec"`` (the default, every backend) or
+    ``"obstore"`` (S3, GCS and Azure through obstore's Rust client, the same options);
+    ConfigurationError for any other name.
     """
 
     url: str = DEFAULT_URL
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     timeout: float | None = DEFAULT_TIMEOUT
+    engine: str = DEFAULT_ENGINE
 
     def __post_init__(self) -> None:
         if not isinstance(self.url, str) or not self.url:
@@ -115,11 +119,13 @@ class StorageSettings:
         object.__setattr__(self, "url", url)
         object.__setattr__(self, "storage_options", options)
         object.__setattr__(self, "timeout", check_timeout(self.timeout))
+        object.__setattr__(self, "engine", check_engine(self.engine))
 
     def __repr__(self) -> str:
         return (
             f"StorageSettings(url={redact_url(self.url)!r}, "
-            f"storage_options={_redact(self.storage_options)!r}, timeout={self.timeout!r})"
+            f"storage_options={_redact(self.storage_options)!r}, timeout={self.timeout!r}, "
+            f"engine={self.engine!r})"
         )
 
     @classmethod
@@ -133,6 +139,7 @@ class StorageSettings:
         - ``SESSION_STORAGE_OPTIONS``: a JSON object of fsspec storage options.
         - ``SESSION_STORAGE_TIMEOUT``: the deadline of one operation in seconds, or
           ``none``; default 30.
+        - ``SESSION_STORAGE_ENGINE``: ``fsspec`` (default) or ``obstore``.
 
         With nothing set the URL is the local folder ``.data/sessions``. The cloud
         clients' own variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...) are read
@@ -146,7 +153,12 @@ class StorageSettings:
                 env.get("SESSION_STORAGE_BUCKET", "").strip() or DEFAULT_BUCKET,
                 env.get("SESSION_STORAGE_ROOT", "").strip() or DEFAULT_ROOT,
             )
-        return cls(url=url, storage_options=options_from_env(env), timeout=timeout_from_env(env))
+        return cls(
+            url=url,
+            storage_options=options_from_env(env),
+            timeout=timeout_from_env(env),
+            engine=env.get("SESSION_STORAGE_ENGINE", "").strip() or DEFAULT_ENGINE,
+        )
 
 
 def options_from_env(env: Mapping[str, str]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from . import batch, events, files, listing, read_modify_write, retention
 from . import state as json_state
 from .arguments import check_instance, check_mapping, check_url
 from .backends import open_driver
+from .backends.registry import DEFAULT_ENGINE
 from .background import DEFAULT_CONCURRENCY, SaveHandle
 from .context import Scope, Shared
 from .deadlines import DEFAULT_TIMEOUT
@@ -52,6 +53,11 @@ class SessionStorage:
 
     ``timeout`` is each operation's deadline in seconds, client retries included (30
     by default, ``None`` for none); see :mod:`session_storage.deadlines`.
+
+    ``engine="obstore"`` runs ``s3://``, ``gs://`` and ``az://`` on obstore's Rust client
+    (the same ``storage_options``, far less client CPU); ``"fsspec"`` is the default.
+    An unknown engine, or one that cannot serve the URL, raises ConfigurationError;
+    obstore not installed, MissingDependencyError.
     """
 
     def __init__(
@@ -62,10 +68,11 @@ class SessionStorage:
         background_concurrency: int = DEFAULT_CONCURRENCY,
         max_concurrency: int | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        engine: str = DEFAULT_ENGINE,
     ) -> None:
         options = check_mapping("storage_options", storage_options)
-        settings = StorageSettings(check_url(url), options or {}, timeout)
-        driver, root = open_driver(settings.url, settings.storage_options)
+        settings = StorageSettings(check_url(url), options or {}, timeout, engine)
+        driver, root = open_driver(settings.url, settings.storage_options, settings.engine)
         driver.timeout = settings.timeout  # the clients' connect and read timeouts
         shared = Shared.create(
             settings,
@@ -91,7 +98,9 @@ class SessionStorage:
     def from_settings(cls, settings: StorageSettings) -> SessionStorage:
         """A storage for ``settings``."""
         checked = check_instance("settings", settings, StorageSettings)
-        return cls(checked.url, checked.storage_options, timeout=checked.timeout)
+        return cls(
+            checked.url, checked.storage_options, timeout=checked.timeout, engine=checked.engine
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SessionStorage:
@@ -118,7 +127,7 @@ class SessionStorage:
     def settings(self) -> StorageSettings:
         """The settings of this storage's root."""
         shared = self._scope.shared.settings
-        return StorageSettings(self.url, shared.storage_options, shared.timeout)
+        return StorageSettings(self.url, shared.storage_options, shared.timeout, shared.engine)
 
     @property
     def max_concurrency(self) -> int:
@@ -135,8 +144,14 @@ class SessionStorage:
         return self._scope.driver.supports_conditional_writes
 
     @property
+    def engine(self) -> str:
+        """The client underneath: ``"fsspec"`` or ``"obstore"``."""
+        return self._scope.shared.settings.engine
+
+    @property
     def filesystem(self) -> Any:
-        """The async fsspec filesystem underneath, for raw access. Needs a running loop."""
+        """The client underneath, for raw access: the async fsspec filesystem, or on the
+        obstore engine the obstore store of the root's bucket. Needs a running loop."""
         return self._scope.driver.filesystem
 
     def __repr__(self) -> str:

@@ -11,6 +11,9 @@ from typing import Any
 
 import orjson
 
+from ..backends import driver_class
+from ..backends.registry import DEFAULT_ENGINE
+from ..errors import ConfigurationError
 from ..settings import StorageSettings
 from ..storage import SessionStorage
 from ..transfer import copy_sessions
@@ -32,8 +35,24 @@ def settings_for(args: argparse.Namespace) -> StorageSettings:
     base = StorageSettings.from_env()
     url = args.url or base.url
     return StorageSettings(
-        url, options_for(url, given_options(args, base)), timeout_for(args, base)
+        url,
+        options_for(url, given_options(args, base)),
+        timeout_for(args, base),
+        engine_for(url, args, base),
     )
+
+
+def engine_for(url: str, args: argparse.Namespace, base: StorageSettings) -> str:
+    """``--engine`` if given, else SESSION_STORAGE_ENGINE's; for a URL the engine
+    cannot serve (a local folder beside a bucket in ``cp``), the default engine."""
+    engine: str = getattr(args, "engine", None) or base.engine
+    try:
+        driver_class(url, engine)
+    except ConfigurationError:
+        return DEFAULT_ENGINE if getattr(args, "engine", None) is None else engine
+    except ImportError:
+        pass  # the storage raises MissingDependencyError naming the extra
+    return engine
 
 
 def timeout_for(args: argparse.Namespace, base: StorageSettings) -> float | None:
@@ -62,11 +81,13 @@ def copy_settings(args: argparse.Namespace) -> tuple[StorageSettings, StorageSet
         args.src,
         options_for(args.src, {**shared_src, **tagged(args.src_option, "--src-option")}),
         timeout,
+        engine_for(args.src, args, base),
     )
     dst = StorageSettings(
         args.dst,
         options_for(args.dst, {**shared_dst, **tagged(args.dst_option, "--dst-option")}),
         timeout,
+        engine_for(args.dst, args, base),
     )
     check_copy(src, dst)
     return src, dst
