@@ -71,6 +71,9 @@ def flat(pages: list[list[str]]) -> list[str]:
     return [session_id for page in pages for session_id in page]
 
 
+_STAMP_LIKE = {"session_id": "s", "filename": "f", "stored_at": "t", "backend": "b"}
+
+
 class Raw:
     """Direct access to the files under a storage's root, bypassing the facade."""
 
@@ -172,12 +175,24 @@ class StorageContract:
         assert stored_at.utcoffset() == timedelta(0)
         assert before <= stored_at <= datetime.now(timezone.utc) + timedelta(seconds=5)
 
-    async def test_callers_metadata_key_is_replaced(self, storage: SessionStorage) -> None:
-        await storage.store_session("abc", {"x": 1, "_metadata": {"session_id": "forged"}})
+    async def test_callers_metadata_key_is_refused_unless_a_stamp(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        for own in ({"session_id": "forged"}, "notes", {"a": 1, **_STAMP_LIKE}):
+            with pytest.raises(SerializationError) as info:
+                await storage.store_session("abc", {"x": 1, "_metadata": own})
+            assert "'_metadata'" in str(info.value) and "'abc'" in str(info.value)
+        assert await raw.files() == []
+        # A loaded state stored back keeps working: its stamp is renewed.
+        await storage.store_session("abc", {"x": 1})
         loaded = await storage.load_session("abc")
         assert loaded is not None
-        assert loaded["_metadata"]["session_id"] == "abc"
-        assert set(loaded["_metadata"]) == {"session_id", "filename", "stored_at", "backend"}
+        loaded["x"] = 2
+        await storage.store_session("abc", loaded, "copy.json")
+        copied = await storage.load_session("abc", "copy.json")
+        assert copied is not None and copied["x"] == 2
+        assert copied["_metadata"]["filename"] == "copy.json"
+        assert set(copied["_metadata"]) == {"session_id", "filename", "stored_at", "backend"}
 
     async def test_stored_json_is_compact(self, storage: SessionStorage, raw: Raw) -> None:
         await storage.store_session("abc", {"a": {"b": [1, 2, 3]}, "s": "x y"})
@@ -974,7 +989,8 @@ class StorageContract:
 
         assert await storage.truncate_events("s", "log", 0) == 12
         assert await storage.read_events("s", "log") == []
-        assert await storage.list_files("s") == []
+        # An empty tail stays: deleting it could drop a concurrent append.
+        assert await storage.list_files("s") == ["log/tail.json"]
         assert await storage.append_event("s", "log", "fresh", idempotency_key="k5") == 0
 
     async def test_events_are_files_of_the_session(self, storage: SessionStorage, raw: Raw) -> None:
@@ -982,23 +998,24 @@ class StorageContract:
         assert await storage.append_event("s", "chat/main", {"a": 1}, idempotency_key="x") == 0
         assert await storage.append_event("s", "☃ ../x", [1, "two", None]) == 0
         assert await storage.list_files("s") == [
-            "chat/main/000000000000.json",
+            "chat/main/tail.json",
             "state.json",
-            "☃ ../x/000000000000.json",
+            "☃ ../x/tail.json",
         ]
-        record = await storage.load_session("s", "chat/main/000000000000.json")
-        assert record is not None and record["item"] == {"a": 1}
+        record = await storage.load_session("s", "chat/main/tail.json")
+        assert record is not None and record["first"] == 0
+        assert [event["v"] for event in record["events"]] == [{"a": 1}]
         assert record["_metadata"]["stream"] == "chat/main"
-        assert record["_metadata"]["idempotency_key"] == "x"
         assert await storage.read_events("s", "☃ ../x") == [[1, "two", None]]
         assert all(not path.startswith("..") for path in await raw.files())
 
         assert await storage.delete_session("s") is True
-        assert await raw.files() == [] and await raw.hidden() == []  # markers, locks: all gone
+        assert await raw.files() == [] and await raw.hidden() == []  # locks: all gone
         assert await storage.list_sessions() == []
         assert await storage.event_count("s", "chat/main") == 0
-        # The storage forgot the deleted stream's end: the next event is 0 again.
+        # The storage's cached tail is gone with the session: the next event is 0 again.
         assert await storage.append_event("s", "chat/main", {"a": 2}) == 0
+        assert await storage.read_events("s", "chat/main") == [{"a": 2}]
 
     async def test_missing_stream_reads_empty(self, storage: SessionStorage, raw: Raw) -> None:
         assert await storage.read_events("nope", "log") == []
@@ -1019,8 +1036,14 @@ class StorageContract:
                 await storage.append_event("abc", bad_stream, {})  # type: ignore[arg-type]
         with pytest.raises(InvalidArgumentError):
             await storage.append_event("abc", "log", {}, idempotency_key="")
+        assert await storage.read_events("abc", "log", -1) == []  # from the end: none
         with pytest.raises(InvalidArgumentError):
-            await storage.read_events("abc", "log", -1)
+            await storage.pop_events("abc", "log", -1)
+        with pytest.raises(InvalidArgumentError):
+            await storage.append_events("abc", "log", "not a list")  # type: ignore[arg-type]
+        with pytest.raises(SerializationError) as batch:
+            await storage.append_events("abc", "log", [1, {"v": object()}])
+        assert "item 1" in str(batch.value)
         with pytest.raises(InvalidArgumentError):
             await storage.read_events("abc", "log", 0, -5)
         with pytest.raises(InvalidArgumentError):

@@ -440,8 +440,8 @@ class SessionStorage:
         return events.iter_items(self._scope, session_id, stream, start, page_size, with_records)
 
     async def pop_events(self, session_id: str, stream: str, count: int = 1) -> list[Any]:
-        """Remove the last ``count`` events and return their items in order (fewer if the
-        stream is shorter, ``[]`` if missing). See :func:`.events.pop`."""
+        """Remove the last ``count`` events atomically and return their items in order
+        (fewer if the stream is shorter, ``[]`` if missing). See :func:`.events.pop`."""
         return await events.pop(self._scope, session_id, stream, count)
 
     async def event_count(self, session_id: str, stream: str) -> int:
@@ -449,6 +449,6 @@ class SessionStorage:
         return await events.count(self._scope, session_id, stream)
 
     async def truncate_events(self, session_id: str, stream: str, length: int) -> int:
-        """Drop every event from index ``length`` on; how many (0 if missing). Not atomic:
-        run it while nobody else appends. See :func:`.events.truncate`."""
+        """Drop every event from index ``length`` on, atomically; how many (0 if missing).
+        See :func:`.events.truncate`."""
         return await events.truncate(self._scope, session_id, stream, length)
