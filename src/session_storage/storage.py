@@ -17,6 +17,7 @@ from . import state as json_state
 from .arguments import check_instance, check_mapping, check_url
 from .backends import open_driver
 from .background import DEFAULT_CONCURRENCY, SaveHandle
+from .compression import Compression
 from .context import Scope, Shared
 from .deadlines import DEFAULT_TIMEOUT
 from .read_modify_write import DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_RETRIES, StateUpdate
@@ -52,6 +53,14 @@ class SessionStorage:
 
     ``timeout`` is each operation's deadline in seconds, client retries included (30
     by default, ``None`` for none); see :mod:`session_storage.deadlines`.
+
+    ``encryption_keys={"2026-11": key, ...}`` encrypts every stored body with AES-256-GCM
+    under the first key (32 bytes, or their base64) and decrypts with any of them;
+    ``compression="zstd"`` (or ``{"method": "zstd", "level": 3, "min_size": 512}``)
+    compresses bodies first. Either one makes every read accept plain, compressed and
+    encrypted objects alike; a file encrypted under a key id not given raises
+    EncryptionKeyError, one that fails to decrypt CorruptDataError. See
+    :mod:`session_storage.envelope`.
     """
 
     def __init__(
@@ -62,9 +71,17 @@ class SessionStorage:
         background_concurrency: int = DEFAULT_CONCURRENCY,
         max_concurrency: int | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        encryption_keys: Mapping[str, bytes | str] | None = None,
+        compression: Compression | str | Mapping[str, Any] | None = None,
     ) -> None:
         options = check_mapping("storage_options", storage_options)
-        settings = StorageSettings(check_url(url), options or {}, timeout)
+        settings = StorageSettings(
+            check_url(url),
+            options or {},
+            timeout,
+            encryption_keys=encryption_keys,
+            compression=compression,
+        )
         driver, root = open_driver(settings.url, settings.storage_options)
         driver.timeout = settings.timeout  # the clients' connect and read timeouts
         shared = Shared.create(
@@ -91,7 +108,13 @@ class SessionStorage:
     def from_settings(cls, settings: StorageSettings) -> SessionStorage:
         """A storage for ``settings``."""
         checked = check_instance("settings", settings, StorageSettings)
-        return cls(checked.url, checked.storage_options, timeout=checked.timeout)
+        return cls(
+            checked.url,
+            checked.storage_options,
+            timeout=checked.timeout,
+            encryption_keys=checked.encryption_keys,
+            compression=checked.compression,
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SessionStorage:
@@ -118,7 +141,13 @@ class SessionStorage:
     def settings(self) -> StorageSettings:
         """The settings of this storage's root."""
         shared = self._scope.shared.settings
-        return StorageSettings(self.url, shared.storage_options, shared.timeout)
+        return StorageSettings(
+            self.url,
+            shared.storage_options,
+            shared.timeout,
+            encryption_keys=shared.encryption_keys,
+            compression=shared.compression,
+        )
 
     @property
     def max_concurrency(self) -> int:
