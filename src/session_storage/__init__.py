@@ -29,6 +29,7 @@ from .errors import (
 from .settings import StorageSettings
 from .storage import DEFAULT_FILENAME, SessionStorage
 from .sync import SyncSessionStorage
+from .rekey import RekeyResult, rekey
 from .transfer import CopyProgress, CopyResult, copy_sessions
 from .versions import VersionedBytes, VersionedState
 
@@ -52,6 +53,7 @@ __all__ = [
     "MissingDependencyError",
     "NotSupportedError",
     "PermissionDeniedError",
+    "RekeyResult",
     "SaveHandle",
     "SerializationError",
     "SessionStorage",
@@ -66,6 +68,7 @@ __all__ = [
     "VersionedState",
     "copy_sessions",
     "get_default_storage_adapter",
+    "rekey",
 ]
 
 __version__ = "0.1.0"
