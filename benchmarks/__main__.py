@@ -2,7 +2,7 @@
 
 Options: ``--backends memory,file,s3,gcs,azure`` (default: all; GCS and Azure run on
 their emulators when those can start, and give a note row when not), ``--only
-overhead,batch,requests,listing`` (default: all), ``--quick`` (small sizes and fewer
+overhead,batch,requests,listing,codecs`` (default: all), ``--quick`` (small sizes and fewer
 runs, to check that everything works), ``--json PATH`` (also write the rows).
 Progress goes to stderr and the table to stdout.
 
@@ -26,11 +26,11 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from . import batch, listing, overhead, requests
+from . import batch, codecs, listing, overhead, requests
 from .backends import BACKENDS, Backend, Unavailable
 from .measure import Row, log
 
-SECTIONS = ("overhead", "batch", "requests", "listing")
+SECTIONS = ("overhead", "batch", "requests", "listing", "codecs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +80,7 @@ async def run_backend(backend: Backend, sections: list[str], plan: Plan) -> list
         "batch": lambda: batch.run(backend, plan.batch_runs, plan.batch),
         "requests": lambda: requests.run(backend),
         "listing": lambda: listing.run(backend, plan.listing_runs, plan.listing_scale),
+        "codecs": lambda: codecs.run(backend, runs, pairs),
     }
     rows: list[Row] = []
     for section in sections:

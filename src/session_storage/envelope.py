@@ -27,7 +27,7 @@ envelope by a storage with codecs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from .compression import Compression, decompressor
 from .encryption import NONCE_BYTES, Keyring
@@ -48,7 +48,7 @@ MAGIC = b"\x89SSe"
 VERSION = 1
 COMPRESSED = 0x01
 ENCRYPTED = 0x02
-_KNOWN_FLAGS = COMPRESSED | ENCRYPTED
+_KNOWN_FLAGS = _BOTH = COMPRESSED | ENCRYPTED
 _FIXED = len(MAGIC) + 2
 
 
@@ -65,9 +65,11 @@ class UnknownKeyIdError(LookupError):
         self.key_id = key_id
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
-    """What an envelope's header says; ``size`` is the header's length in bytes."""
+class Header(NamedTuple):
+    """What an envelope's header says; ``size`` is the header's length in bytes.
+
+    A named tuple: built on every read, where a frozen dataclass costs five times more.
+    """
 
     flags: int
     key_id: str | None
@@ -133,14 +135,29 @@ class Codec:
 
     def __init__(self, root: str, keys: Keyring | None, compression: Compression | None) -> None:
         self.root = root.rstrip("/")
+        self._root_prefix = self.root + "/"
         self.keys = keys
         self.compression = compression
         self._compress: Callable[[bytes], bytes] | None = (
             None if compression is None else compression.compressor()
         )
         self._decompress: Callable[[bytes], bytes] | None = None
+        self._min_size = 0 if compression is None else compression.min_size
+        self._invalid_tag: type[Exception] = Exception
+        self._cipher: Any = None
+        self._prefixes: tuple[bytes, bytes] = (b"", b"")
+        self._primary: str | None = None
         if keys is not None:
-            keys.cipher(keys.primary)  # fail at construction if cryptography is missing
+            self._cipher = keys.cipher(keys.primary)  # raises now if cryptography is missing
+            from cryptography.exceptions import InvalidTag
+
+            self._invalid_tag = InvalidTag
+            self._primary = keys.primary
+            key_id = keys.primary.encode("utf-8", "surrogatepass")
+            self._prefixes = (
+                MAGIC + bytes((VERSION, ENCRYPTED, len(key_id))) + key_id,
+                MAGIC + bytes((VERSION, ENCRYPTED | COMPRESSED, len(key_id))) + key_id,
+            )
 
     def __repr__(self) -> str:
         return f"Codec(keys={self.keys!r}, compression={self.compression!r})"
@@ -149,40 +166,32 @@ class Codec:
 
     def encode(self, path: str, data: bytes) -> bytes:
         """``data`` as it is to be stored at ``path`` (a path below the root)."""
-        flags = 0
+        compressed = False
         body = data
-        if (
-            self._compress is not None
-            and self.compression is not None
-            and len(data) >= self.compression.min_size
-        ):
+        if self._compress is not None and len(data) >= self._min_size:
             packed = self._compress(data)
             if len(packed) < len(data):  # incompressible data stays as it is
-                body, flags = packed, COMPRESSED
+                body, compressed = packed, True
         if self.keys is None:
-            if flags or data.startswith(MAGIC):
-                return MAGIC + bytes((VERSION, flags)) + body
+            if compressed:
+                return MAGIC + bytes((VERSION, COMPRESSED)) + body
+            if data.startswith(MAGIC):
+                return MAGIC + bytes((VERSION, 0)) + body
             return data  # plain, unambiguous: it does not start with MAGIC
-        flags |= ENCRYPTED
-        key_id = self.keys.primary
         relative = self._relative(path)
-        bound = relative.count("/") + 1
-        id_bytes = key_id.encode("utf-8", "surrogatepass")
         nonce = Keyring.nonce()
-        header = b"".join(
-            (
-                MAGIC,
-                bytes((VERSION, flags, len(id_bytes))),
-                id_bytes,
-                bound.to_bytes(2, "big"),
-                nonce,
-            )
+        # Built once per codec: magic, version, flags, key id; then what varies.
+        header = (
+            self._prefixes[compressed]
+            + (relative.count("/") + 1).to_bytes(2, "big")
+            + nonce
         )
         aad = header + relative.encode("utf-8", "surrogatepass")
-        return header + self.keys.cipher(key_id).encrypt(nonce, body, aad)  # type: ignore[no-any-return]
+        sealed: bytes = self._cipher.encrypt(nonce, body, aad)
+        return header + sealed
 
     def _relative(self, path: str) -> str:
-        prefix = self.root + "/"
+        prefix = self._root_prefix
         if not path.startswith(prefix):
             # Every path the facade builds is below the root it opened.
             raise ValueError(f"{path!r} is not below the storage root {self.root!r}")
@@ -196,9 +205,10 @@ class Codec:
         Raises UnreadableObjectError for a damaged, tampered or moved envelope and
         UnknownKeyIdError for one encrypted under a key id this codec lacks.
         """
-        header = parse_header(data)
-        if header is None:
+        if not data.startswith(MAGIC):
             return data
+        header = self._own_header(data) or parse_header(data)
+        assert header is not None  # it starts with MAGIC
         body = data[header.size :]
         if header.encrypted:
             body = self._decrypt(path, data, header)
@@ -210,6 +220,21 @@ class Codec:
             except Exception as exc:  # noqa: BLE001 - zstd raises its own error types
                 raise UnreadableObjectError(f"the stored zstd frame is damaged: {exc}") from exc
         return body
+
+    def _own_header(self, data: bytes) -> Header | None:
+        """The header of an envelope under this codec's encrypting key, read without
+        the general parser (most reads are of what this codec wrote); else ``None``."""
+        for flags, prefix in ((ENCRYPTED, self._prefixes[0]), (_BOTH, self._prefixes[1])):
+            if prefix and data.startswith(prefix):
+                at = len(prefix)
+                size = at + 2 + NONCE_BYTES
+                if len(data) < size:
+                    return None  # cut short: the general parser says so
+                bound = int.from_bytes(data[at : at + 2], "big")
+                if bound == 0:
+                    return None
+                return Header(flags, self._primary, bound, data[at + 2 : size], size)
+        return None
 
     def _decrypt(self, path: str, data: bytes, header: Header) -> bytes:
         key_id = header.key_id
@@ -226,12 +251,9 @@ class Codec:
                 key_id,
             )
         aad = data[: header.size] + _bound_key(path, header.bound)
-        # Importable: building the keys' cipher in __init__ imported cryptography.
-        from cryptography.exceptions import InvalidTag
-
         try:
             plain: bytes = self.keys.cipher(key_id).decrypt(header.nonce, data[header.size :], aad)
-        except InvalidTag:
+        except self._invalid_tag:
             raise UnreadableObjectError(
                 f"the file does not decrypt under key id {key_id!r}: it was changed, moved "
                 "here from another session or file, or written with another key of that id"
