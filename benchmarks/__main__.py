@@ -2,7 +2,7 @@
 
 Options: ``--backends memory,file,s3,gcs,azure`` (default: all; GCS and Azure run on
 their emulators when those can start, and give a note row when not), ``--only
-overhead,batch,requests,listing,codecs`` (default: all), ``--quick`` (small sizes and fewer
+overhead,batch,requests,listing,engines,codecs`` (default: all), ``--quick`` (small sizes and fewer
 runs, to check that everything works), ``--json PATH`` (also write the rows).
 Progress goes to stderr and the table to stdout.
 
@@ -26,11 +26,11 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from . import batch, codecs, listing, overhead, requests
+from . import batch, codecs, engines, listing, overhead, requests
 from .backends import BACKENDS, Backend, Unavailable
 from .measure import Row, log
 
-SECTIONS = ("overhead", "batch", "requests", "listing", "codecs")
+SECTIONS = ("overhead", "batch", "requests", "listing", "engines", "codecs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +52,8 @@ class Plan:
     batch_runs: int = 3
     listing_scale: float = 1.0
     listing_runs: int = 3
+    engine_ops: int = engines.OPS
+    """Sequential stores, then loads, per engine and run of the engines comparison."""
 
     @property
     def runs(self) -> int:
@@ -70,6 +72,7 @@ QUICK = Plan(
     batch_runs=1,
     listing_scale=0.01,
     listing_runs=1,
+    engine_ops=40,
 )
 
 
@@ -81,6 +84,7 @@ async def run_backend(backend: Backend, sections: list[str], plan: Plan) -> list
         "requests": lambda: requests.run(backend),
         "listing": lambda: listing.run(backend, plan.listing_runs, plan.listing_scale),
         "codecs": lambda: codecs.run(backend, runs, pairs),
+        "engines": lambda: engines.run(backend, runs, plan.engine_ops, plan.batch),
     }
     rows: list[Row] = []
     for section in sections:

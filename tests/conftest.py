@@ -43,10 +43,10 @@ def new_bucket(endpoint: str) -> str:
 def make_s3_storage(moto_s3_server: str) -> Callable[..., SessionStorage]:
     """Factory of storages, each on its own new bucket of the moto server."""
 
-    def make(prefix: str = "") -> SessionStorage:
+    def make(prefix: str = "", engine: str = "fsspec") -> SessionStorage:
         bucket = new_bucket(moto_s3_server)
         url = f"s3://{bucket}/{prefix}".rstrip("/")
-        return SessionStorage(url, s3_storage_options(moto_s3_server))
+        return SessionStorage(url, s3_storage_options(moto_s3_server), engine=engine)
 
     return make
 
@@ -121,10 +121,10 @@ def new_gcs_bucket(endpoint: str) -> str:
 def make_gcs_storage(gcs_endpoint: str) -> Callable[..., SessionStorage]:
     """Factory of storages, each on its own new bucket of fake-gcs-server."""
 
-    def make(prefix: str = "") -> SessionStorage:
+    def make(prefix: str = "", engine: str = "fsspec") -> SessionStorage:
         bucket = new_gcs_bucket(gcs_endpoint)
         url = f"gs://{bucket}/{prefix}".rstrip("/")
-        return SessionStorage(url, gcs_options(gcs_endpoint))
+        return SessionStorage(url, gcs_options(gcs_endpoint), engine=engine)
 
     return make
 
@@ -136,11 +136,12 @@ def make_azure_storage(azurite_connection_string: str) -> Iterator[Callable[...,
 
     service = BlobServiceClient.from_connection_string(azurite_connection_string)
 
-    def make(prefix: str = "") -> SessionStorage:
+    def make(prefix: str = "", engine: str = "fsspec") -> SessionStorage:
         container = f"test-{uuid.uuid4().hex[:16]}"
         service.create_container(container)
         url = f"az://{container}/{prefix}".rstrip("/")
-        return SessionStorage(url, {"connection_string": azurite_connection_string})
+        options = {"connection_string": azurite_connection_string}
+        return SessionStorage(url, options, engine=engine)
 
     yield make
     service.close()
@@ -159,6 +160,22 @@ def make(
     return make_s3_storage
 
 
+@pytest.fixture(params=["memory", "file", "s3", "gcs", "azure"])
+def make_any_storage(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Callable[[], SessionStorage]:
+    """Fresh, empty storages of each of the five backends, one parameter each; the
+    emulators start only when their parameter runs."""
+    counter = itertools.count()
+    if request.param == "memory":
+        return lambda: SessionStorage(f"memory://test-{uuid.uuid4().hex}")
+    if request.param == "file":
+        return lambda: SessionStorage(tmp_path / f"root-{next(counter)}")
+    factory = {"s3": "make_s3_storage", "gcs": "make_gcs_storage", "azure": "make_azure_storage"}
+    make: Callable[..., SessionStorage] = request.getfixturevalue(factory[request.param])
+    return lambda: make()
+
+
 FaultyStorageFactory = Callable[..., tuple[SessionStorage, FaultProxy]]
 
 
@@ -172,17 +189,20 @@ def make_faulty_storage(request: pytest.FixtureRequest) -> Iterator[FaultyStorag
     """
     with contextlib.ExitStack() as stack:
 
-        def make(backend: str, seed: int = 0) -> tuple[SessionStorage, FaultProxy]:
+        def make(
+            backend: str, seed: int = 0, engine: str = "fsspec"
+        ) -> tuple[SessionStorage, FaultProxy]:
             if backend == "s3":
                 endpoint = request.getfixturevalue("moto_s3_server")
                 proxy = stack.enter_context(fault_proxy(endpoint, seed))
                 url = f"s3://{new_bucket(endpoint)}"
-                return SessionStorage(url, s3_storage_options(proxy.endpoint)), proxy
+                options = s3_storage_options(proxy.endpoint)
+                return SessionStorage(url, options, engine=engine), proxy
             if backend == "gcs":
                 endpoint = request.getfixturevalue("gcs_endpoint")
                 proxy = stack.enter_context(fault_proxy(endpoint, seed))
                 url = f"gs://{new_gcs_bucket(endpoint)}"
-                return SessionStorage(url, gcs_options(proxy.endpoint)), proxy
+                return SessionStorage(url, gcs_options(proxy.endpoint), engine=engine), proxy
             if backend == "azure":
                 connection = request.getfixturevalue("azurite_connection_string")
                 blob_endpoint = re.search(r"BlobEndpoint=(http://[^/;]+)", connection)
@@ -190,7 +210,8 @@ def make_faulty_storage(request: pytest.FixtureRequest) -> Iterator[FaultyStorag
                 proxy = stack.enter_context(fault_proxy(blob_endpoint[1], seed))
                 container = new_azure_container(connection)
                 proxied = connection.replace(blob_endpoint[1], proxy.endpoint)
-                return SessionStorage(f"az://{container}", {"connection_string": proxied}), proxy
+                options = {"connection_string": proxied}
+                return SessionStorage(f"az://{container}", options, engine=engine), proxy
             raise ValueError(f"no emulator for backend {backend!r}")
 
         yield make

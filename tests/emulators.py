@@ -109,6 +109,8 @@ def fake_gcs_server() -> Iterator[str]:
             "-host", "127.0.0.1",
             "-port", str(port),
             "-external-url", url,
+            # Serve the XML API (what obstore speaks) on this address too.
+            "-public-host", f"127.0.0.1:{port}",
             "-log-level", "error",  # it logs every request at the default "info"
         ]  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="fake-gcs-") as workdir:

@@ -77,10 +77,15 @@ VALID: dict[str, dict[str, Any]] = {
     "delete_session": {"session_id": "s", "filename": None},
     "delete_sessions_older_than": {"age": timedelta(days=30), "dry_run": True},
     "append_event": {"session_id": "s", "stream": "log", "item": {"a": 1}},
+    "append_events": {"session_id": "s", "stream": "log", "items": [{"a": 1}]},
+    "pop_events": {"session_id": "s", "stream": "log", "count": 1},
     "read_events": {"session_id": "s", "stream": "log", "start": 0, "limit": None},
     "iter_events": {"session_id": "s", "stream": "log", "start": 0},
     "event_count": {"session_id": "s", "stream": "log"},
     "truncate_events": {"session_id": "s", "stream": "log", "length": 0},
+    # A coroutine can be awaited once: the working call is in tests/test_sync_run.py.
+    "run": {"coroutine": None},
+    "submit": {"coroutine": None},
 }
 """A call that works, by parameter name, for every public method."""
 

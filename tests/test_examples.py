@@ -82,3 +82,25 @@ def test_azure_example_on_azurite(azurite_connection_string: str) -> None:
     container = f"demo-{uuid.uuid4().hex[:8]}"
     out = run("azure_example.py", f"az://{container}", "--create-bucket", env=env)
     _check_walk_through(out, "azure")
+
+
+def test_langgraph_example_runs_on_local_disk_and_goes_on(tmp_path: Path) -> None:
+    out = run("langgraph_example.py", cwd=tmp_path)
+    assert f"storage: file://{tmp_path / '.data' / 'langgraph'}" in out
+    assert "turn 1: waiting at ['approve']" in out
+    assert "resumed: [\"bot: you said 'user: hello #1'\", 'human: approved']" in out
+    assert "thread chat-1: 1 turns, 4 checkpoints" in out
+    again = run("langgraph_example.py", cwd=tmp_path)
+    assert "thread chat-1: 2 turns, 8 checkpoints" in again
+
+
+def test_langgraph_example_on_moto(moto_s3_server: str) -> None:
+    env = {
+        "AWS_ENDPOINT_URL": moto_s3_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    url = f"s3://demo-{uuid.uuid4().hex[:8]}/langgraph"
+    out = run("langgraph_example.py", url, "--create-bucket", env=env)
+    assert "(backend: s3)" in out and "human: approved" in out
+    assert "thread chat-1: 1 turns, 4 checkpoints" in out

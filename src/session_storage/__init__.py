@@ -26,6 +26,7 @@ from .errors import (
     StorageTimeoutError,
     UnsafePathError,
 )
+from .events import EventRecord
 from .settings import StorageSettings
 from .storage import DEFAULT_FILENAME, SessionStorage
 from .sync import SyncSessionStorage
@@ -47,6 +48,7 @@ __all__ = [
     "CopyResult",
     "CorruptDataError",
     "EncryptionKeyError",
+    "EventRecord",
     "ForeignRootError",
     "InvalidArgumentError",
     "InvalidKeyError",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict
+from datetime import datetime
 from typing import Any, TypeVar
 
 import anyio
@@ -102,17 +103,25 @@ class EventLogs:
         hint = self.hint(ref)
         return await self.write_next(ref, data, hint, cold=hint is None)
 
-    async def read(self, ref: StreamRef, start: int, limit: int | None) -> list[Any]:
-        self._check_count(ref, "start", start)
+    async def read_records(
+        self, ref: StreamRef, start: int, limit: int | None
+    ) -> list[tuple[int, datetime, Any]]:
+        """Events from ``start`` (negative: from the end) as (index, appended_at, item)."""
+        try:
+            check_int("start", start, -MAX_EVENTS)
+        except InvalidArgumentError as exc:
+            raise self.invalid(ref, str(exc)) from None
         if limit is not None and self._check_count(ref, "limit", limit) == 0:
             return []
         hint = self.hint(ref)
-        if limit is not None and hint is not None and start + limit <= hint:
+        if start >= 0 and limit is not None and hint is not None and start + limit <= hint:
             stop = start + limit  # known to exist: no need to find the end
         else:
             count = await self.count(ref)
+            if start < 0:
+                start = max(0, count + start)
             stop = count if limit is None else min(count, start + limit)
-        return [self._item(ref, i, raw) for i, raw in await self.read_range(ref, start, stop)]
+        return [self._record(ref, i, raw) for i, raw in await self.read_range(ref, start, stop)]
 
     async def count(self, ref: StreamRef) -> int:
         hint = self.hint(ref)
@@ -271,8 +280,17 @@ class EventLogs:
             raise self._corrupt(ref, index, "not an event record (no 'item')")
         return record
 
-    def _item(self, ref: StreamRef, index: int, raw: bytes) -> Any:
-        return self._decode_event(ref, index, raw)["item"]
+    def _record(self, ref: StreamRef, index: int, raw: bytes) -> tuple[int, datetime, Any]:
+        record = self._decode_event(ref, index, raw)
+        meta = record.get(METADATA_KEY)
+        stamp = meta.get("appended_at") if isinstance(meta, dict) else None
+        try:
+            appended_at = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+        except ValueError:
+            appended_at = None
+        if appended_at is None:
+            raise self._corrupt(ref, index, "missing its append time")
+        return index, appended_at, record["item"]
 
     def key_of(self, ref: StreamRef, index: int, raw: bytes) -> str | None:
         meta = self._decode_event(ref, index, raw).get(METADATA_KEY)

@@ -8,7 +8,9 @@ laid out lives in :mod:`session_storage.event_paths`, how it is written and read
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from .arguments import check_int
@@ -20,15 +22,30 @@ from .keys import encode_filename, join
 
 __all__ = [
     "CLAIM_LEASE_SECONDS",
+    "EventRecord",
     "INDEX_WIDTH",
     "MAX_EVENTS",
     "append",
+    "append_many",
+    "pop",
     "count",
     "event_name",
     "iter_items",
     "read",
     "truncate",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One event as readers see it with ``with_records=True``."""
+
+    index: int
+    """Its position in the stream, from 0."""
+    appended_at: datetime
+    """When it was appended (UTC, timezone-aware)."""
+    item: Any
+    """The JSON value that was appended."""
 
 
 def stream_ref(scope: Scope, session_id: str, stream: str) -> StreamRef:
@@ -60,42 +77,105 @@ async def append(scope: Scope, session_id: str, stream: str, item: Any, key: str
     return await scope.call(ref, action, append_keyed(logs, ref, data, key))
 
 
+async def append_many(
+    scope: Scope, session_id: str, stream: str, items: Sequence[Any], key: str | None
+) -> int:
+    """Append ``items`` in order as one unit; the index of the first.
+
+    An empty ``items`` writes nothing and returns the stream's length. With ``key`` a
+    repeated call returns the first index of the first call and writes nothing.
+    """
+    ref = stream_ref(scope, session_id, stream)
+    logs = scope.shared.event_logs
+    if isinstance(items, (str, bytes, bytearray, dict)) or not isinstance(items, Sequence):
+        raise logs.invalid(ref, f"items must be a list of JSON values, got {type(items).__name__}")
+    if not items:
+        return await count(scope, session_id, stream)
+    first = await append(scope, session_id, stream, items[0], key)
+    for item in items[1:]:
+        await append(scope, session_id, stream, item, None)
+    return first
+
+
+async def pop(scope: Scope, session_id: str, stream: str, how_many: int) -> list[Any]:
+    """Remove the last ``how_many`` events and return their items in index order.
+
+    Fewer if the stream is shorter; ``[]`` for a missing or empty stream.
+    """
+    ref = stream_ref(scope, session_id, stream)
+    logs = scope.shared.event_logs
+    try:
+        check_int("count", how_many, 0)
+    except InvalidArgumentError as exc:
+        raise logs.invalid(ref, str(exc)) from None
+    if how_many == 0:
+        return []
+    items = await read(scope, session_id, stream, -how_many, None)
+    if items:
+        length = await count(scope, session_id, stream)
+        await truncate(scope, session_id, stream, length - len(items))
+    return items
+
+
 async def read(
-    scope: Scope, session_id: str, stream: str, start: int, limit: int | None
+    scope: Scope,
+    session_id: str,
+    stream: str,
+    start: int,
+    limit: int | None,
+    with_records: bool = False,
 ) -> list[Any]:
     """The items of events ``start, start+1, ...`` (at most ``limit``), in order.
 
-    The item at position ``i`` has index ``start + i``. A missing stream, or a
-    ``start`` past the end, gives ``[]``.
+    A negative ``start`` counts from the end, as in slicing: ``-20`` is the latest 20
+    (fewer if the stream is shorter). The item at position ``i`` has index
+    ``start + i``. A missing stream, or a ``start`` past the end, gives ``[]``. With
+    ``with_records`` each element is an :class:`EventRecord` instead of the bare item.
     """
     ref = stream_ref(scope, session_id, stream)
-    return await scope.call(ref, "read events of", scope.shared.event_logs.read(ref, start, limit))
+    logs = scope.shared.event_logs
+    if not isinstance(with_records, bool):
+        raise logs.invalid(ref, f"with_records must be a bool, got {with_records!r}")
+    got = await scope.call(ref, "read events of", logs.read_records(ref, start, limit))
+    if with_records:
+        return [EventRecord(*record) for record in got]
+    return [record[2] for record in got]
 
 
 def iter_items(
-    scope: Scope, session_id: str, stream: str, start: int, page_size: int
+    scope: Scope,
+    session_id: str,
+    stream: str,
+    start: int,
+    page_size: int,
+    with_records: bool = False,
 ) -> AsyncIterator[Any]:
     """Yield the items of the stream from ``start`` in index order, ``page_size`` at a time.
 
-    Stops at the end as found when the last page is read; a missing stream yields
-    nothing. Arguments are checked here, at the call, not at the first step.
+    A negative ``start`` counts from the end (found when iteration begins). Stops at
+    the end as found when the last page is read; a missing stream yields nothing.
+    Arguments are checked here, at the call, not at the first step.
     """
     ref = stream_ref(scope, session_id, stream)
     try:
         check_int("page_size", page_size, 1)
-        check_int("start", start, 0)
+        check_int("start", start, -MAX_EVENTS)
+        if not isinstance(with_records, bool):
+            raise InvalidArgumentError(f"with_records must be a bool, got {with_records!r}")
     except InvalidArgumentError as exc:
         raise scope.shared.event_logs.invalid(ref, str(exc)) from None
-    return _pages(scope, session_id, stream, start, page_size)
+    return _pages(scope, session_id, stream, start, page_size, with_records)
 
 
 async def _pages(
-    scope: Scope, session_id: str, stream: str, start: int, page_size: int
+    scope: Scope, session_id: str, stream: str, start: int, page_size: int, with_records: bool
 ) -> AsyncIterator[Any]:
+    if start < 0:
+        start = max(0, await count(scope, session_id, stream) + start)
     while True:
-        page = await read(scope, session_id, stream, start, page_size)
-        for item in page:
-            yield item
+        page = await read(scope, session_id, stream, start, page_size, with_records=True)
+        for record in page:
+            yield record if with_records else record.item
         if len(page) < page_size:
             return
         start += len(page)

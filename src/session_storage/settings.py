@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 import orjson
 
-from .backends.registry import AZURE, BACKENDS, S3, by_name
+from .backends.registry import AZURE, BACKENDS, DEFAULT_ENGINE, S3, by_name, check_engine
 from .compression import Compression, compression_from_env
 from .deadlines import DEFAULT_TIMEOUT, check_timeout, timeout_from_env
 from .encryption import Keyring, keys_from_env
@@ -104,6 +104,9 @@ class StorageSettings:
     ``user:password@`` of any URL among the options (``endpoint_url``).
     ``timeout`` is the deadline of each operation in seconds, client retries
     included (``None``: none); see :mod:`session_storage.deadlines`.
+    ``engine`` is the client underneath: ``"fsspec"`` (the default, every backend) or
+    ``"obstore"`` (S3, GCS and Azure through obstore's Rust client, the same options);
+    ConfigurationError for any other name.
 
     ``encryption_keys`` (key id -> 32-byte key or its base64; the first encrypts) and
     ``compression`` (``"zstd"`` or ``{"method": "zstd", "level": 3, "min_size": 512}``)
@@ -116,6 +119,7 @@ class StorageSettings:
     url: str = DEFAULT_URL
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     timeout: float | None = DEFAULT_TIMEOUT
+    engine: str = DEFAULT_ENGINE
     encryption_keys: Mapping[str, bytes | str] | None = None
     compression: Compression | str | Mapping[str, Any] | None = None
 
@@ -126,6 +130,7 @@ class StorageSettings:
         object.__setattr__(self, "url", url)
         object.__setattr__(self, "storage_options", options)
         object.__setattr__(self, "timeout", check_timeout(self.timeout))
+        object.__setattr__(self, "engine", check_engine(self.engine))
         keys = None if self.encryption_keys is None else Keyring(self.encryption_keys)
         object.__setattr__(self, "encryption_keys", keys)
         object.__setattr__(self, "compression", Compression.parse(self.compression))
@@ -138,8 +143,8 @@ class StorageSettings:
             codecs += f", compression={self.compression!r}"
         return (
             f"StorageSettings(url={redact_url(self.url)!r}, "
-            f"storage_options={_redact(self.storage_options)!r}, timeout={self.timeout!r}"
-            f"{codecs})"
+            f"storage_options={_redact(self.storage_options)!r}, timeout={self.timeout!r}, "
+            f"engine={self.engine!r}{codecs})"
         )
 
     @property
@@ -165,6 +170,7 @@ class StorageSettings:
         - ``SESSION_STORAGE_OPTIONS``: a JSON object of fsspec storage options.
         - ``SESSION_STORAGE_TIMEOUT``: the deadline of one operation in seconds, or
           ``none``; default 30.
+        - ``SESSION_STORAGE_ENGINE``: ``fsspec`` (default) or ``obstore``.
         - ``SESSION_STORAGE_ENCRYPTION_KEYS``: a JSON object of key id to base64 key,
           the encrypting key first.
         - ``SESSION_STORAGE_COMPRESSION``: ``zstd``, or a JSON object such as
@@ -186,6 +192,7 @@ class StorageSettings:
             url=url,
             storage_options=options_from_env(env),
             timeout=timeout_from_env(env),
+            engine=env.get("SESSION_STORAGE_ENGINE", "").strip() or DEFAULT_ENGINE,
             encryption_keys=keys_from_env(env),
             compression=compression_from_env(env),
         )

@@ -8,7 +8,7 @@ the function of its capability module that its docstring points to for the detai
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar, overload
 
@@ -16,6 +16,7 @@ from . import batch, events, files, listing, read_modify_write, retention
 from . import state as json_state
 from .arguments import check_instance, check_mapping, check_url
 from .backends import open_driver
+from .backends.registry import DEFAULT_ENGINE
 from .background import DEFAULT_CONCURRENCY, SaveHandle
 from .compression import Compression
 from .context import Scope, Shared
@@ -54,6 +55,11 @@ class SessionStorage:
     ``timeout`` is each operation's deadline in seconds, client retries included (30
     by default, ``None`` for none); see :mod:`session_storage.deadlines`.
 
+    ``engine="obstore"`` runs ``s3://``, ``gs://`` and ``az://`` on obstore's Rust client
+    (the same ``storage_options``, far less client CPU); ``"fsspec"`` is the default.
+    An unknown engine, or one that cannot serve the URL, raises ConfigurationError;
+    obstore not installed, MissingDependencyError.
+
     ``encryption_keys={"2026-11": key, ...}`` encrypts every stored body with AES-256-GCM
     under the first key (32 bytes, or their base64) and decrypts with any of them;
     ``compression="zstd"`` (or ``{"method": "zstd", "level": 3, "min_size": 512}``)
@@ -71,6 +77,7 @@ class SessionStorage:
         background_concurrency: int = DEFAULT_CONCURRENCY,
         max_concurrency: int | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        engine: str = DEFAULT_ENGINE,
         encryption_keys: Mapping[str, bytes | str] | None = None,
         compression: Compression | str | Mapping[str, Any] | None = None,
     ) -> None:
@@ -79,10 +86,11 @@ class SessionStorage:
             check_url(url),
             options or {},
             timeout,
+            engine,
             encryption_keys=encryption_keys,
             compression=compression,
         )
-        driver, root = open_driver(settings.url, settings.storage_options)
+        driver, root = open_driver(settings.url, settings.storage_options, settings.engine)
         driver.timeout = settings.timeout  # the clients' connect and read timeouts
         shared = Shared.create(
             settings,
@@ -112,6 +120,7 @@ class SessionStorage:
             checked.url,
             checked.storage_options,
             timeout=checked.timeout,
+            engine=checked.engine,
             encryption_keys=checked.encryption_keys,
             compression=checked.compression,
         )
@@ -145,6 +154,7 @@ class SessionStorage:
             self.url,
             shared.storage_options,
             shared.timeout,
+            shared.engine,
             encryption_keys=shared.encryption_keys,
             compression=shared.compression,
         )
@@ -164,8 +174,14 @@ class SessionStorage:
         return self._scope.driver.supports_conditional_writes
 
     @property
+    def engine(self) -> str:
+        """The client underneath: ``"fsspec"`` or ``"obstore"``."""
+        return self._scope.shared.settings.engine
+
+    @property
     def filesystem(self) -> Any:
-        """The async fsspec filesystem underneath, for raw access. Needs a running loop."""
+        """The client underneath, for raw access: the async fsspec filesystem, or on the
+        obstore engine the obstore store of the root's bucket. Needs a running loop."""
         return self._scope.driver.filesystem
 
     def __repr__(self) -> str:
@@ -411,19 +427,52 @@ class SessionStorage:
         is created. See :func:`.events.append`."""
         return await events.append(self._scope, session_id, stream, item, idempotency_key)
 
+    async def append_events(
+        self,
+        session_id: str,
+        stream: str,
+        items: Sequence[Any],
+        idempotency_key: str | None = None,
+    ) -> int:
+        """Append ``items`` (a list of JSON values) as one unit; the index of the first.
+
+        Readers see all of them or none; ``[]`` writes nothing and returns the stream's
+        length. See :func:`.events.append_many`."""
+        return await events.append_many(self._scope, session_id, stream, items, idempotency_key)
+
     async def read_events(
-        self, session_id: str, stream: str, start: int = 0, limit: int | None = None
+        self,
+        session_id: str,
+        stream: str,
+        start: int = 0,
+        limit: int | None = None,
+        *,
+        with_records: bool = False,
     ) -> list[Any]:
-        """The items of events ``start, start+1, ...`` (at most ``limit``), in order; ``[]``
-        for a missing stream or a ``start`` past the end. See :func:`.events.read`."""
-        return await events.read(self._scope, session_id, stream, start, limit)
+        """The items of events ``start, start+1, ...`` (at most ``limit``), in order; a
+        negative ``start`` counts from the end (``-20``: the latest 20). ``[]`` for a
+        missing stream or a ``start`` past the end. With ``with_records``, each element is
+        an :class:`EventRecord` ``(index, appended_at, item)``. See :func:`.events.read`."""
+        return await events.read(self._scope, session_id, stream, start, limit, with_records)
 
     def iter_events(
-        self, session_id: str, stream: str, start: int = 0, *, page_size: int = 100
+        self,
+        session_id: str,
+        stream: str,
+        start: int = 0,
+        *,
+        page_size: int = 100,
+        with_records: bool = False,
     ) -> AsyncIterator[Any]:
-        """Yield the items of the stream from ``start`` in index order, a page at a time;
-        nothing for a missing stream. See :func:`.events.iter_items`."""
-        return events.iter_items(self._scope, session_id, stream, start, page_size)
+        """Yield the items (or :class:`EventRecord`s) of the stream from ``start`` (negative:
+        from the end) in index order, a page at a time; nothing for a missing stream. See
+        :func:`.events.iter_items`."""
+        return events.iter_items(self._scope, session_id, stream, start, page_size, with_records)
+
+    async def pop_events(self, session_id: str, stream: str, count: int = 1) -> list[Any]:
+        """Remove the last ``count`` events and return their items in order (fewer if the
+        stream is shorter, ``[]`` if missing). See :func:`.events.pop`."""
+        return await events.pop(self._scope, session_id, stream, count)
 
     async def event_count(self, session_id: str, stream: str) -> int:
         """How many events the stream holds (0 if missing). See :func:`.events.count`."""

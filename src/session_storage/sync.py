@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import inspect
 import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from .arguments import check_instance
+from .arguments import check_instance, invalid
+from .backends.registry import DEFAULT_ENGINE
 from .background import DEFAULT_CONCURRENCY, SaveHandle
 from .deadlines import DEFAULT_TIMEOUT
 from .loop_thread import LoopThread
@@ -75,6 +77,7 @@ class SyncSessionStorage:
         background_concurrency: int = DEFAULT_CONCURRENCY,
         max_concurrency: int | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        engine: str = DEFAULT_ENGINE,
     ) -> None:
         self._attach(
             SessionStorage(
@@ -83,6 +86,7 @@ class SyncSessionStorage:
                 background_concurrency=background_concurrency,
                 max_concurrency=max_concurrency,
                 timeout=timeout,
+                engine=engine,
             )
         )
 
@@ -172,6 +176,45 @@ class SyncSessionStorage:
         elif self._runner.running:
             self._runner.call(self._storage.aclose())
 
+    # -- running coroutines on this storage's loop ------------------------------------
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on this storage's event loop and block until it is done.
+
+        The way for code built on top of this storage (an integration with a framework's
+        blocking API, say) to run its own async code, typically calls on
+        :attr:`async_storage`, without a loop thread or a storage of its own. Returns what
+        the coroutine returns and raises what it raises, unchanged; Ctrl-C (or any error
+        of the waiting thread) cancels it. The loop thread starts if it is not running.
+
+        Thread-safe: any number of threads may call it at once; their coroutines run
+        interleaved on the one loop, as every method of this class does. Called on the
+        loop thread itself (from a coroutine running there, or an ``update_session``
+        function), it would wait for itself forever: it closes ``coroutine`` unrun and
+        raises ``RuntimeError``; await the coroutine there instead. Anything but a
+        coroutine object raises InvalidArgumentError.
+        """
+        return self._runner.call(self._checked(coroutine))
+
+    def submit(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule ``coroutine`` on this storage's event loop; returns at once.
+
+        The ``concurrent.futures.Future`` gives its result or error; cancelling the future
+        cancels the coroutine. From async code on another loop,
+        ``await asyncio.wrap_future(sync.submit(coro))`` waits without blocking that loop.
+        Thread-safety and the loop-thread rule are as for :meth:`run`.
+        """
+        return self._runner.submit(self._checked(coroutine))
+
+    @staticmethod
+    def _checked(coroutine: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
+        if not inspect.iscoroutine(coroutine):
+            # A coroutine function (not called) is the likely mistake: say so.
+            hint = " (call the async function to get one)" if callable(coroutine) else ""
+            got = type(coroutine).__name__
+            raise invalid(f"coroutine must be a coroutine object, got {got}{hint}")
+        return coroutine
+
     # -- narrowing -----------------------------------------------------------------
 
     def narrow(self, *keys: str) -> SyncSessionStorage:
@@ -223,6 +266,8 @@ class SyncSessionStorage:
     # update_session's fn runs on the loop thread; it may be a plain or an async function.
     update_session = blocking(SessionStorage.update_session)
     append_event = blocking(SessionStorage.append_event)
+    append_events = blocking(SessionStorage.append_events)
+    pop_events = blocking(SessionStorage.pop_events)
     read_events = blocking(SessionStorage.read_events)
     iter_events = iterating(SessionStorage.iter_events)
     event_count = blocking(SessionStorage.event_count)

@@ -10,7 +10,7 @@ from fsspec.core import split_protocol
 
 from ..errors import ConfigurationError
 from .base import Driver, ObjectInfo
-from .registry import BACKENDS, Backend, by_name, by_scheme
+from .registry import BACKENDS, DEFAULT_ENGINE, Backend, by_name, by_scheme, driver_ref
 
 __all__ = [
     "BACKENDS",
@@ -23,25 +23,29 @@ __all__ = [
 ]
 
 
-def driver_class(url: str) -> type[Driver]:
-    """The driver class for a URL; a plain path is a local folder.
+def driver_class(url: str, engine: str = DEFAULT_ENGINE) -> type[Driver]:
+    """The driver class for a URL on ``engine``; a plain path is a local folder.
 
-    Raises ConfigurationError for a scheme no backend has.
+    Raises ConfigurationError for a scheme no backend has, or one the engine cannot
+    serve.
     """
     scheme, _ = split_protocol(url)
-    module_name, _, class_name = by_scheme(scheme, url).driver.partition(":")
+    module_name, _, class_name = driver_ref(by_scheme(scheme, url), engine).partition(":")
     module = importlib.import_module(f"{__name__}.{module_name}")
     cls: type[Driver] = getattr(module, class_name)
     return cls
 
 
-def open_driver(url: str, storage_options: Mapping[str, Any]) -> tuple[Driver, str]:
-    """A driver for ``url`` and the backend path of its root. Does no I/O.
+def open_driver(
+    url: str, storage_options: Mapping[str, Any], engine: str = DEFAULT_ENGINE
+) -> tuple[Driver, str]:
+    """A driver for ``url`` on ``engine`` and the backend path of its root. Does no I/O.
 
-    Raises ConfigurationError for an unknown scheme, or an object-store URL that names
-    no bucket.
+    Raises ConfigurationError for an unknown scheme, one the engine cannot serve, or an
+    object-store URL that names no bucket; MissingDependencyError when the engine's
+    client is not installed.
     """
-    cls = driver_class(url)
+    cls = driver_class(url, engine)
     root = cls.root_path(url)
     if cls.needs_bucket and not root.strip("/"):
         raise ConfigurationError(f"{url!r} names no bucket")

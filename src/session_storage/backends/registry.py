@@ -13,7 +13,25 @@ from dataclasses import dataclass
 
 from ..errors import ConfigurationError
 
-__all__ = ["AZURE", "BACKENDS", "FILE", "GCS", "MEMORY", "S3", "Backend", "by_name", "by_scheme"]
+__all__ = [
+    "AZURE",
+    "BACKENDS",
+    "DEFAULT_ENGINE",
+    "ENGINES",
+    "FILE",
+    "GCS",
+    "MEMORY",
+    "S3",
+    "Backend",
+    "by_name",
+    "by_scheme",
+    "check_engine",
+    "driver_ref",
+]
+
+DEFAULT_ENGINE = "fsspec"
+ENGINES = ("fsspec", "obstore")
+"""The clients a backend can run on: fsspec (every backend) and obstore (the clouds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +50,8 @@ class Backend:
     """``module:Class`` of the driver, relative to this package."""
     extra: str | None = None
     """The pip extra that installs the client library; None: nothing to install."""
+    obstore_driver: str | None = None
+    """``module:Class`` of the obstore engine's driver; None: fsspec only."""
 
     @property
     def schemes(self) -> tuple[str, ...]:
@@ -41,10 +61,19 @@ class Backend:
 
 FILE = Backend("file", "file", ("local",), "{root}/{bucket}", "local:LocalDriver")
 MEMORY = Backend("memory", "memory", (), "memory://{bucket}", "memory:MemoryDriver")
-S3 = Backend("s3", "s3", ("s3a",), "s3://{bucket}", "s3:S3Driver", extra="s3")
-GCS = Backend("gcs", "gs", ("gcs",), "gs://{bucket}", "gcs:GCSDriver", extra="gcs")
+_OBSTORE = "obstore_driver:Obstore{}Driver"
+S3 = Backend("s3", "s3", ("s3a",), "s3://{bucket}", "s3:S3Driver", "s3", _OBSTORE.format("S3"))
+GCS = Backend(
+    "gcs", "gs", ("gcs",), "gs://{bucket}", "gcs:GCSDriver", "gcs", _OBSTORE.format("GCS")
+)
 AZURE = Backend(
-    "azure", "az", ("abfs", "abfss"), "az://{bucket}", "azure:AzureDriver", extra="azure"
+    "azure",
+    "az",
+    ("abfs", "abfss"),
+    "az://{bucket}",
+    "azure:AzureDriver",
+    "azure",
+    _OBSTORE.format("Azure"),
 )
 
 BACKENDS: tuple[Backend, ...] = (FILE, MEMORY, S3, GCS, AZURE)
@@ -76,3 +105,33 @@ def by_scheme(scheme: str | None, url: str) -> Backend:
         known = ", ".join(f"{s}://" for s in sorted(_BY_SCHEME))
         raise ConfigurationError(f"unsupported URL scheme {scheme!r} in {url!r}; use {known}")
     return backend
+
+
+def check_engine(engine: object) -> str:
+    """``engine`` as one of :data:`ENGINES` (any case); ``None`` is the default.
+
+    Raises ConfigurationError naming the engines for anything else.
+    """
+    if engine is None:
+        return DEFAULT_ENGINE
+    name = engine.strip().lower() if isinstance(engine, str) else None
+    if name not in ENGINES:
+        raise ConfigurationError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    return name
+
+
+def driver_ref(backend: Backend, engine: str) -> str:
+    """``module:Class`` of ``backend``'s driver on ``engine``.
+
+    Raises ConfigurationError when the engine cannot serve the backend.
+    """
+    if engine == DEFAULT_ENGINE:
+        return backend.driver
+    if backend.obstore_driver is None:
+        served = ", ".join(f"{b.scheme}://" for b in BACKENDS if b.obstore_driver)
+        raise ConfigurationError(
+            f"the {engine} engine cannot serve the {backend.name} backend; it serves "
+            f"{served}. Use engine='fsspec' for {backend.scheme}://",
+            backend=backend.name,
+        )
+    return backend.obstore_driver

@@ -12,6 +12,9 @@ from typing import Any
 import orjson
 
 from ..rekey import rekey
+from ..backends import driver_class
+from ..backends.registry import DEFAULT_ENGINE
+from ..errors import ConfigurationError
 from ..settings import StorageSettings
 from ..storage import SessionStorage
 from ..transfer import copy_sessions
@@ -36,9 +39,23 @@ def settings_for(args: argparse.Namespace) -> StorageSettings:
         url,
         options_for(url, given_options(args, base)),
         timeout_for(args, base),
+        engine_for(url, args, base),
         encryption_keys=base.encryption_keys,
         compression=base.compression,
     )
+
+
+def engine_for(url: str, args: argparse.Namespace, base: StorageSettings) -> str:
+    """``--engine`` if given, else SESSION_STORAGE_ENGINE's; for a URL the engine
+    cannot serve (a local folder beside a bucket in ``cp``), the default engine."""
+    engine: str = getattr(args, "engine", None) or base.engine
+    try:
+        driver_class(url, engine)
+    except ConfigurationError:
+        return DEFAULT_ENGINE if getattr(args, "engine", None) is None else engine
+    except ImportError:
+        pass  # the storage raises MissingDependencyError naming the extra
+    return engine
 
 
 def timeout_for(args: argparse.Namespace, base: StorageSettings) -> float | None:
@@ -73,12 +90,14 @@ def copy_settings(args: argparse.Namespace) -> tuple[StorageSettings, StorageSet
         args.src,
         options_for(args.src, {**shared_src, **tagged(args.src_option, "--src-option")}),
         timeout,
+        engine_for(args.src, args, base),
         **codecs,
     )
     dst = StorageSettings(
         args.dst,
         options_for(args.dst, {**shared_dst, **tagged(args.dst_option, "--dst-option")}),
         timeout,
+        engine_for(args.dst, args, base),
         **codecs,
     )
     check_copy(src, dst)

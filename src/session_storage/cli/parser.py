@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 import orjson
 
 from .. import DEFAULT_FILENAME, __version__
+from ..backends.registry import ENGINES
 
 __all__ = ["EXIT_CODES_HELP", "build_parser", "format_duration", "parse_duration", "parse_option"]
 
@@ -164,6 +165,12 @@ def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
         metavar="SECONDS",
         help="deadline of each operation, client retries included "
         "(default: SESSION_STORAGE_TIMEOUT or 30; 'none' for no deadline)",
+    )
+    group.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=default,
+        help="client for s3://, gs:// and az:// (default: SESSION_STORAGE_ENGINE or fsspec)",
     )
     group.add_argument(
         "--json",

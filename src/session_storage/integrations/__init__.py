@@ -1,0 +1,29 @@
+"""Drop-in session backends for agent frameworks, one module per framework.
+
+Each module sits on the public API of :class:`~session_storage.SessionStorage` and
+:class:`~session_storage.SyncSessionStorage`, and is the only place its framework is
+imported: this package imports none, so the core never needs a framework installed.
+Importing a module whose framework is missing raises
+:class:`~session_storage.errors.MissingDependencyError` naming the extra to install
+(``pip install 'session-storage[langgraph]'``, say).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from types import ModuleType
+
+from ..errors import MissingDependencyError
+
+__all__ = ["require"]
+
+
+def require(module: str, extra: str) -> ModuleType:
+    """Import ``module`` of a framework, or raise MissingDependencyError naming ``extra``."""
+    try:
+        return import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"session_storage.integrations.{extra.replace('-', '_')} needs {module!r}, "
+            f"which is not installed: pip install 'session-storage[{extra}]'"
+        ) from exc

@@ -1,0 +1,288 @@
+"""LangGraph checkpoints on any storage: ``StorageSaver``, a ``BaseCheckpointSaver``.
+
+One line switches a graph onto a bucket::
+
+    graph = builder.compile(checkpointer=StorageSaver(SyncSessionStorage("s3://bucket/lg")))
+
+What is stored where is described in :mod:`.langgraph_layout`. Costs on object stores,
+for a thread of any length: ``put`` is one PUT (two when the metadata carries a
+``run_id``: the run's index entry); ``put_writes`` one GET and one conditional PUT;
+``get_tuple`` of the latest checkpoint one LIST of a single name and two GETs run
+together (checkpoint and writes), of a given checkpoint the two GETs; ``list`` one
+LIST per 100 checkpoints read and two GETs per checkpoint.
+
+Needs the ``langgraph`` extra: ``pip install 'session-storage[langgraph]'``; without it
+importing this module raises MissingDependencyError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from typing import Any, TypeVar
+
+from ..arguments import invalid
+from ..errors import NotSupportedError
+from ..keyed_locks import KeyedLocks
+from ..storage import SessionStorage
+from ..sync import SyncSessionStorage
+from . import require
+
+require("langgraph.checkpoint.base", "langgraph")
+
+from langchain_core.runnables import RunnableConfig  # noqa: E402
+from langgraph.checkpoint.base import (  # noqa: E402
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol  # noqa: E402
+
+from .langgraph_checkpoints import CheckpointStore  # noqa: E402
+
+__all__ = ["StorageSaver"]
+
+T = TypeVar("T")
+
+
+class StorageSaver(BaseCheckpointSaver[str]):
+    """A LangGraph checkpointer keeping every thread's checkpoints in ``storage``.
+
+    ``storage`` is a :class:`SyncSessionStorage` or a :class:`SessionStorage`:
+
+    - With a SyncSessionStorage every method works: the blocking ones (``graph.invoke``,
+      ``get_state``, from any number of plain threads) and the async ones (from any event
+      loop). All of them run on the storage's own loop thread
+      (:meth:`SyncSessionStorage.run` / :meth:`~SyncSessionStorage.submit`), so no second
+      loop or storage is involved.
+    - With a SessionStorage the async methods (``ainvoke``, ``aget_state``) run in the
+      caller's event loop and the blocking ones raise NotSupportedError: wrap the
+      storage with ``SyncSessionStorage.wrap`` for those.
+
+    Give the saver a root of its own (``storage.narrow("langgraph")``, say): it keeps
+    ``threads/`` and ``runs/`` there, and ``list(None)`` lists every thread under it.
+    ``serde`` is LangGraph's serializer protocol (JsonPlusSerializer by default).
+
+    Nothing missing is an error: an unknown thread or checkpoint gets ``None`` from
+    ``get_tuple``, nothing from ``list``, and deleting, pruning or copying it does
+    nothing. A config without ``thread_id`` raises InvalidArgumentError; storage
+    failures raise the library's errors. Thread ids are stored as ``str``.
+    """
+
+    def __init__(
+        self,
+        storage: SessionStorage | SyncSessionStorage,
+        *,
+        serde: SerializerProtocol | None = None,
+    ) -> None:
+        super().__init__(serde=serde)
+        if isinstance(storage, SyncSessionStorage):
+            self._sync: SyncSessionStorage | None = storage
+            root = storage.async_storage
+        elif isinstance(storage, SessionStorage):
+            self._sync = None
+            root = storage
+        else:
+            got = type(storage).__name__
+            raise invalid(f"storage must be a SessionStorage or SyncSessionStorage, got {got}")
+        self.storage = storage
+        self._root = root
+        self._write_locks = KeyedLocks()
+
+    # -- blocking API ----------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint ``config`` names (its latest without a ``checkpoint_id``) with its
+        pending writes, or None if there is none."""
+        return self._blocking(self._store().get_tuple(config))
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Checkpoints newest first, read as the iteration goes; see :meth:`alist`."""
+        sync = self._require_sync("list")
+        source = self._store().list_checkpoints(config, filter, before, limit)
+        done = False
+        try:
+            while not done:
+                done, item = sync.run(_next(source))
+                if item is not None:
+                    yield item
+        finally:
+            if not done:
+                sync.run(source.aclose())
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint; the config that names it."""
+        return self._blocking(self._store().put(config, checkpoint, metadata))
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's writes at the checkpoint ``config`` names."""
+        self._blocking(self._store().put_writes(config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint and write of the thread (nothing if there is none)."""
+        self._blocking(self._store().delete_thread(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete every checkpoint (with its writes) whose metadata names one of ``run_ids``."""
+        self._blocking(self._store().delete_for_runs(run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint and write of one thread to another, ids unchanged."""
+        self._blocking(self._store().copy_thread(source_thread_id, target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Keep only each namespace's latest checkpoint (``"keep_latest"``) or delete the
+        threads (``"delete"``); see :meth:`aprune`."""
+        self._blocking(self._store().prune(thread_ids, strategy))
+
+    # -- async API -------------------------------------------------------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint ``config`` names (its latest without a ``checkpoint_id``) with its
+        pending writes, or None if there is none."""
+        return await self._on_loop(lambda: self._store().get_tuple(config))
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Checkpoints of the thread ``config`` names (every thread with ``None``), newest
+        first per namespace: only its ``checkpoint_ns`` if given, only its
+        ``checkpoint_id`` if given, only those older than ``before``'s checkpoint, only
+        those whose metadata has every key and value of ``filter``, at most ``limit``."""
+        source = self._store().list_checkpoints(config, filter, before, limit)
+        done = False
+        try:
+            while not done:
+                done, item = await self._on_loop(lambda: _next(source))
+                if item is not None:
+                    yield item
+        finally:
+            if not done:
+                await self._on_loop(source.aclose)
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint; the config that names it."""
+        return await self._on_loop(lambda: self._store().put(config, checkpoint, metadata))
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's writes at the checkpoint ``config`` names."""
+        await self._on_loop(lambda: self._store().put_writes(config, writes, task_id, task_path))
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint and write of the thread (nothing if there is none)."""
+        await self._on_loop(lambda: self._store().delete_thread(thread_id))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete every checkpoint (with its writes) whose metadata names one of ``run_ids``."""
+        await self._on_loop(lambda: self._store().delete_for_runs(run_ids))
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint and write of one thread to another, ids unchanged."""
+        await self._on_loop(lambda: self._store().copy_thread(source_thread_id, target_thread_id))
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Keep only each namespace's latest checkpoint (``"keep_latest"``), writes included,
+        or delete the threads (``"delete"``); another strategy raises InvalidArgumentError.
+
+        ``"keep_latest"`` drops the ancestors that LangGraph's (beta) DeltaChannel
+        rebuilds its values from; don't use it on threads with such channels.
+        """
+        await self._on_loop(lambda: self._store().prune(thread_ids, strategy))
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """The version after ``current``: a zero-padded counter and a random fraction, as
+        LangGraph's own savers make them, so versions sort as strings."""
+        if current is None:
+            number = 0
+        elif isinstance(current, int):
+            number = current
+        else:
+            number = int(current.split(".")[0])
+        return f"{number + 1:032}.{random.random():016}"
+
+    # -- where the work runs ---------------------------------------------------------
+
+    def _require_sync(self, method: str) -> SyncSessionStorage:
+        if self._sync is None:
+            raise NotSupportedError(
+                f"StorageSaver.{method} blocks, and this saver was given a SessionStorage, "
+                "which has no loop of its own: use the async method (a{method}), or pass "
+                "SyncSessionStorage.wrap(storage) to the saver",
+                backend=self._root.backend,
+                url=self._root.url,
+            )
+        return self._sync
+
+    def _blocking(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        try:
+            sync = self._require_sync(getattr(coroutine, "__name__", "?").lstrip("_"))
+        except NotSupportedError:
+            coroutine.close()
+            raise
+        return sync.run(coroutine)
+
+    async def _on_loop(self, make: Callable[[], Awaitable[T]]) -> T:
+        """``await make()`` on the storage's loop: here with a SessionStorage, on the loop
+        thread of a SyncSessionStorage (here too when already on it)."""
+        if self._sync is None:
+            return await make()
+        try:
+            future = self._sync.submit(_call(make))
+        except RuntimeError:  # this is the storage's loop thread: no hop needed
+            return await make()
+        return await asyncio.wrap_future(future)
+
+    def _store(self) -> CheckpointStore:
+        # Built per call: ``with_allowlist`` clones the saver with another serde.
+        return CheckpointStore(self._root, self.serde, self._write_locks)
+
+
+async def _next(source: AsyncIterator[T]) -> tuple[bool, T | None]:
+    """(exhausted, item) of one step of ``source``; StopAsyncIteration cannot cross a future."""
+    try:
+        return False, await source.__anext__()
+    except StopAsyncIteration:
+        return True, None
+
+
+async def _call(make: Callable[[], Awaitable[T]]) -> T:
+    return await make()

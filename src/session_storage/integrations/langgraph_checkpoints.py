@@ -1,0 +1,429 @@
+"""The work of a :class:`~.langgraph.StorageSaver` on one SessionStorage.
+
+:class:`CheckpointStore` reads and writes checkpoints in the layout of
+:mod:`.langgraph_layout`, in whatever event loop its storage runs in; the saver decides
+which loop that is and gives LangGraph its blocking and async methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+    writes_sort_key,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from ..arguments import invalid
+from ..errors import ConflictError
+from ..keyed_locks import KeyedLocks
+from ..storage import SessionStorage
+from .langgraph_layout import (
+    CHECKPOINT,
+    RUNS,
+    THREADS,
+    WRITES,
+    Record,
+    StoredWrite,
+    checkpoint_id_of,
+    folder_of,
+    namespace_key,
+    namespace_of,
+    pack_record,
+    pack_run_entry,
+    pack_writes,
+    run_entry_name,
+    unpack_record,
+    unpack_run_entry,
+    unpack_writes,
+)
+
+__all__ = ["CheckpointStore"]
+
+_PAGE = 100
+"""Checkpoint folders asked for per listing request of ``list``."""
+_WRITE_RETRIES = 16
+"""Retries of a conflicting ``put_writes``, as ``update_session`` makes them."""
+_WRITE_BACKOFF = 0.005
+_WRITE_MAX_BACKOFF = 0.5
+
+
+class CheckpointStore:
+    """Checkpoints under ``root`` (``threads/`` and ``runs/``), values typed by ``serde``.
+
+    ``locks`` is shared by every store of one saver, so that tasks of this process
+    writing one checkpoint's writes take turns instead of racing.
+    """
+
+    def __init__(self, root: SessionStorage, serde: SerializerProtocol, locks: KeyedLocks) -> None:
+        self.serde = serde
+        self._threads = root.narrow(THREADS)
+        self._runs = root.narrow(RUNS)
+        self._locks = locks
+
+    def _namespace(self, thread_id: str, checkpoint_ns: str) -> SessionStorage:
+        """The storage whose sessions are the checkpoint folders of one namespace."""
+        return self._threads.narrow(thread_id, namespace_key(checkpoint_ns))
+
+    async def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        thread_id, checkpoint_ns = _thread_and_namespace(config)
+        checkpoint_id = get_checkpoint_id(config)
+        namespace = self._namespace(thread_id, checkpoint_ns)
+        if checkpoint_id:
+            folder = folder_of(checkpoint_id)
+            if folder is None:
+                return None  # not an id this saver could have stored
+            return await self._load(namespace, thread_id, checkpoint_ns, folder)
+        return await self._latest(namespace, thread_id, checkpoint_ns)
+
+    async def _latest(
+        self, namespace: SessionStorage, thread_id: str, checkpoint_ns: str
+    ) -> CheckpointTuple | None:
+        after: str | None = None
+        while True:
+            # Newest first: one name is enough unless its checkpoint is not written yet
+            # (writes only, or a put still under way), then the next one.
+            names = await namespace.list_sessions(limit=1, start_after=after)
+            if not names:
+                return None
+            found = await self._load(namespace, thread_id, checkpoint_ns, names[0])
+            if found is not None:
+                return found
+            after = names[0]
+
+    async def _load(
+        self, namespace: SessionStorage, thread_id: str, checkpoint_ns: str, folder: str
+    ) -> CheckpointTuple | None:
+        checkpoint_id = checkpoint_id_of(folder)
+        if checkpoint_id is None:
+            return None
+        record, writes = await asyncio.gather(
+            namespace.load_bytes(folder, CHECKPOINT), namespace.load_bytes(folder, WRITES)
+        )
+        if record is None:
+            return None
+        return self._tuple(thread_id, checkpoint_ns, checkpoint_id, unpack_record(record), writes)
+
+    def _tuple(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        record: Record,
+        writes: bytes | None,
+    ) -> CheckpointTuple:
+        loads = self.serde.loads_typed
+        checkpoint: Checkpoint = loads(record.checkpoint)
+        checkpoint["channel_values"] = {k: loads(v) for k, v in record.values.items()}
+        stored = _ordered(unpack_writes(writes)) if writes is not None else []
+        parent = record.parent_id
+        return CheckpointTuple(
+            config=_config(thread_id, checkpoint_ns, checkpoint_id),
+            checkpoint=checkpoint,
+            metadata=loads(record.metadata),
+            parent_config=_config(thread_id, checkpoint_ns, parent) if parent else None,
+            pending_writes=[(w.task_id, w.channel, loads(w.value)) for w in stored],
+        )
+
+    async def list_checkpoints(
+        self,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> AsyncGenerator[CheckpointTuple, None]:
+        remaining = limit
+        if remaining is not None and remaining <= 0:
+            return
+        start_after = None
+        before_id = get_checkpoint_id(before) if before else None
+        if before_id:
+            start_after = folder_of(before_id)
+            if start_after is None:
+                raise invalid(f"before names no checkpoint of this saver: {before_id!r}")
+        async for thread_id, checkpoint_ns in self._namespaces(config):
+            namespace = self._namespace(thread_id, checkpoint_ns)
+            only = get_checkpoint_id(config) if config else None
+            async for found in self._history(
+                namespace, thread_id, checkpoint_ns, only, start_after, filter, remaining
+            ):
+                yield found
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining <= 0:
+                        return
+
+    async def _namespaces(self, config: RunnableConfig | None) -> AsyncIterator[tuple[str, str]]:
+        """(thread, namespace) pairs that ``config`` selects, threads in key order."""
+        if config is not None:
+            thread_id, _ = _thread_and_namespace(config)
+            threads: AsyncIterator[str] = _one(thread_id)
+            wanted = config["configurable"].get("checkpoint_ns")
+        else:
+            threads = self._threads.iter_sessions()
+            wanted = None
+        async for thread_id in threads:
+            if wanted is not None:
+                yield thread_id, wanted
+                continue
+            for key in await self._threads.narrow(thread_id).list_sessions():
+                checkpoint_ns = namespace_of(key)
+                if checkpoint_ns is not None:
+                    yield thread_id, checkpoint_ns
+
+    async def _history(
+        self,
+        namespace: SessionStorage,
+        thread_id: str,
+        checkpoint_ns: str,
+        only: str | None,
+        start_after: str | None,
+        filter: dict[str, Any] | None,
+        limit: int | None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Checkpoints of one namespace, newest first, a page read at a time."""
+        if only:
+            folder = folder_of(only)
+            if folder is None or (start_after is not None and folder <= start_after):
+                return
+            found = await self._load(namespace, thread_id, checkpoint_ns, folder)
+            if found is not None and _matches(found, filter):
+                yield found
+            return
+        gate = asyncio.Semaphore(max(1, namespace.max_concurrency))
+
+        async def load(folder: str) -> CheckpointTuple | None:
+            async with gate:
+                return await self._load(namespace, thread_id, checkpoint_ns, folder)
+
+        after = start_after
+        while True:
+            page = _PAGE if limit is None or filter else min(_PAGE, limit)
+            names = await namespace.list_sessions(limit=page, start_after=after)
+            for found in await asyncio.gather(*(load(name) for name in names)):
+                if found is not None and _matches(found, filter):
+                    yield found
+            if len(names) < page:
+                return
+            after = names[-1]
+
+    async def put(
+        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata
+    ) -> RunnableConfig:
+        thread_id, checkpoint_ns = _thread_and_namespace(config)
+        checkpoint_id = checkpoint["id"]
+        folder = folder_of(checkpoint_id)
+        if folder is None:
+            raise invalid(
+                f"checkpoint id must be a lowercase hex uuid (LangGraph's own are), "
+                f"got {checkpoint_id!r}"
+            )
+        dumps = self.serde.dumps_typed
+        stored = checkpoint.copy()
+        values: dict[str, Any] = stored.pop("channel_values")  # type: ignore[misc]
+        versions = stored["channel_versions"]
+        full_metadata = get_checkpoint_metadata(config, metadata)
+        record = Record(
+            checkpoint=dumps(stored),
+            values={k: dumps(v) for k, v in values.items() if k in versions},
+            metadata=dumps(full_metadata),
+            parent_id=get_checkpoint_id(config),
+        )
+        namespace = self._namespace(thread_id, checkpoint_ns)
+        writes: list[Awaitable[Any]] = [
+            namespace.store_bytes(folder, CHECKPOINT, pack_record(record))
+        ]
+        run_id = full_metadata.get("run_id")
+        if isinstance(run_id, str) and run_id:
+            writes.append(self._index_run(run_id, thread_id, checkpoint_ns, checkpoint_id))
+        await asyncio.gather(*writes)
+        return _config(thread_id, checkpoint_ns, checkpoint_id)
+
+    async def _index_run(
+        self, run_id: str, thread_id: str, checkpoint_ns: str, checkpoint_id: str
+    ) -> None:
+        entry = pack_run_entry(thread_id, checkpoint_ns, checkpoint_id)
+        name = run_entry_name(thread_id, checkpoint_ns, checkpoint_id)
+        await self._runs.store_bytes(run_id, name, entry)
+
+    async def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> None:
+        thread_id, checkpoint_ns = _thread_and_namespace(config)
+        checkpoint_id = get_checkpoint_id(config)
+        folder = folder_of(checkpoint_id) if checkpoint_id else None
+        if folder is None:
+            raise invalid(f"put_writes needs the config of a stored checkpoint, got {config!r}")
+        new = [
+            StoredWrite(
+                task_id,
+                WRITES_IDX_MAP.get(channel, index),
+                channel,
+                self.serde.dumps_typed(value),
+                task_path,
+            )
+            for index, (channel, value) in enumerate(writes)
+        ]
+        namespace = self._namespace(thread_id, checkpoint_ns)
+        # Tasks of this process writing one checkpoint take turns; other processes race,
+        # and the conditional store makes the loser read again and merge.
+        last: ConflictError | None = None
+        async with self._locks.hold(f"{thread_id}\0{checkpoint_ns}\0{folder}"):
+            for attempt in range(_WRITE_RETRIES + 1):
+                if attempt:
+                    ceiling = min(_WRITE_MAX_BACKOFF, _WRITE_BACKOFF * 2 ** (attempt - 1))
+                    await asyncio.sleep(random.uniform(0, ceiling))
+                found = await namespace.load_bytes(folder, WRITES, with_version=True)
+                existing = unpack_writes(found.data) if found.data is not None else []
+                merged = _merge(existing, new)
+                if merged is None:
+                    return  # every write was there already
+                try:
+                    await namespace.store_bytes(
+                        folder,
+                        WRITES,
+                        pack_writes(merged),
+                        if_version=found.version,
+                        if_absent=found.version is None,
+                    )
+                    return
+                except ConflictError as exc:
+                    last = exc
+        assert last is not None
+        raise last
+
+    async def delete_thread(self, thread_id: object) -> None:
+        await self._threads.delete_session(str(thread_id))
+
+    async def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        wanted = {str(run_id) for run_id in run_ids}
+        for run_id in sorted(wanted):
+            for name in await self._runs.list_files(run_id):
+                entry = await self._runs.load_bytes(run_id, name)
+                if entry is None:
+                    continue
+                thread_id, checkpoint_ns, checkpoint_id = unpack_run_entry(entry)
+                folder = folder_of(checkpoint_id)
+                if folder is None:
+                    continue
+                namespace = self._namespace(thread_id, checkpoint_ns)
+                record = await namespace.load_bytes(folder, CHECKPOINT)
+                # The id may have been stored again since, by another run: check.
+                if record is not None and self._run_of(unpack_record(record)) in wanted:
+                    await namespace.delete_session(folder)
+            await self._runs.delete_session(run_id)
+
+    def _run_of(self, record: Record) -> str | None:
+        run_id = self.serde.loads_typed(record.metadata).get("run_id")
+        return run_id if isinstance(run_id, str) else None
+
+    async def copy_thread(self, source_thread_id: object, target_thread_id: object) -> None:
+        source, target = str(source_thread_id), str(target_thread_id)
+        for key in await self._threads.narrow(source).list_sessions():
+            checkpoint_ns = namespace_of(key)
+            if checkpoint_ns is None:
+                continue
+            origin = self._namespace(source, checkpoint_ns)
+            destination = self._namespace(target, checkpoint_ns)
+            async for folder in origin.iter_sessions():
+                checkpoint_id = checkpoint_id_of(folder)
+                if checkpoint_id is None:
+                    continue
+                record, writes = await asyncio.gather(
+                    origin.load_bytes(folder, CHECKPOINT), origin.load_bytes(folder, WRITES)
+                )
+                if writes is not None:
+                    await destination.store_bytes(folder, WRITES, writes)
+                if record is not None:
+                    await destination.store_bytes(folder, CHECKPOINT, record)
+                    run_id = self._run_of(unpack_record(record))
+                    if run_id:
+                        await self._index_run(run_id, target, checkpoint_ns, checkpoint_id)
+
+    async def prune(self, thread_ids: Sequence[str], strategy: str) -> None:
+        if strategy not in ("keep_latest", "delete"):
+            raise invalid(f"strategy must be 'keep_latest' or 'delete', got {strategy!r}")
+        for thread_id in [str(t) for t in thread_ids]:
+            if strategy == "delete":
+                await self._threads.delete_session(thread_id)
+                continue
+            for key in await self._threads.narrow(thread_id).list_sessions():
+                checkpoint_ns = namespace_of(key)
+                if checkpoint_ns is None:
+                    continue
+                namespace = self._namespace(thread_id, checkpoint_ns)
+                latest = await self._latest(namespace, thread_id, checkpoint_ns)
+                if latest is None:
+                    continue
+                keep = folder_of(latest.config["configurable"]["checkpoint_id"])
+                older = [f for f in await namespace.list_sessions() if f != keep]
+                if older:
+                    await namespace.delete_sessions(older)
+
+
+def _thread_and_namespace(config: RunnableConfig) -> tuple[str, str]:
+    configurable = config.get("configurable") or {}
+    thread_id = configurable.get("thread_id")
+    if thread_id is None or thread_id == "":
+        raise invalid(
+            "config['configurable']['thread_id'] is missing: LangGraph needs one to "
+            f"checkpoint a graph, got {config!r}"
+        )
+    checkpoint_ns = configurable.get("checkpoint_ns") or ""
+    return str(thread_id), str(checkpoint_ns)
+
+
+def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "checkpoint_ns": checkpoint_ns,
+            "checkpoint_id": checkpoint_id,
+        }
+    }
+
+
+def _ordered(writes: list[StoredWrite]) -> list[StoredWrite]:
+    """Writes in the order LangGraph applies them (``writes_sort_key``)."""
+    return sorted(writes, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
+
+
+def _merge(existing: list[StoredWrite], new: list[StoredWrite]) -> list[StoredWrite] | None:
+    """``existing`` with ``new`` added as InMemorySaver adds them, or None if unchanged.
+
+    A regular write (index >= 0) already stored for its task and index is kept as it is
+    (a retried task writes the same again); a special one (errors, interrupts, ...)
+    replaces the stored one.
+    """
+    merged = {(w.task_id, w.idx): w for w in existing}
+    changed = False
+    for write in new:
+        key = (write.task_id, write.idx)
+        if write.idx >= 0 and key in merged:
+            continue
+        if merged.get(key) != write:
+            merged[key] = write
+            changed = True
+    return list(merged.values()) if changed else None
+
+
+def _matches(found: CheckpointTuple, filter: dict[str, Any] | None) -> bool:
+    return not filter or all(found.metadata.get(k) == v for k, v in filter.items())
+
+
+async def _one(item: str) -> AsyncIterator[str]:
+    yield item

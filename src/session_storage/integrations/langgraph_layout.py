@@ -1,0 +1,155 @@
+"""Where a :class:`~.langgraph.StorageSaver` keeps things, and in which bytes.
+
+Under the storage's root::
+
+    threads/<thread_id>/ns-<checkpoint_ns>/<folder>/checkpoint   one per checkpoint
+    threads/<thread_id>/ns-<checkpoint_ns>/<folder>/writes       its pending writes
+    runs/<run_id>/<entry>                                        checkpoints of a run
+
+``<folder>`` is the checkpoint id with every hex digit replaced by its complement
+(``0``<->``f``, ``1``<->``e``, ...). Checkpoint ids are uuid6, time-ordered, so the
+folders of one namespace list newest first: the latest checkpoint is the first name of
+one short listing, and ``list(before=..., limit=n)`` starts right after ``before``
+and reads ``n`` checkpoints, however long the history. No pointer to keep current,
+so concurrent writers of one thread cannot leave it stale or wrong.
+
+A checkpoint object holds the checkpoint, its metadata, its parent's id and the
+values of its channels; the writes object every write of every task at that
+checkpoint. Both are msgpack containers around the values as the saver's serializer
+typed them, so any ``serde`` (an encrypting one included) decides what is readable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any, NamedTuple
+
+import ormsgpack
+
+__all__ = [
+    "CHECKPOINT",
+    "RUNS",
+    "THREADS",
+    "WRITES",
+    "Record",
+    "StoredWrite",
+    "checkpoint_id_of",
+    "folder_of",
+    "namespace_key",
+    "namespace_of",
+    "pack_record",
+    "pack_run_entry",
+    "pack_writes",
+    "run_entry_name",
+    "unpack_record",
+    "unpack_run_entry",
+    "unpack_writes",
+]
+
+THREADS = "threads"
+RUNS = "runs"
+CHECKPOINT = "checkpoint"
+WRITES = "writes"
+_NAMESPACE_PREFIX = "ns-"
+
+_ID = re.compile(r"[0-9a-f-]+")
+_COMPLEMENT = str.maketrans("0123456789abcdef", "fedcba9876543210")
+
+Typed = tuple[str, bytes]
+"""A value as ``serde.dumps_typed`` gives it."""
+
+
+def folder_of(checkpoint_id: str) -> str | None:
+    """The folder name of a checkpoint, or None if ``checkpoint_id`` is not a
+    lowercase hex uuid (LangGraph's ids always are)."""
+    return checkpoint_id.translate(_COMPLEMENT) if _ID.fullmatch(checkpoint_id) else None
+
+
+def checkpoint_id_of(folder: str) -> str | None:
+    """The checkpoint id of a folder name; None for a name this layout never writes."""
+    return folder_of(folder)  # the complement is its own inverse
+
+
+def namespace_key(checkpoint_ns: str) -> str:
+    """The folder of a checkpoint namespace (``""``, the root graph's, included)."""
+    return _NAMESPACE_PREFIX + checkpoint_ns
+
+
+def namespace_of(key: str) -> str | None:
+    """The namespace of a folder name; None for a name this layout never writes."""
+    return key[len(_NAMESPACE_PREFIX) :] if key.startswith(_NAMESPACE_PREFIX) else None
+
+
+class Record(NamedTuple):
+    """One stored checkpoint, its parts still typed by the serializer."""
+
+    checkpoint: Typed
+    """The checkpoint without its ``channel_values``."""
+    values: dict[str, Typed]
+    """Channel name -> value, for the channels of ``channel_versions`` that have one."""
+    metadata: Typed
+    parent_id: str | None
+
+
+class StoredWrite(NamedTuple):
+    """One pending write as stored: who wrote what to which channel."""
+
+    task_id: str
+    idx: int
+    """Position in the task's writes; negative for the special channels
+    (``WRITES_IDX_MAP``), which a later write replaces."""
+    channel: str
+    value: Typed
+    task_path: str
+
+
+def pack_record(record: Record) -> bytes:
+    return ormsgpack.packb(
+        {
+            "checkpoint": list(record.checkpoint),
+            "values": {k: list(v) for k, v in record.values.items()},
+            "metadata": list(record.metadata),
+            "parent": record.parent_id,
+        }
+    )
+
+
+def unpack_record(data: bytes) -> Record:
+    raw: dict[str, Any] = ormsgpack.unpackb(data)
+    return Record(
+        _typed(raw["checkpoint"]),
+        {k: _typed(v) for k, v in raw["values"].items()},
+        _typed(raw["metadata"]),
+        raw["parent"],
+    )
+
+
+def pack_writes(writes: list[StoredWrite]) -> bytes:
+    return ormsgpack.packb(
+        [[w.task_id, w.idx, w.channel, list(w.value), w.task_path] for w in writes]
+    )
+
+
+def unpack_writes(data: bytes) -> list[StoredWrite]:
+    rows: list[list[Any]] = ormsgpack.unpackb(data)
+    return [StoredWrite(t, i, c, _typed(v), p) for t, i, c, v, p in rows]
+
+
+def run_entry_name(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> str:
+    """The name of a run's entry for one checkpoint: the same checkpoint, the same name."""
+    return hashlib.sha256(pack_run_entry(thread_id, checkpoint_ns, checkpoint_id)).hexdigest()
+
+
+def pack_run_entry(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> bytes:
+    return ormsgpack.packb([thread_id, checkpoint_ns, checkpoint_id])
+
+
+def unpack_run_entry(data: bytes) -> tuple[str, str, str]:
+    thread_id, checkpoint_ns, checkpoint_id = ormsgpack.unpackb(data)
+    return str(thread_id), str(checkpoint_ns), str(checkpoint_id)
+
+
+def _typed(pair: list[Any]) -> Typed:
+    kind, data = pair
+    return str(kind), bytes(data)
