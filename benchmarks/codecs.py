@@ -59,7 +59,9 @@ def chat_history(turns: int = 200, seed: int = 7) -> dict[str, Any]:
                             "id": call_id,
                             "type": "function",
                             "function": {
-                                "name": rng.choice(("search_orders", "get_weather", "find_flights")),
+                                "name": rng.choice(
+                                    ("search_orders", "get_weather", "find_flights")
+                                ),
                                 "arguments": orjson.dumps(
                                     {"query": text(2, 6), "limit": rng.randint(1, 20)}
                                 ).decode(),
@@ -73,8 +75,12 @@ def chat_history(turns: int = 200, seed: int = 7) -> dict[str, Any]:
                     "role": "tool",
                     "tool_call_id": call_id,
                     "content": orjson.dumps(
-                        {"results": [{"id": rng.randint(1, 10**6), "text": text(5, 15)}
-                                     for _ in range(rng.randint(1, 4))]}
+                        {
+                            "results": [
+                                {"id": rng.randint(1, 10**6), "text": text(5, 15)}
+                                for _ in range(rng.randint(1, 4))
+                            ]
+                        }
                     ).decode(),
                 }
             )
@@ -104,13 +110,30 @@ async def run(backend: Backend, runs: int, pairs: int) -> list[Row]:
                 note=f"{ratio:.1f}× smaller at level 3",
             )
         )
-        rows.append(await _pair(backend, state_of_one_kib(), {"encryption_keys": {"b": KEY}},
-                                "codecs: store+load 1 KiB, encryption", 1.5, runs, pairs))
+        rows.append(
+            await _pair(
+                backend,
+                state_of_one_kib(),
+                {"encryption_keys": {"b": KEY}},
+                "codecs: store+load 1 KiB, encryption",
+                1.5,
+                runs,
+                pairs,
+            )
+        )
         rows.append(_threshold_row())
     if backend.name == "s3":
-        rows.append(await _pair(backend, chat_history(), CODED,
-                                "codecs: store+load 200-turn history, zstd+encryption",
-                                1.10, runs, max(pairs // 4, 5)))
+        rows.append(
+            await _pair(
+                backend,
+                chat_history(),
+                CODED,
+                "codecs: store+load 200-turn history, zstd+encryption",
+                1.10,
+                runs,
+                max(pairs // 4, 5),
+            )
+        )
     return rows
 
 

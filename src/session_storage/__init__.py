@@ -27,10 +27,10 @@ from .errors import (
     UnsafePathError,
 )
 from .events import EventRecord
+from .rekey import RekeyResult, rekey
 from .settings import StorageSettings
 from .storage import DEFAULT_FILENAME, SessionStorage
 from .sync import SyncSessionStorage
-from .rekey import RekeyResult, rekey
 from .transfer import CopyProgress, CopyResult, copy_sessions
 from .versions import VersionedBytes, VersionedState
 

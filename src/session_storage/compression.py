@@ -101,8 +101,7 @@ def _backend() -> Any:
         except ImportError:
             continue
     raise MissingDependencyError(
-        "zstd compression needs the 'zstandard' package: "
-        "pip install 'session-storage[compression]'"
+        "zstd compression needs the 'zstandard' package: pip install 'session-storage[compression]'"
     )
 
 

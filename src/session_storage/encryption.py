@@ -46,11 +46,12 @@ class Keyring(Mapping[str, bytes]):
         if isinstance(keys, Keyring):
             self._keys: dict[str, bytes] = dict(keys._keys)
         elif isinstance(keys, Mapping):
-            self._keys = {_check_id(key_id): _key_bytes(key_id, key) for key_id, key in keys.items()}
+            self._keys = {
+                _check_id(key_id): _key_bytes(key_id, key) for key_id, key in keys.items()
+            }
         else:
             raise ConfigurationError(
-                "encryption_keys must be a mapping of key id to key, "
-                f"got {type(keys).__name__}"
+                f"encryption_keys must be a mapping of key id to key, got {type(keys).__name__}"
             )
         if not self._keys:
             raise ConfigurationError("encryption_keys is empty: give at least one key")
@@ -96,8 +97,7 @@ def _aesgcm() -> Any:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     except ImportError as exc:
         raise MissingDependencyError(
-            "encryption needs the 'cryptography' package: "
-            "pip install 'session-storage[encryption]'"
+            "encryption needs the 'cryptography' package: pip install 'session-storage[encryption]'"
         ) from exc
     return AESGCM
 

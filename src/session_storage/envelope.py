@@ -181,11 +181,7 @@ class Codec:
         relative = self._relative(path)
         nonce = Keyring.nonce()
         # Built once per codec: magic, version, flags, key id; then what varies.
-        header = (
-            self._prefixes[compressed]
-            + (relative.count("/") + 1).to_bytes(2, "big")
-            + nonce
-        )
+        header = self._prefixes[compressed] + (relative.count("/") + 1).to_bytes(2, "big") + nonce
         aad = header + relative.encode("utf-8", "surrogatepass")
         sealed: bytes = self._cipher.encrypt(nonce, body, aad)
         return header + sealed

@@ -11,10 +11,10 @@ from typing import Any
 
 import orjson
 
-from ..rekey import rekey
 from ..backends import driver_class
 from ..backends.registry import DEFAULT_ENGINE
 from ..errors import ConfigurationError
+from ..rekey import rekey
 from ..settings import StorageSettings
 from ..storage import SessionStorage
 from ..transfer import copy_sessions
