@@ -8,11 +8,12 @@ facade under test, to plant corrupt or foreign files and to check what was writt
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -33,6 +34,26 @@ from session_storage.backends.local_paths import MARKER_NAME
 from session_storage.keys import encode_segment, session_sort_key
 
 StorageFactory = Callable[[], SessionStorage]
+
+CODECS: dict[str, Mapping[str, Any]] = {
+    "plain": {},
+    # Every body compressed (min_size 0: the small states of the suite too) and then
+    # encrypted; reads of plain objects planted by ``raw`` still work.
+    "zstd+aes": {
+        "encryption_keys": {"contract": bytes(range(32)), "retired": bytes(32)},
+        "compression": {"method": "zstd", "min_size": 0},
+    },
+}
+"""The codec lanes a backend's contract class can run in (``codec_lanes``)."""
+
+
+def with_codecs(storage: SessionStorage, lane: str) -> SessionStorage:
+    """``storage`` itself in the plain lane, else a storage on the same root with the
+    lane's codecs (``storage`` has done no I/O and is dropped)."""
+    codecs = CODECS[lane]
+    if not codecs:
+        return storage
+    return SessionStorage.from_settings(dataclasses.replace(storage.settings, **codecs))
 
 WEIRD_IDS = [
     "../x",
@@ -83,6 +104,7 @@ class Raw:
         # 2025 on; ask the wrapped one itself.
         inner = getattr(self.fs, "sync_fs", self.fs)
         self.root = inner._strip_protocol(storage.url).rstrip("/")
+        self.driver = storage._scope.driver
 
     def path(self, relative: str) -> str:
         return f"{self.root}/{relative}"
@@ -93,6 +115,12 @@ class Raw:
     async def get(self, relative: str) -> bytes:
         data: bytes = await self.fs._cat_file(self.path(relative))
         return data
+
+    async def body(self, relative: str) -> bytes:
+        """The stored bytes with any codec envelope opened: what the caller stored."""
+        data = await self.get(relative)
+        codec = getattr(self.driver, "codec", None)
+        return data if codec is None else bytes(codec.decode(self.path(relative), data))
 
     async def files(self) -> list[str]:
         """Every file below the root, relative to it, sorted.
@@ -135,14 +163,27 @@ class StorageContract:
     """One behaviour suite; a backend passes when every test here passes."""
 
     backend: str
+    codec_lanes: ClassVar[tuple[str, ...]] = ("plain",)
+    """The :data:`CODECS` lanes this backend runs every ``storage`` test in."""
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        # One parameter per codec lane, and no parameter (unchanged test ids) for one lane.
+        if len(self.codec_lanes) > 1 and "codec_lane" in metafunc.fixturenames:
+            metafunc.parametrize("codec_lane", self.codec_lanes)
+
+    @pytest.fixture
+    def codec_lane(self) -> str:
+        return self.codec_lanes[0]
 
     @pytest.fixture
     def make_storage(self) -> StorageFactory:
         raise NotImplementedError
 
     @pytest.fixture
-    async def storage(self, make_storage: StorageFactory) -> AsyncIterator[SessionStorage]:
-        async with make_storage() as storage:
+    async def storage(
+        self, make_storage: StorageFactory, codec_lane: str
+    ) -> AsyncIterator[SessionStorage]:
+        async with with_codecs(make_storage(), codec_lane) as storage:
             yield storage
 
     @pytest.fixture
@@ -196,7 +237,7 @@ class StorageContract:
 
     async def test_stored_json_is_compact(self, storage: SessionStorage, raw: Raw) -> None:
         await storage.store_session("abc", {"a": {"b": [1, 2, 3]}, "s": "x y"})
-        data = await raw.get("abc/state.json")
+        data = await raw.body("abc/state.json")
         assert data == orjson.dumps(orjson.loads(data))
         assert b": " not in data and b", " not in data
 
@@ -618,7 +659,7 @@ class StorageContract:
         version = await storage.store_bytes("abc", "upload.png", blob)
         assert isinstance(version, str)
         assert await storage.load_bytes("abc", "upload.png") == blob
-        assert await raw.get("abc/upload.png") == blob
+        assert await raw.body("abc/upload.png") == blob
 
     async def test_store_bytes_refuses_non_bytes(self, storage: SessionStorage, raw: Raw) -> None:
         # A bad value, not a bad key: the error names the argument.
@@ -761,7 +802,7 @@ class StorageContract:
         await storage.store_bytes("abc", "blob.bin", b"first", if_absent=True)
         with pytest.raises(ConflictError):
             await storage.store_bytes("abc", "blob.bin", b"second", if_absent=True)
-        assert await raw.get("abc/blob.bin") == b"first"
+        assert await raw.body("abc/blob.bin") == b"first"
 
     async def test_stale_if_version_conflicts_and_keeps_bytes(
         self, storage: SessionStorage, raw: Raw
@@ -783,7 +824,7 @@ class StorageContract:
         await storage.store_bytes("abc", "blob.bin", b"two")
         with pytest.raises(ConflictError):
             await storage.store_bytes("abc", "blob.bin", b"three", if_version=b1)
-        assert await raw.get("abc/blob.bin") == b"two"
+        assert await raw.body("abc/blob.bin") == b"two"
 
     async def test_if_version_on_missing_file_conflicts_and_writes_nothing(
         self, storage: SessionStorage, raw: Raw
@@ -1087,10 +1128,12 @@ class StorageContract:
 
 
 __all__ = [
+    "CODECS",
     "WEIRD_IDS",
     "ConflictError",
     "Raw",
     "StorageContract",
     "StorageFactory",
     "session_order",
+    "with_codecs",
 ]
