@@ -55,6 +55,7 @@ def with_codecs(storage: SessionStorage, lane: str) -> SessionStorage:
         return storage
     return SessionStorage.from_settings(dataclasses.replace(storage.settings, **codecs))
 
+
 WEIRD_IDS = [
     "../x",
     "..",
