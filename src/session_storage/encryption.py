@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -25,7 +26,7 @@ __all__ = ["KEY_BYTES", "NONCE_BYTES", "TAG_BYTES", "Keyring", "keys_from_env"]
 KEY_BYTES = 32
 """AES-256: a key is 32 bytes."""
 NONCE_BYTES = 12
-"""GCM's 96-bit nonce, fresh from ``os.urandom`` for every write."""
+"""GCM's 96-bit nonce, fresh random bytes from ``os.urandom`` for every write."""
 TAG_BYTES = 16
 """GCM's authentication tag, appended to the ciphertext."""
 MAX_KEY_ID_BYTES = 255
@@ -89,7 +90,52 @@ class Keyring(Mapping[str, bytes]):
 
     @staticmethod
     def nonce() -> bytes:
-        return os.urandom(NONCE_BYTES)
+        """A fresh random nonce: 12 bytes of ``os.urandom`` never handed out before."""
+        return _NONCES.take()
+
+
+class _NonceSource:
+    """Random nonces drawn from ``os.urandom`` in batches, each handed out once.
+
+    One ``os.urandom`` call per write was a system call per write, and a system call
+    here costs more than the AES-GCM of a small state (a 1 KiB store+load on memory
+    went from about 35 to 75 µs). Reading 256 nonces at a time keeps every nonce an
+    independent draw of the kernel's random source, as before; what must never happen
+    is that one is used twice. The lock hands each slice to one caller (threads may
+    write at once), and a forked child drops the batch its parent also holds.
+    """
+
+    __slots__ = ("_at", "_lock", "_pool")
+
+    BATCH = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._at = 0
+
+    def take(self) -> bytes:
+        with self._lock:
+            at = self._at
+            if at >= len(self._pool):
+                self._pool = os.urandom(NONCE_BYTES * self.BATCH)
+                at = 0
+            self._at = at + NONCE_BYTES
+            return self._pool[at : at + NONCE_BYTES]
+
+    def forget(self) -> None:
+        """Drop the batch (in a forked child, whose parent goes on using it). A new
+        lock as well: another thread of the parent may have held it at the fork."""
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._at = 0
+
+
+# The one process-wide source, like os.urandom itself: a fork hook cannot be removed
+# once registered, so it is registered once, here, and not per storage.
+_NONCES = _NonceSource()
+if hasattr(os, "register_at_fork"):  # no fork, hence nothing to drop, on Windows
+    os.register_at_fork(after_in_child=_NONCES.forget)
 
 
 def _aesgcm() -> Any:
