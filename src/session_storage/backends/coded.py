@@ -10,7 +10,7 @@ requests are the wrapped driver's own.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any
 
 from ..envelope import Codec, UnknownKeyIdError, UnreadableObjectError
@@ -120,7 +120,7 @@ class CodedDriver(Driver):
         """The bytes as stored (envelope and all) and the version; ``None`` if missing."""
         return await self.inner.get(path)
 
-    async def put(
+    def put(
         self,
         path: str,
         data: bytes,
@@ -129,10 +129,18 @@ class CodedDriver(Driver):
         if_version: str | None = None,
         if_absent: bool = False,
         verify_own: bool = True,
-    ) -> str:
-        return await self.inner.put(
+    ) -> Coroutine[Any, Any, str]:
+        # Not a coroutine of its own: the wrapped driver's put is awaited directly (a
+        # second coroutine per write cost as much as the header). Encoding happens
+        # here, when the call is made, and a failure is raised where it is awaited,
+        # as from any driver's put.
+        try:
+            stored = self.codec.encode(path, data)
+        except Exception as exc:  # noqa: BLE001 - raised again, unchanged, on await
+            return _raise(exc)
+        return self.inner.put(
             path,
-            self.codec.encode(path, data),
+            stored,
             content_type,
             if_version=if_version,
             if_absent=if_absent,
@@ -179,3 +187,7 @@ class CodedDriver(Driver):
 
     async def delete_tree(self, folder: str) -> bool:
         return await self.inner.delete_tree(folder)
+
+
+async def _raise(exc: Exception) -> str:
+    raise exc
