@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .compression import Compression, decompressor
-from .encryption import NONCE_BYTES, Keyring, fresh_nonce
+from .encryption import NONCE_BYTES, TAG_BYTES, Keyring, fresh_nonce
 
 __all__ = [
     "COMPRESSED",
@@ -50,6 +50,8 @@ COMPRESSED = 0x01
 ENCRYPTED = 0x02
 _KNOWN_FLAGS = _BOTH = COMPRESSED | ENCRYPTED
 _FIXED = len(MAGIC) + 2
+_BOUNDS_KEPT = 4096
+"""How many paths a codec remembers the bound key of."""
 
 
 class UnreadableObjectError(ValueError):
@@ -147,6 +149,9 @@ class Codec:
         self._cipher: Any = None
         self._prefixes: tuple[bytes, bytes] = (b"", b"")
         self._primary: str | None = None
+        # Path -> (segment count, bound key) of the paths read and written lately: the
+        # same few files are read and written again and again.
+        self._bounds: dict[str, tuple[bytes, bytes]] = {}
         if keys is not None:
             self._cipher = keys.cipher(keys.primary)  # raises now if cryptography is missing
             from cryptography.exceptions import InvalidTag
@@ -178,23 +183,31 @@ class Codec:
             if data.startswith(MAGIC):
                 return MAGIC + bytes((VERSION, 0)) + body
             return data  # plain, unambiguous: it does not start with MAGIC
-        # AES-GCM of a small state takes a few µs; the Python around it cost as much
-        # again, so this path makes as few calls and copies as it can.
-        relative = self._relative(path)
+        # AES-GCM of a small state takes about a µs; the Python around it cost ten, so
+        # this path makes as few calls and copies as it can.
+        count, key = self._bounds.get(path) or self._bound(path)
         nonce = fresh_nonce()
         # Built once per codec: magic, version, flags, key id; then what varies.
-        header = self._prefixes[compressed] + (relative.count("/") + 1).to_bytes(2, "big") + nonce
-        sealed: bytes = self._cipher.encrypt(
-            nonce, body, header + relative.encode("utf-8", "surrogatepass")
-        )
+        header = self._prefixes[compressed] + count + nonce
+        sealed: bytes = self._cipher.encrypt(nonce, body, header + key)
         return header + sealed
 
-    def _relative(self, path: str) -> str:
+    def _bound(self, path: str) -> tuple[bytes, bytes]:
+        """What a write to ``path`` binds: its number of segments below the root (two
+        bytes of the header) and its key relative to the root, UTF-8. Remembered."""
         prefix = self._root_prefix
         if not path.startswith(prefix):
             # Every path the facade builds is below the root it opened.
             raise ValueError(f"{path!r} is not below the storage root {self.root!r}")
-        return path[len(prefix) :]
+        relative = path[len(prefix) :]
+        bound = (
+            (relative.count("/") + 1).to_bytes(2, "big"),
+            relative.encode("utf-8", "surrogatepass"),
+        )
+        if len(self._bounds) >= _BOUNDS_KEPT:
+            self._bounds.clear()  # a memo, not a record: forgetting costs one split
+        self._bounds[path] = bound
+        return bound
 
     # -- reading -------------------------------------------------------------------
 
@@ -206,38 +219,39 @@ class Codec:
         """
         if not data.startswith(MAGIC):
             return data
-        header = self._own_header(data) or parse_header(data)
+        own, own_packed = self._prefixes
+        if own and (data.startswith(own) or data.startswith(own_packed)):
+            # What this codec writes (most reads): read without the general parser.
+            at = len(own)  # both prefixes have the same length
+            size = at + 2 + NONCE_BYTES
+            count, key = (
+                self._bounds.get(path) or self._bound(path)
+                if path.startswith(self._root_prefix)
+                else (b"", b"")
+            )
+            if len(data) >= size + TAG_BYTES and data[at : at + 2] == count:
+                try:
+                    # A view of the ciphertext: no copy of the body before decrypting.
+                    body: bytes = self._cipher.decrypt(
+                        data[at + 2 : size], memoryview(data)[size:], data[:size] + key
+                    )
+                except self._invalid_tag:
+                    raise self._undecryptable(self._primary) from None
+                return self._decompressed(body) if data[len(MAGIC) + 1] & COMPRESSED else body
+            # Bound at another depth, or cut short: the general parser decides.
+        header = parse_header(data)
         assert header is not None  # it starts with MAGIC
         flags = header.flags
         body = self._decrypt(path, data, header) if flags & ENCRYPTED else data[header.size :]
-        if flags & COMPRESSED:
-            if self._decompress is None:
-                self._decompress = decompressor()
-            try:
-                body = self._decompress(body)
-            except Exception as exc:  # noqa: BLE001 - zstd raises its own error types
-                raise UnreadableObjectError(f"the stored zstd frame is damaged: {exc}") from exc
-        return body
+        return self._decompressed(body) if flags & COMPRESSED else body
 
-    def _own_header(self, data: bytes) -> Header | None:
-        """The header of an envelope under this codec's encrypting key, read without
-        the general parser (most reads are of what this codec wrote); else ``None``."""
-        plain, packed = self._prefixes
-        if not plain:
-            return None
-        if data.startswith(plain):
-            flags, at = ENCRYPTED, len(plain)
-        elif data.startswith(packed):
-            flags, at = _BOTH, len(packed)
-        else:
-            return None
-        size = at + 2 + NONCE_BYTES
-        if len(data) < size:
-            return None  # cut short: the general parser says so
-        bound = (data[at] << 8) | data[at + 1]
-        if bound == 0:
-            return None
-        return Header(flags, self._primary, bound, data[at + 2 : size], size)
+    def _decompressed(self, body: bytes) -> bytes:
+        if self._decompress is None:
+            self._decompress = decompressor()
+        try:
+            return self._decompress(body)
+        except Exception as exc:  # noqa: BLE001 - zstd raises its own error types
+            raise UnreadableObjectError(f"the stored zstd frame is damaged: {exc}") from exc
 
     def _decrypt(self, path: str, data: bytes, header: Header) -> bytes:
         key_id = header.key_id
@@ -258,23 +272,19 @@ class Codec:
             )
         else:
             cipher = self.keys.cipher(key_id)
-        # The bound key is most often the whole path below the root: no split needed.
-        relative = path[len(self._root_prefix) :] if path.startswith(self._root_prefix) else ""
-        if relative and relative.count("/") + 1 == header.bound:
-            bound_key = relative.encode("utf-8", "surrogatepass")
-        else:
-            bound_key = _bound_key(path, header.bound)
+        aad = data[:size] + _bound_key(path, header.bound)
         try:
-            # A view of the ciphertext: no copy of the body before decrypting it.
-            plain: bytes = cipher.decrypt(
-                header.nonce, memoryview(data)[size:], data[:size] + bound_key
-            )
+            plain: bytes = cipher.decrypt(header.nonce, memoryview(data)[size:], aad)
         except self._invalid_tag:
-            raise UnreadableObjectError(
-                f"the file does not decrypt under key id {key_id!r}: it was changed, moved "
-                "here from another session or file, or written with another key of that id"
-            ) from None
+            raise self._undecryptable(key_id) from None
         return plain
+
+    @staticmethod
+    def _undecryptable(key_id: str | None) -> UnreadableObjectError:
+        return UnreadableObjectError(
+            f"the file does not decrypt under key id {key_id!r}: it was changed, moved "
+            "here from another session or file, or written with another key of that id"
+        )
 
     def needs_rewrite(self, data: bytes) -> bool:
         """Whether an object stored as ``data`` is not under this codec's encrypting key

@@ -32,6 +32,8 @@ _MIRRORED = (
     "accepted_options",
     "remote",
 )
+# Methods called on every store and load that need nothing of the codecs.
+_PASSED = ("check_length", "url")
 
 
 class CodedDriver(Driver):
@@ -48,6 +50,9 @@ class CodedDriver(Driver):
         self._loop = None
         for name in _MIRRORED:
             # Set per instance: the wrapped driver's class decides them, not this one.
+            setattr(self, name, getattr(inner, name))
+        for name in _PASSED:
+            # The wrapped driver's own bound methods: no call of this class's on the way.
             setattr(self, name, getattr(inner, name))
 
     def __getattr__(self, name: str) -> Any:
