@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -104,36 +103,33 @@ class _NonceSource:
     One ``os.urandom`` call per write was a system call per write, dearer here than
     the AES-GCM of a small state. Reading 256 nonces at a time keeps every nonce an
     independent draw of the kernel's random source, as before; what must never happen
-    is that one is used twice. Each thread draws from a batch of its own (no lock to
-    take, nothing shared to race on, with or without a GIL), and a forked child
-    drops the batches it inherited, which its parent goes on using.
+    is that one is used twice. ``list.pop`` hands each to one caller: it is atomic,
+    with the GIL and in free-threaded builds alike. Two threads that find the batch
+    empty at once each draw a new one and one batch is dropped: wasted, never reused.
+    A forked child drops the batch it inherited, which its parent goes on using.
     """
 
-    __slots__ = ("_local",)
+    __slots__ = ("_batch",)
 
     BATCH = 256
 
     def __init__(self) -> None:
-        self._local = threading.local()
+        self._batch: list[bytes] = []
 
     def take(self) -> bytes:
-        local = self._local
-        nonce: bytes | None = next(getattr(local, "batch", _SPENT), None)
-        if nonce is None:
+        try:
+            return self._batch.pop()
+        except IndexError:
             pool = os.urandom(NONCE_BYTES * self.BATCH)
-            batch = local.batch = iter(
-                [pool[at : at + NONCE_BYTES] for at in range(0, len(pool), NONCE_BYTES)]
-            )
-            nonce = next(batch)
-        return nonce
+            batch = [pool[at : at + NONCE_BYTES] for at in range(0, len(pool), NONCE_BYTES)]
+            nonce = batch.pop()
+            self._batch = batch
+            return nonce
 
     def forget(self) -> None:
-        """Drop every thread's batch: called in a forked child."""
-        self._local = threading.local()
+        """Drop the batch: called in a forked child."""
+        self._batch = []
 
-
-_SPENT: Iterator[bytes] = iter(())
-"""An empty batch: a thread's first nonce draws a new one."""
 
 # The one process-wide source, like os.urandom itself: a fork hook cannot be removed
 # once registered, so it is registered once, here, and not per storage.

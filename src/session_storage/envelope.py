@@ -217,28 +217,26 @@ class Codec:
         Raises UnreadableObjectError for a damaged, tampered or moved envelope and
         UnknownKeyIdError for one encrypted under a key id this codec lacks.
         """
-        if not data.startswith(MAGIC):
-            return data
         own, own_packed = self._prefixes
         if own and (data.startswith(own) or data.startswith(own_packed)):
             # What this codec writes (most reads): read without the general parser.
             at = len(own)  # both prefixes have the same length
             size = at + 2 + NONCE_BYTES
-            count, key = (
-                self._bounds.get(path) or self._bound(path)
-                if path.startswith(self._root_prefix)
-                else (b"", b"")
-            )
-            if len(data) >= size + TAG_BYTES and data[at : at + 2] == count:
+            bound = self._bounds.get(path)
+            if bound is None and path.startswith(self._root_prefix):
+                bound = self._bound(path)
+            if bound and len(data) >= size + TAG_BYTES and data[at : at + 2] == bound[0]:
                 try:
                     # A view of the ciphertext: no copy of the body before decrypting.
                     body: bytes = self._cipher.decrypt(
-                        data[at + 2 : size], memoryview(data)[size:], data[:size] + key
+                        data[at + 2 : size], memoryview(data)[size:], data[:size] + bound[1]
                     )
                 except self._invalid_tag:
                     raise self._undecryptable(self._primary) from None
                 return self._decompressed(body) if data[len(MAGIC) + 1] & COMPRESSED else body
             # Bound at another depth, or cut short: the general parser decides.
+        elif not data.startswith(MAGIC):
+            return data
         header = parse_header(data)
         assert header is not None  # it starts with MAGIC
         flags = header.flags
