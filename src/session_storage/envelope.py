@@ -50,6 +50,7 @@ COMPRESSED = 0x01
 ENCRYPTED = 0x02
 _KNOWN_FLAGS = _BOTH = COMPRESSED | ENCRYPTED
 _FIXED = len(MAGIC) + 2
+_FLAGS_AT = len(MAGIC) + 1
 _BOUNDS_KEPT = 4096
 """How many paths a codec remembers the bound key of."""
 
@@ -98,7 +99,7 @@ def parse_header(data: bytes) -> Header | None:
         return None
     if len(data) < _FIXED:
         raise UnreadableObjectError("the stored envelope is cut short in its header")
-    version, flags = data[len(MAGIC)], data[len(MAGIC) + 1]
+    version, flags = data[len(MAGIC)], data[_FLAGS_AT]
     if version != VERSION or flags & ~_KNOWN_FLAGS:
         raise UnreadableObjectError(
             f"the stored envelope has format version {version}, flags {flags:#04x}: "
@@ -163,6 +164,12 @@ class Codec:
                 MAGIC + bytes((VERSION, ENCRYPTED, len(key_id))) + key_id,
                 MAGIC + bytes((VERSION, ENCRYPTED | COMPRESSED, len(key_id))) + key_id,
             )
+        # Where this codec's own headers hold the segment count and the nonce, where
+        # they end, and the least an envelope of it holds.
+        self._own_count = len(self._prefixes[0])
+        self._own_nonce = self._own_count + 2
+        self._own_size = self._own_nonce + NONCE_BYTES
+        self._own_least = self._own_size + TAG_BYTES
 
     def __repr__(self) -> str:
         return f"Codec(keys={self.keys!r}, compression={self.compression!r})"
@@ -220,20 +227,25 @@ class Codec:
         own, own_packed = self._prefixes
         if own and (data.startswith(own) or data.startswith(own_packed)):
             # What this codec writes (most reads): read without the general parser.
-            at = len(own)  # both prefixes have the same length
-            size = at + 2 + NONCE_BYTES
+            nonce_at, size = self._own_nonce, self._own_size  # the prefixes are as long
             bound = self._bounds.get(path)
             if bound is None and path.startswith(self._root_prefix):
                 bound = self._bound(path)
-            if bound and len(data) >= size + TAG_BYTES and data[at : at + 2] == bound[0]:
+            if (
+                bound
+                and len(data) >= self._own_least
+                and data[self._own_count : nonce_at] == bound[0]
+            ):
                 try:
                     # A view of the ciphertext: no copy of the body before decrypting.
                     body: bytes = self._cipher.decrypt(
-                        data[at + 2 : size], memoryview(data)[size:], data[:size] + bound[1]
+                        data[nonce_at:size],
+                        memoryview(data)[size:],
+                        data[:size] + bound[1],
                     )
                 except self._invalid_tag:
                     raise self._undecryptable(self._primary) from None
-                return self._decompressed(body) if data[len(MAGIC) + 1] & COMPRESSED else body
+                return self._decompressed(body) if data[_FLAGS_AT] & COMPRESSED else body
             # Bound at another depth, or cut short: the general parser decides.
         elif not data.startswith(MAGIC):
             return data
