@@ -30,7 +30,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Union
+from itertools import chain
+from typing import Any
 
 import orjson
 
@@ -71,7 +72,7 @@ class Stored:
         return events[self.start : self.stop]
 
 
-_Part = Union[Stored, tuple[bytes, ...]]
+_Part = Stored | tuple[bytes, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +142,10 @@ class Events:
         return Events.of(tuple(self._encoded()))
 
     def _encoded(self) -> Iterator[bytes]:
-        for part in self.parts:
-            yield from part if isinstance(part, tuple) else map(orjson.dumps, part.values())
+        return chain.from_iterable(
+            part if isinstance(part, tuple) else map(orjson.dumps, part.values())
+            for part in self.parts
+        )
 
     def array(self) -> bytes:
         """The JSON array of these events (no event parsed when all are encoded)."""
@@ -209,8 +212,7 @@ def records_of(events: list[Any], first: int) -> list[tuple[int, datetime, Any]]
     items_of(events)
     try:
         return [
-            (index, datetime.fromisoformat(e["t"]), e["v"])
-            for index, e in enumerate(events, first)
+            (index, datetime.fromisoformat(e["t"]), e["v"]) for index, e in enumerate(events, first)
         ]
     except ValueError:
         raise _first_bad(events) from None
