@@ -89,10 +89,14 @@ def _multipart_body(name: str, request: web.Request, data: bytes) -> tuple[bytes
         resource["metadata"] = metadata
     boundary = uuid.uuid4().hex
     body = (
-        f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
-        f"{json.dumps(resource)}\r\n"
-        f"--{boundary}\r\nContent-Type: {content_type}\r\n\r\n"
-    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
+            f"{json.dumps(resource)}\r\n"
+            f"--{boundary}\r\nContent-Type: {content_type}\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/related; boundary={boundary}"
 
 
@@ -188,7 +192,7 @@ def _list_result(bucket: str, given: Mapping[str, str], page: Mapping[str, Any])
             f"<Contents><Key>{escape(item['name'])}</Key>"
             f"<Generation>{item['generation']}</Generation>"
             f"<LastModified>{item['updated']}</LastModified>"
-            f"<ETag>\"{escape(item['etag'])}\"</ETag><Size>{item['size']}</Size></Contents>"
+            f'<ETag>"{escape(item["etag"])}"</ETag><Size>{item["size"]}</Size></Contents>'
         )
     for prefix in page.get("prefixes", []):
         parts.append(f"<CommonPrefixes><Prefix>{escape(prefix)}</Prefix></CommonPrefixes>")
