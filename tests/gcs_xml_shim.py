@@ -222,11 +222,8 @@ def gcs_xml_shim(upstream: str) -> Iterator[str]:
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             try:
-                site = web.TCPSite(runner, "127.0.0.1", 0)
-                await site.start()
-                server = site._server
-                assert server is not None and server.sockets
-                ports.append(server.sockets[0].getsockname()[1])
+                await web.TCPSite(runner, "127.0.0.1", 0).start()
+                ports.append(runner.addresses[0][1])
                 ready.set()
                 await stop.wait()
             finally:
@@ -242,7 +239,7 @@ def gcs_xml_shim(upstream: str) -> Iterator[str]:
     thread = threading.Thread(target=run, name="gcs xml shim", daemon=True)
     thread.start()
     if not ready.wait(10) or failure:
-        raise RuntimeError("the GCS XML shim did not start") from (failure or [None])[0]
+        raise RuntimeError("the GCS XML shim did not start") from (failure[0] if failure else None)
     try:
         yield f"http://127.0.0.1:{ports[0]}"
     finally:
