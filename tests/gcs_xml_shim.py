@@ -176,7 +176,9 @@ class _Shim:
         async with self.session.get(url, params=query) as reply:
             text = await reply.text()
         if reply.status != 200:
-            return _xml_error(reply.status, f"Status{reply.status}", text)
+            # A listing finds no bucket to list: the XML API's NoSuchBucket.
+            code = "NoSuchBucket" if reply.status == 404 else f"Status{reply.status}"
+            return _xml_error(reply.status, code, text)
         return web.Response(
             text=_list_result(bucket, given, json.loads(text)), content_type="application/xml"
         )
