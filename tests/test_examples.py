@@ -104,3 +104,55 @@ def test_langgraph_example_on_moto(moto_s3_server: str) -> None:
     out = run("langgraph_example.py", url, "--create-bucket", env=env)
     assert "(backend: s3)" in out and "human: approved" in out
     assert "thread chat-1: 1 turns, 4 checkpoints" in out
+
+
+def test_adk_example_resumes_on_local_files_in_a_new_process(tmp_path: Path) -> None:
+    first = run("adk_example.py", "hi there", cwd=tmp_path)
+    assert f"storage: file://{tmp_path / '.data' / 'adk'}" in first
+    assert "created session demo-session" in first
+    assert "echo: turn 1: you said 'hi there'" in first
+    assert "2 events, state {'turns': 1, 'app:turns': 1, 'user:turns': 1}" in first
+    again = run("adk_example.py", "again", cwd=tmp_path)
+    assert "created session" not in again
+    assert "echo: turn 2: you said 'again'" in again
+    assert "4 events, state {'turns': 2, 'app:turns': 2, 'user:turns': 2}" in again
+    assert "sessions of ann: ['demo-session']" in again
+
+
+def test_adk_example_on_moto(moto_s3_server: str) -> None:
+    env = {
+        "AWS_ENDPOINT_URL": moto_s3_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    url = f"s3://demo-{uuid.uuid4().hex[:8]}/adk"
+    out = run("adk_example.py", "hello", "--url", url, "--create-bucket", env=env)
+    assert f"storage: {url} (backend: s3)" in out
+    assert "echo: turn 1: you said 'hello'" in out
+    assert "2 events, state {'turns': 1, 'app:turns': 1, 'user:turns': 1}" in out
+
+
+def test_openai_agents_example_continues_the_chat_in_each_run(tmp_path: Path) -> None:
+    env = {k: "" for k in os.environ if k.startswith("SESSION_STORAGE_")}
+    out = run("openai_agents_example.py", env=env, cwd=tmp_path)
+    assert f"storage: file://{tmp_path / '.data' / 'sessions'} (backend: file)" in out
+    assert "turn 1: 0 items in the history so far" in out
+    assert "assistant: In Paris it is sunny, 21 °C." in out
+    assert "history now: 4 items, kept as the event stream 'openai-agents'" in out
+
+    again = run("openai_agents_example.py", env=env, cwd=tmp_path)
+    assert "turn 2: 4 items in the history so far" in again
+    assert "the model was sent 5 items in its first call" in again
+    assert "history now: 8 items" in again
+
+
+def test_openai_agents_example_on_moto(moto_s3_server: str) -> None:
+    env = {
+        "AWS_ENDPOINT_URL": moto_s3_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    url = f"s3://demo-{uuid.uuid4().hex[:8]}/agents"
+    out = run("openai_agents_example.py", url, "--create-bucket", env=env)
+    assert "(backend: s3)" in out and "assistant: In Paris it is sunny, 21 °C." in out
+    assert "history now: 4 items" in out
