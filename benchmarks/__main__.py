@@ -2,8 +2,9 @@
 
 Options: ``--backends memory,file,s3,gcs,azure`` (default: all; GCS and Azure run on
 their emulators when those can start, and give a note row when not), ``--only
-overhead,batch,requests,listing,engines`` (default: all), ``--quick`` (small sizes and fewer
-runs, to check that everything works), ``--json PATH`` (also write the rows).
+overhead,batch,requests,listing,engines,events,codecs`` (default: all), ``--quick``
+(small sizes and fewer runs, to check that everything works), ``--json PATH`` (also
+write the rows).
 Progress goes to stderr and the table to stdout.
 
 Each backend runs in a process of its own, so that one backend's leftovers (a heap
@@ -26,11 +27,11 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from . import batch, engines, listing, overhead, requests
+from . import batch, codecs, engines, events, listing, overhead, requests
 from .backends import BACKENDS, Backend, Unavailable
 from .measure import Row, log
 
-SECTIONS = ("overhead", "batch", "requests", "listing", "engines")
+SECTIONS = ("overhead", "batch", "requests", "listing", "engines", "events", "codecs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +55,8 @@ class Plan:
     listing_runs: int = 3
     engine_ops: int = engines.OPS
     """Sequential stores, then loads, per engine and run of the engines comparison."""
+    event_appends: int = 200
+    event_streams: tuple[int, ...] = (2000, 10000)
 
     @property
     def runs(self) -> int:
@@ -73,6 +76,8 @@ QUICK = Plan(
     listing_scale=0.01,
     listing_runs=1,
     engine_ops=40,
+    event_appends=40,
+    event_streams=(2000,),
 )
 
 
@@ -83,7 +88,9 @@ async def run_backend(backend: Backend, sections: list[str], plan: Plan) -> list
         "batch": lambda: batch.run(backend, plan.batch_runs, plan.batch),
         "requests": lambda: requests.run(backend),
         "listing": lambda: listing.run(backend, plan.listing_runs, plan.listing_scale),
+        "codecs": lambda: codecs.run(backend, runs, pairs),
         "engines": lambda: engines.run(backend, runs, plan.engine_ops, plan.batch),
+        "events": lambda: events.run(backend, plan.event_appends, plan.event_streams),
     }
     rows: list[Row] = []
     for section in sections:

@@ -8,11 +8,12 @@ facade under test, to plant corrupt or foreign files and to check what was writt
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -33,6 +34,27 @@ from session_storage.backends.local_paths import MARKER_NAME
 from session_storage.keys import encode_segment, session_sort_key
 
 StorageFactory = Callable[[], SessionStorage]
+
+CODECS: dict[str, Mapping[str, Any]] = {
+    "plain": {},
+    # Every body compressed (min_size 0: the small states of the suite too) and then
+    # encrypted; reads of plain objects planted by ``raw`` still work.
+    "zstd+aes": {
+        "encryption_keys": {"contract": bytes(range(32)), "retired": bytes(32)},
+        "compression": {"method": "zstd", "min_size": 0},
+    },
+}
+"""The codec lanes a backend's contract class can run in (``codec_lanes``)."""
+
+
+def with_codecs(storage: SessionStorage, lane: str) -> SessionStorage:
+    """``storage`` itself in the plain lane, else a storage on the same root with the
+    lane's codecs (``storage`` has done no I/O and is dropped)."""
+    codecs = CODECS[lane]
+    if not codecs:
+        return storage
+    return SessionStorage.from_settings(dataclasses.replace(storage.settings, **codecs))
+
 
 WEIRD_IDS = [
     "../x",
@@ -71,6 +93,9 @@ def flat(pages: list[list[str]]) -> list[str]:
     return [session_id for page in pages for session_id in page]
 
 
+_STAMP_LIKE = {"session_id": "s", "filename": "f", "stored_at": "t", "backend": "b"}
+
+
 class Raw:
     """Direct access to the files under a storage's root, bypassing the facade."""
 
@@ -80,6 +105,7 @@ class Raw:
         # 2025 on; ask the wrapped one itself.
         inner = getattr(self.fs, "sync_fs", self.fs)
         self.root = inner._strip_protocol(storage.url).rstrip("/")
+        self.driver = storage._scope.driver
 
     def path(self, relative: str) -> str:
         return f"{self.root}/{relative}"
@@ -90,6 +116,12 @@ class Raw:
     async def get(self, relative: str) -> bytes:
         data: bytes = await self.fs._cat_file(self.path(relative))
         return data
+
+    async def body(self, relative: str) -> bytes:
+        """The stored bytes with any codec envelope opened: what the caller stored."""
+        data = await self.get(relative)
+        codec = getattr(self.driver, "codec", None)
+        return data if codec is None else bytes(codec.decode(self.path(relative), data))
 
     async def files(self) -> list[str]:
         """Every file below the root, relative to it, sorted.
@@ -132,14 +164,27 @@ class StorageContract:
     """One behaviour suite; a backend passes when every test here passes."""
 
     backend: str
+    codec_lanes: ClassVar[tuple[str, ...]] = ("plain",)
+    """The :data:`CODECS` lanes this backend runs every ``storage`` test in."""
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        # One parameter per codec lane, and no parameter (unchanged test ids) for one lane.
+        if len(self.codec_lanes) > 1 and "codec_lane" in metafunc.fixturenames:
+            metafunc.parametrize("codec_lane", self.codec_lanes)
+
+    @pytest.fixture
+    def codec_lane(self) -> str:
+        return self.codec_lanes[0]
 
     @pytest.fixture
     def make_storage(self) -> StorageFactory:
         raise NotImplementedError
 
     @pytest.fixture
-    async def storage(self, make_storage: StorageFactory) -> AsyncIterator[SessionStorage]:
-        async with make_storage() as storage:
+    async def storage(
+        self, make_storage: StorageFactory, codec_lane: str
+    ) -> AsyncIterator[SessionStorage]:
+        async with with_codecs(make_storage(), codec_lane) as storage:
             yield storage
 
     @pytest.fixture
@@ -172,16 +217,28 @@ class StorageContract:
         assert stored_at.utcoffset() == timedelta(0)
         assert before <= stored_at <= datetime.now(timezone.utc) + timedelta(seconds=5)
 
-    async def test_callers_metadata_key_is_replaced(self, storage: SessionStorage) -> None:
-        await storage.store_session("abc", {"x": 1, "_metadata": {"session_id": "forged"}})
+    async def test_callers_metadata_key_is_refused_unless_a_stamp(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        for own in ({"session_id": "forged"}, "notes", {"a": 1, **_STAMP_LIKE}):
+            with pytest.raises(SerializationError) as info:
+                await storage.store_session("abc", {"x": 1, "_metadata": own})
+            assert "'_metadata'" in str(info.value) and "'abc'" in str(info.value)
+        assert await raw.files() == []
+        # A loaded state stored back keeps working: its stamp is renewed.
+        await storage.store_session("abc", {"x": 1})
         loaded = await storage.load_session("abc")
         assert loaded is not None
-        assert loaded["_metadata"]["session_id"] == "abc"
-        assert set(loaded["_metadata"]) == {"session_id", "filename", "stored_at", "backend"}
+        loaded["x"] = 2
+        await storage.store_session("abc", loaded, "copy.json")
+        copied = await storage.load_session("abc", "copy.json")
+        assert copied is not None and copied["x"] == 2
+        assert copied["_metadata"]["filename"] == "copy.json"
+        assert set(copied["_metadata"]) == {"session_id", "filename", "stored_at", "backend"}
 
     async def test_stored_json_is_compact(self, storage: SessionStorage, raw: Raw) -> None:
         await storage.store_session("abc", {"a": {"b": [1, 2, 3]}, "s": "x y"})
-        data = await raw.get("abc/state.json")
+        data = await raw.body("abc/state.json")
         assert data == orjson.dumps(orjson.loads(data))
         assert b": " not in data and b", " not in data
 
@@ -603,7 +660,7 @@ class StorageContract:
         version = await storage.store_bytes("abc", "upload.png", blob)
         assert isinstance(version, str)
         assert await storage.load_bytes("abc", "upload.png") == blob
-        assert await raw.get("abc/upload.png") == blob
+        assert await raw.body("abc/upload.png") == blob
 
     async def test_store_bytes_refuses_non_bytes(self, storage: SessionStorage, raw: Raw) -> None:
         # A bad value, not a bad key: the error names the argument.
@@ -746,7 +803,7 @@ class StorageContract:
         await storage.store_bytes("abc", "blob.bin", b"first", if_absent=True)
         with pytest.raises(ConflictError):
             await storage.store_bytes("abc", "blob.bin", b"second", if_absent=True)
-        assert await raw.get("abc/blob.bin") == b"first"
+        assert await raw.body("abc/blob.bin") == b"first"
 
     async def test_stale_if_version_conflicts_and_keeps_bytes(
         self, storage: SessionStorage, raw: Raw
@@ -768,7 +825,7 @@ class StorageContract:
         await storage.store_bytes("abc", "blob.bin", b"two")
         with pytest.raises(ConflictError):
             await storage.store_bytes("abc", "blob.bin", b"three", if_version=b1)
-        assert await raw.get("abc/blob.bin") == b"two"
+        assert await raw.body("abc/blob.bin") == b"two"
 
     async def test_if_version_on_missing_file_conflicts_and_writes_nothing(
         self, storage: SessionStorage, raw: Raw
@@ -974,7 +1031,8 @@ class StorageContract:
 
         assert await storage.truncate_events("s", "log", 0) == 12
         assert await storage.read_events("s", "log") == []
-        assert await storage.list_files("s") == []
+        # An empty tail stays: deleting it could drop a concurrent append.
+        assert await storage.list_files("s") == ["log/tail.json"]
         assert await storage.append_event("s", "log", "fresh", idempotency_key="k5") == 0
 
     async def test_events_are_files_of_the_session(self, storage: SessionStorage, raw: Raw) -> None:
@@ -982,23 +1040,24 @@ class StorageContract:
         assert await storage.append_event("s", "chat/main", {"a": 1}, idempotency_key="x") == 0
         assert await storage.append_event("s", "☃ ../x", [1, "two", None]) == 0
         assert await storage.list_files("s") == [
-            "chat/main/000000000000.json",
+            "chat/main/tail.json",
             "state.json",
-            "☃ ../x/000000000000.json",
+            "☃ ../x/tail.json",
         ]
-        record = await storage.load_session("s", "chat/main/000000000000.json")
-        assert record is not None and record["item"] == {"a": 1}
+        record = await storage.load_session("s", "chat/main/tail.json")
+        assert record is not None and record["first"] == 0
+        assert [event["v"] for event in record["events"]] == [{"a": 1}]
         assert record["_metadata"]["stream"] == "chat/main"
-        assert record["_metadata"]["idempotency_key"] == "x"
         assert await storage.read_events("s", "☃ ../x") == [[1, "two", None]]
         assert all(not path.startswith("..") for path in await raw.files())
 
         assert await storage.delete_session("s") is True
-        assert await raw.files() == [] and await raw.hidden() == []  # markers, locks: all gone
+        assert await raw.files() == [] and await raw.hidden() == []  # locks: all gone
         assert await storage.list_sessions() == []
         assert await storage.event_count("s", "chat/main") == 0
-        # The storage forgot the deleted stream's end: the next event is 0 again.
+        # The storage's cached tail is gone with the session: the next event is 0 again.
         assert await storage.append_event("s", "chat/main", {"a": 2}) == 0
+        assert await storage.read_events("s", "chat/main") == [{"a": 2}]
 
     async def test_missing_stream_reads_empty(self, storage: SessionStorage, raw: Raw) -> None:
         assert await storage.read_events("nope", "log") == []
@@ -1019,8 +1078,14 @@ class StorageContract:
                 await storage.append_event("abc", bad_stream, {})  # type: ignore[arg-type]
         with pytest.raises(InvalidArgumentError):
             await storage.append_event("abc", "log", {}, idempotency_key="")
+        assert await storage.read_events("abc", "log", -1) == []  # from the end: none
         with pytest.raises(InvalidArgumentError):
-            await storage.read_events("abc", "log", -1)
+            await storage.pop_events("abc", "log", -1)
+        with pytest.raises(InvalidArgumentError):
+            await storage.append_events("abc", "log", "not a list")  # type: ignore[arg-type]
+        with pytest.raises(SerializationError) as batch:
+            await storage.append_events("abc", "log", [1, {"v": object()}])
+        assert "item 1" in str(batch.value)
         with pytest.raises(InvalidArgumentError):
             await storage.read_events("abc", "log", 0, -5)
         with pytest.raises(InvalidArgumentError):
@@ -1064,10 +1129,12 @@ class StorageContract:
 
 
 __all__ = [
+    "CODECS",
     "WEIRD_IDS",
     "ConflictError",
     "Raw",
     "StorageContract",
     "StorageFactory",
     "session_order",
+    "with_codecs",
 ]

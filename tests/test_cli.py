@@ -614,7 +614,11 @@ def test_wrong_arguments_exit_2_with_one_line(cli: Cli, store: Path) -> None:
         "rm": ["rm", "chat-7", "--yes"],
         "cp": ["cp", url, elsewhere],
         "gc": ["gc", "--older-than", "30d", "--yes"],
+        "rekey": ["rekey", "--dry-run"],
     }
+    # rekey needs keys: each of its runs gets them, but for the one run without.
+    keys = {"SESSION_STORAGE_ENCRYPTION_KEYS": '{"k": "' + "A" * 43 + '="}'}
+    env_of = {"rekey": keys}
     wrong: dict[str, list[list[str]]] = {
         "ls": [["ls", "a", "b"], ["ls", "--limit", "-1"]],
         "files": [["files"], ["files", ""], ["files", "s", "extra"]],
@@ -641,6 +645,7 @@ def test_wrong_arguments_exit_2_with_one_line(cli: Cli, store: Path) -> None:
             ["gc", "--older-than", "nan"],
             ["gc", "--older-than", ""],
         ],
+        "rekey": [["rekey", "extra"], ["rekey", "--dry-run=1"], ["rekey", "--no-such-flag"]],
     }
     common = [
         ["-o", "bogus=1"],
@@ -653,24 +658,27 @@ def test_wrong_arguments_exit_2_with_one_line(cli: Cli, store: Path) -> None:
     assert set(wrong) == set(valid) == _subcommands(), "every subcommand needs its cases"
     runs: list[tuple[list[str], dict[str, str]]] = []
     for command, argvs in wrong.items():
-        runs += [(["--url", url, *argv], {}) for argv in argvs]
+        env = env_of.get(command, {})
+        runs += [(["--url", url, *argv], env) for argv in argvs]
         for extra in common:
             if command == "cp" and extra[0] == "--url":
                 continue  # cp takes its two URLs as arguments, never --url
-            runs.append((["--url", url, *extra, *valid[command]], {}))
+            runs.append((["--url", url, *extra, *valid[command]], env))
         # settings from the environment: an unknown backend, options that are not JSON
-        runs.append((valid[command], {"SESSION_STORAGE_BACKEND": "nope"}))
+        runs.append((valid[command], {**env, "SESSION_STORAGE_BACKEND": "nope"}))
         runs.append(
-            (valid[command], {"SESSION_STORAGE_URL": url, "SESSION_STORAGE_OPTIONS": "[1]"})
+            (valid[command], {**env, "SESSION_STORAGE_URL": url, "SESSION_STORAGE_OPTIONS": "[1]"})
         )
+    runs.append((["--url", url, *valid["rekey"]], {}))  # no keys: nothing to rekey to
+    runs.append((["--url", url, *valid["rekey"]], {**keys, "SESSION_STORAGE_COMPRESSION": "gz"}))
     before = _tree(store)
     for argv, env in runs:
         done = cli(*argv, env=env)
         assert done.code == 2, (argv, env, done.err)
         assert done.error_line().startswith("session-storage"), (argv, env)
     assert _tree(store) == before and not Path(elsewhere).exists()
-    for argv in valid.values():
-        assert cli("--url", url, *argv).code == 0, argv
+    for command, argv in valid.items():
+        assert cli("--url", url, *argv, env=env_of.get(command, {})).code == 0, argv
 
 
 def test_gc_and_rm_refuse_a_folder_that_is_not_a_store(

@@ -1,7 +1,7 @@
 """The state API cannot write into an event stream; events stay readable.
 
-A stamped state at ``<stream>/000000000000.json`` would make ``read_events`` fail
-with CorruptDataError, so every state write refuses event names up front.
+A stamped state at ``<stream>/tail.json`` (or over a sealed segment) would make
+``read_events`` fail with CorruptDataError, so every state write refuses those names.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from collections.abc import Callable
 import pytest
 
 from session_storage import BatchError, InvalidKeyError, SessionStorage, copy_sessions
-from session_storage.events import event_name
+from session_storage.event_paths import TAIL_NAME, segment_name
 
 
-@pytest.mark.parametrize("name", [f"log/{event_name(0)}", f"a/b/{event_name(12)}"])
+@pytest.mark.parametrize(
+    "name", [f"log/{TAIL_NAME}", f"a/b/{TAIL_NAME}", f"log/{segment_name(128, 'ab' * 8)}"]
+)
 async def test_state_writes_onto_an_event_name_are_refused(
     make: Callable[[], SessionStorage], name: str
 ) -> None:
@@ -38,12 +40,18 @@ async def test_state_writes_onto_an_event_name_are_refused(
         assert isinstance(batch.value.errors["s"], InvalidKeyError)
 
         assert await storage.read_events("s", "log") == [{"n": 0}]
-        assert await storage.list_files("s") == [f"log/{event_name(0)}"]
+        assert await storage.list_files("s") == [f"log/{TAIL_NAME}"]
 
 
 async def test_names_that_only_look_similar_still_store(make: Callable[[], SessionStorage]) -> None:
     async with make() as storage:
-        for name in [event_name(3), "log/001.json", "log/0000000000001.json", "log/x.json"]:
+        for name in [
+            TAIL_NAME,
+            "log/tail.json.bak",
+            "log/000000000001.json",
+            "log/seg-1-abc.json",
+            f"log/seg-{'0' * 12}-{'A' * 16}.json",
+        ]:
             await storage.store_session("s", {"v": name}, name)
             assert (await storage.load_session("s", name) or {})["v"] == name
 
@@ -55,7 +63,7 @@ async def test_event_logs_still_load_and_copy_as_raw_files() -> None:
     ):
         for n in range(3):
             await source.append_event("s", "log", n)
-        record = await source.load_session("s", f"log/{event_name(1)}")
-        assert record is not None and record["item"] == 1
+        record = await source.load_session("s", f"log/{TAIL_NAME}")
+        assert record is not None and [event["v"] for event in record["events"]] == [0, 1, 2]
         await copy_sessions(source, destination)
         assert await destination.read_events("s", "log") == [0, 1, 2]

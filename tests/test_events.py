@@ -1,24 +1,27 @@
-"""Event-log recovery paths that need a planted marker: an appender that died.
+"""The event-log layout: tail and sealed segments, records, keys, garbage, corruption.
 
-The layout (``<stream>/~keys/<sha256(key)>.json``) is the same on every backend, so
-memory and local disk stand for all of them here; the contract suite covers the rest.
+The layout is the same on every backend, so memory and local disk stand for all of
+them here; tests/test_events_workers.py and the contract suite cover the rest.
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
 import pytest
 
-from session_storage import CorruptDataError, SessionStorage
-from session_storage.events import CLAIM_LEASE_SECONDS, INDEX_WIDTH, MAX_EVENTS, event_name
+from session_storage import CorruptDataError, EventRecord, SessionStorage
+from session_storage.event_paths import TAIL_NAME, segment_name
+from session_storage.events import KEY_WINDOW, SEGMENT_SIZE
 
 from .contract import Raw
+
+S = SEGMENT_SIZE
 
 
 @pytest.fixture(params=["memory", "file"])
@@ -28,96 +31,187 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         yield storage
 
 
-def marker(key: str) -> str:
-    return f"s/log/~keys/{hashlib.sha256(key.encode()).hexdigest()}.json"
-
-
-def claim(key: str, start: int, age: float) -> bytes:
-    return orjson.dumps({"key": key, "start": start, "claimed_at": time.time() - age})
-
-
-async def event(storage: SessionStorage, index: int) -> dict[str, object]:
-    record = await storage.load_session("s", f"log/{event_name(index)}")
-    assert record is not None
-    return record
-
-
-def test_index_width_allows_a_very_long_stream() -> None:
-    assert event_name(42) == "000000000042.json"
-    assert INDEX_WIDTH == 12 and MAX_EVENTS == 10**12
-    assert sorted(event_name(i) for i in (10, 9, 100, 1)) == [
-        event_name(i) for i in (1, 9, 10, 100)
-    ]
-
-
-async def test_dead_claim_without_event_is_taken_over(storage: SessionStorage) -> None:
-    raw = Raw(storage)
-    await storage.append_event("s", "log", "e0")
-    await raw.put(marker("k"), claim("k", 1, age=CLAIM_LEASE_SECONDS + 5))
-    index = await storage.append_event("s", "log", "mine", idempotency_key="k")
-    assert index == 1
-    assert await storage.read_events("s", "log") == ["e0", "mine"]
-    # The marker is ours now; a replay from a storage with a cold cache agrees.
-    again = SessionStorage.from_settings(storage.settings)
+def cold(storage: SessionStorage) -> SessionStorage:
+    """A storage that has seen nothing (memory: the same object; its caches do not
+    change what is read, only how many requests it takes)."""
     if storage.backend == "memory":
-        again = storage
-    assert await again.append_event("s", "log", "again", idempotency_key="k") == 1
-    assert await storage.event_count("s", "log") == 2
+        return storage
+    return SessionStorage.from_settings(storage.settings)
 
 
-async def test_dead_claim_whose_event_was_written_is_found_not_duplicated(
+async def test_segments_are_sealed_at_fixed_size(storage: SessionStorage) -> None:
+    raw = Raw(storage)
+    assert await storage.append_events("s", "log", list(range(S - 1))) == 0
+    assert await raw.files() == [f"s/log/{TAIL_NAME}"]
+    assert await storage.append_event("s", "log", S - 1) == S - 1  # fills: sealed
+    names = [name.rpartition("/")[2] for name in await raw.files()]
+    assert len(names) == 2 and names[0].startswith("seg-000000000000-") and names[1] == TAIL_NAME
+    tail = orjson.loads(await raw.get(f"s/log/{TAIL_NAME}"))
+    assert tail["first"] == S and tail["events"] == []
+    assert tail["prev"]["first"] == 0 and names[0] == segment_name(0, tail["prev"]["id"])
+    segment = orjson.loads(await raw.get(f"s/log/{names[0]}"))
+    assert [event["v"] for event in segment["events"]] == list(range(S))
+    # A batch larger than a segment seals as many as it fills, in one append.
+    assert await storage.append_events("s", "log", list(range(S, 4 * S + 5))) == S
+    assert len(await raw.files()) == 5
+    reader = cold(storage)
+    assert await reader.read_events("s", "log") == list(range(4 * S + 5))
+    assert await reader.read_events("s", "log", -7) == list(range(4 * S - 2, 4 * S + 5))
+    assert await reader.read_events("s", "log", S - 2, 4) == [S - 2, S - 1, S, S + 1]
+    assert await reader.event_count("s", "log") == 4 * S + 5
+    assert [i async for i in reader.iter_events("s", "log", -300, page_size=64)] == list(
+        range(4 * S + 5 - 300, 4 * S + 5)
+    )
+    if reader is not storage:
+        await reader.aclose()
+
+
+async def test_records_carry_index_and_utc_append_time(storage: SessionStorage) -> None:
+    before = datetime.now(timezone.utc) - timedelta(seconds=1)
+    await storage.append_events("s", "log", [{"a": 1}, {"b": 2}])
+    records = await storage.read_events("s", "log", with_records=True)
+    assert [(r.index, r.item) for r in records] == [(0, {"a": 1}), (1, {"b": 2})]
+    assert all(isinstance(r, EventRecord) for r in records)
+    stamp = records[0].appended_at
+    assert stamp.tzinfo is not None and stamp.utcoffset() == timedelta(0)
+    assert before <= stamp <= datetime.now(timezone.utc)
+    later = [r async for r in storage.iter_events("s", "log", -1, with_records=True)]
+    assert [(r.index, r.item) for r in later] == [(1, {"b": 2})]
+
+
+async def test_an_item_changed_after_appending_stays_as_appended(storage: SessionStorage) -> None:
+    item = {"text": "hi", "tags": ["a"]}
+    await storage.append_event("s", "log", item)
+    item["tags"].append("changed after the append")
+    await storage.append_event("s", "log", 2)  # rewrites the tail from what it holds
+    got = await storage.read_events("s", "log")
+    assert got == [{"text": "hi", "tags": ["a"]}, 2]
+    got[0]["text"] = "a reader's change"
+    assert (await storage.read_events("s", "log"))[0]["text"] == "hi"
+
+
+async def test_keys_are_remembered_for_a_window_and_forgotten_when_dropped(
     storage: SessionStorage,
 ) -> None:
+    assert await storage.append_events("s", "log", ["a", "b"], idempotency_key="turn-1") == 0
+    assert await storage.append_events("s", "log", ["a", "b"], idempotency_key="turn-1") == 0
+    assert await storage.append_event("s", "log", "x", idempotency_key="long " * 500) == 2
+    assert await storage.append_event("s", "log", "y", idempotency_key="long " * 500) == 2
+    assert await storage.event_count("s", "log") == 3
+    for i in range(KEY_WINDOW):
+        await storage.append_event("s", "log", i, idempotency_key=f"k{i}")
+    # The window holds the latest KEY_WINDOW keys: turn-1 has left it, k0 has not.
+    assert await storage.append_event("s", "log", "k0 again", idempotency_key="k0") == 3
+    count = await storage.event_count("s", "log")
+    assert await storage.append_events("s", "log", ["a"], idempotency_key="turn-1") == count
+    assert await storage.truncate_events("s", "log", 3) == count + 1 - 3
+    assert await storage.append_event("s", "log", "k0 new", idempotency_key="k0") == 3
+
+
+async def test_garbage_segments_are_never_read(storage: SessionStorage) -> None:
     raw = Raw(storage)
-    await storage.append_event("s", "log", "e0")
-    # The dead appender claimed from index 0, lost index 0 to someone else, wrote its
-    # event at 1 and died before recording the index in its marker.
-    await storage.append_event("s", "log", "dead", idempotency_key="k")
-    await raw.put(marker("k"), claim("k", 0, age=CLAIM_LEASE_SECONDS + 5))
-    files = await raw.files()
-    assert await storage.append_event("s", "log", "retry", idempotency_key="k") == 1
-    assert await storage.read_events("s", "log") == ["e0", "dead"]
-    assert await raw.files() == files
-    final = orjson.loads(await raw.get(marker("k")))
-    assert final == {"key": "k", "index": 1}
+    await storage.append_events("s", "log", list(range(S + 3)))
+    # A sealer whose commit lost its race left a segment of the same range behind.
+    fake = orjson.dumps(
+        {
+            "first": 0,
+            "events": [{"t": "2026-01-01T00:00:00+00:00", "v": "ghost"}] * S,
+            "prev": None,
+            "id": "0" * 16,
+        }
+    )
+    await raw.put(f"s/log/{segment_name(0, '0' * 16)}", fake)
+    reader = cold(storage)
+    assert await reader.read_events("s", "log") == list(range(S + 3))
+    assert await reader.pop_events("s", "log", 5) == list(range(S - 2, S + 3))
+    assert await reader.read_events("s", "log", -2) == [S - 4, S - 3]
+    assert await storage.delete_session("s") is True
+    assert await raw.files() == []  # garbage included
+    if reader is not storage:
+        await reader.aclose()
 
 
-async def test_event_at_the_claimed_index_answers_a_live_claim(storage: SessionStorage) -> None:
-    raw = Raw(storage)
-    assert await storage.append_event("s", "log", "x", idempotency_key="k") == 0
-    # A claim made a moment ago whose event sits where it said: no need to wait.
-    await raw.put(marker("k"), claim("k", 0, age=0))
-    assert await storage.append_event("s", "log", "y", idempotency_key="k") == 0
-    assert await storage.event_count("s", "log") == 1
-
-
-async def test_event_records_carry_item_and_stamp(storage: SessionStorage) -> None:
-    await storage.append_event("s", "log", {"text": "hi"}, idempotency_key="m-1")
-    record = await event(storage, 0)
-    assert record["item"] == {"text": "hi"}
-    meta = record["_metadata"]
-    assert isinstance(meta, dict)
-    assert meta["session_id"] == "s" and meta["stream"] == "log"
-    assert meta["backend"] == storage.backend and meta["idempotency_key"] == "m-1"
-    assert isinstance(meta["appended_at"], str) and meta["appended_at"].endswith("+00:00")
-
-
-async def test_corrupt_event_is_reported_with_its_file(storage: SessionStorage) -> None:
+async def test_corrupt_tail_is_reported_with_its_file(storage: SessionStorage) -> None:
     raw = Raw(storage)
     await storage.append_event("s", "log", 1)
-    await raw.put(f"s/log/{event_name(1)}", b"{not json")
+    await raw.put(f"s/log/{TAIL_NAME}", b"{not json")
     with pytest.raises(CorruptDataError) as info:
         await storage.read_events("s", "log")
     message = str(info.value)
-    assert storage.backend in message and "'s'" in message and event_name(1) in message
+    assert storage.backend in message and "'s'" in message and f"log/{TAIL_NAME}" in message
+    with pytest.raises(CorruptDataError):
+        await storage.append_event("s", "log", 2)  # nothing is written over it
+    assert await raw.get(f"s/log/{TAIL_NAME}") == b"{not json"
 
 
-async def test_many_events_count_and_read_from_a_cold_storage(storage: SessionStorage) -> None:
-    for i in range(300):
-        await storage.append_event("s", "log", i)
-    cold = (
-        storage if storage.backend == "memory" else SessionStorage.from_settings(storage.settings)
-    )
-    assert await cold.event_count("s", "log") == 300
-    assert await cold.read_events("s", "log", 290) == list(range(290, 300))
-    assert await cold.append_event("s", "log", 300) == 300
+async def test_missing_segment_is_reported_not_skipped(storage: SessionStorage) -> None:
+    raw = Raw(storage)
+    await storage.append_events("s", "log", list(range(S + 1)))
+    segment = next(name for name in await raw.files() if "seg-" in name)
+    await raw.fs._rm_file(raw.path(segment))
+    reader = cold(storage)
+    if reader is storage:  # drop what the writer cached
+        storage._scope.shared.event_logs.forget(storage._scope.root)
+    with pytest.raises(CorruptDataError) as info:
+        await reader.read_events("s", "log")
+    assert "missing" in str(info.value)
+    assert await reader.read_events("s", "log", -1) == [S]  # the tail still reads
+    if reader is not storage:
+        await reader.aclose()
+
+
+_APPENDER = """
+import asyncio, sys
+from session_storage import SessionStorage
+
+async def main() -> None:
+    async with SessionStorage(sys.argv[1]) as storage:
+        batch = int(sys.argv[2])
+        while True:
+            size = 1 + batch % 37  # batches of 1 .. 37 items, crossing segment ends
+            await storage.append_events(
+                "s", "log", [{"b": batch, "i": i, "n": size} for i in range(size)]
+            )
+            batch += 1
+
+asyncio.run(main())
+"""
+
+
+async def test_killed_appender_leaves_only_whole_batches(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    async with SessionStorage(tmp_path) as storage:
+        batches = 0
+        for round_ in range(4):
+            child = subprocess.Popen(
+                [sys.executable, "-c", _APPENDER, str(tmp_path), str(batches)], env=env
+            )
+            target = (round_ + 1) * 150
+            try:
+                while await storage.event_count("s", "log") < target:
+                    assert child.poll() is None, "the appender died by itself"
+                    await asyncio.sleep(0.01)  # polling for progress, not for a race
+            finally:
+                os.kill(child.pid, signal.SIGKILL)
+                child.wait()
+            events = await storage.read_events("s", "log")
+            # Whole batches, numbered from 0 without a gap, each in order.
+            position = 0
+            batch = 0
+            while position < len(events):
+                head = events[position]
+                assert head == {"b": batch, "i": 0, "n": head["n"]}, position
+                size = head["n"]
+                assert events[position : position + size] == [
+                    {"b": batch, "i": i, "n": size} for i in range(size)
+                ], position
+                position += size
+                batch += 1
+            batches = batch
+        print(f"\n4 kill -9 rounds: {batches} whole batches, {len(events)} events")
+        assert len(events) >= 600

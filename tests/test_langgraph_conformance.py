@@ -6,16 +6,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable
 
-import pytest
+from langgraph.checkpoint.conformance import checkpointer_test, validate
+from langgraph.checkpoint.conformance.capabilities import ALL_CAPABILITIES
+from langgraph.checkpoint.conformance.report import CapabilityReport
 
-pytest.importorskip("langgraph.checkpoint.conformance")
-
-from langgraph.checkpoint.conformance import checkpointer_test, validate  # noqa: E402
-from langgraph.checkpoint.conformance.capabilities import ALL_CAPABILITIES  # noqa: E402
-from langgraph.checkpoint.conformance.report import CapabilityReport  # noqa: E402
-
-from session_storage import SessionStorage, SyncSessionStorage  # noqa: E402
-from session_storage.integrations.langgraph import StorageSaver  # noqa: E402
+from session_storage import SessionStorage, SyncSessionStorage
+from session_storage.integrations.langgraph import StorageSaver
 
 
 def _check(report: CapabilityReport) -> None:

@@ -10,16 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
 
-pytest.importorskip("langgraph")
+from session_storage import NotSupportedError, SessionStorage, SyncSessionStorage
+from session_storage.integrations.langgraph import StorageSaver
 
-from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
-from langgraph.types import Command  # noqa: E402
-
-from session_storage import NotSupportedError, SessionStorage, SyncSessionStorage  # noqa: E402
-from session_storage.integrations.langgraph import StorageSaver  # noqa: E402
-
-from .langgraph_support import build_graph, build_interrupting_graph  # noqa: E402
+from .langgraph_support import build_graph, build_interrupting_graph
 
 TURNS = ["hello", "how are you", "tell me more"]
 

@@ -13,17 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
 
-pytest.importorskip("langgraph")
+from session_storage import SessionStorage, SyncSessionStorage
+from session_storage.integrations.langgraph import StorageSaver
+from session_storage.pytest_plugin import s3_storage_options
 
-from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
-from langgraph.types import Command  # noqa: E402
-
-from session_storage import SessionStorage, SyncSessionStorage  # noqa: E402
-from session_storage.integrations.langgraph import StorageSaver  # noqa: E402
-from session_storage.pytest_plugin import s3_storage_options  # noqa: E402
-
-from .langgraph_support import build_interrupting_graph  # noqa: E402
+from .langgraph_support import build_interrupting_graph
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG: dict[str, Any] = {"configurable": {"thread_id": "support-ticket-7"}}

@@ -11,16 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langgraph.checkpoint.base import Checkpoint
+from langgraph.checkpoint.base.id import uuid6
 
-pytest.importorskip("langgraph")
+from session_storage import SessionStorage
+from session_storage.integrations.langgraph import StorageSaver
 
-from langgraph.checkpoint.base import Checkpoint  # noqa: E402
-from langgraph.checkpoint.base.id import uuid6  # noqa: E402
-
-from session_storage import SessionStorage  # noqa: E402
-from session_storage.integrations.langgraph import StorageSaver  # noqa: E402
-
-from .conftest import RequestLog  # noqa: E402
+from .conftest import RequestLog
 
 HISTORY = 1000
 

@@ -139,11 +139,12 @@ async def test_azure_request_counts(request: pytest.FixtureRequest) -> None:
 
 
 def _assert_event_and_update_counts(counts: dict[str, int]) -> None:
-    # A single writer that knows the stream's end appends with one create-only PUT;
-    # a new idempotency key adds its marker; a used key costs the failed marker
-    # write and two reads (marker, event) and writes nothing.
+    # A single writer that knows the stream's tail appends with one conditional PUT of
+    # it, a new idempotency key included (the tail remembers keys); a used key is
+    # answered from one GET of the fresh tail and writes nothing.
+    assert counts["first append (finds the end)"] == 2
     assert counts["append"] == 1
-    assert counts["append with new key"] == 2
-    assert counts["append with used key"] == 3
+    assert counts["append with new key"] == 1
+    assert counts["append with used key"] == 1
     # Load with version + conditional store; a missing file is created with if_absent.
     assert counts["update_session"] == counts["update_session again"] == 2

@@ -13,6 +13,7 @@ from .errors import (
     ConfigurationError,
     ConflictError,
     CorruptDataError,
+    EncryptionKeyError,
     ForeignRootError,
     InvalidArgumentError,
     InvalidKeyError,
@@ -26,6 +27,7 @@ from .errors import (
     UnsafePathError,
 )
 from .events import EventRecord
+from .rekey import RekeyResult, rekey
 from .settings import StorageSettings
 from .storage import DEFAULT_FILENAME, SessionStorage
 from .sync import SyncSessionStorage
@@ -45,6 +47,7 @@ __all__ = [
     "CopyProgress",
     "CopyResult",
     "CorruptDataError",
+    "EncryptionKeyError",
     "EventRecord",
     "ForeignRootError",
     "InvalidArgumentError",
@@ -52,6 +55,7 @@ __all__ = [
     "MissingDependencyError",
     "NotSupportedError",
     "PermissionDeniedError",
+    "RekeyResult",
     "SaveHandle",
     "SerializationError",
     "SessionStorage",
@@ -66,6 +70,7 @@ __all__ = [
     "VersionedState",
     "copy_sessions",
     "get_default_storage_adapter",
+    "rekey",
 ]
 
 __version__ = "0.1.0"

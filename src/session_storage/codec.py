@@ -101,6 +101,13 @@ def encode_stamped(
     if not isinstance(state, dict):
         problem = f"state must be a dict, got {type(state).__name__}"
         raise _error(SerializationError, problem, *about)
+    if METADATA_KEY in state and not _is_stamp(state[METADATA_KEY]):
+        # Replacing it would drop the caller's data without a word.
+        problem = (
+            f"the key {METADATA_KEY!r} is reserved for the library's stamp; store your own "
+            f"data under another key (a loaded state's stamp may stay: it is renewed)"
+        )
+        raise _error(SerializationError, problem, *about)
     stamped = dict(state)
     stamped[METADATA_KEY] = {
         "session_id": session_id,
@@ -113,6 +120,14 @@ def encode_stamped(
     except ValueError as exc:
         problem = f"state is not JSON-serializable: {exc}"
         raise _error(SerializationError, problem, *about) from exc
+
+
+_STAMP_KEYS = frozenset({"session_id", "filename", "stored_at", "backend"})
+
+
+def _is_stamp(value: object) -> bool:
+    """Whether ``value`` is a stamp as the library writes it (from a loaded state)."""
+    return isinstance(value, dict) and value.keys() == _STAMP_KEYS
 
 
 def decode_state(

@@ -105,6 +105,7 @@ class Shared:
         """
         from .event_log import EventLogs  # event_log needs Scope, defined here
 
+        driver = _with_codecs(settings, driver)
         limit = check_int("max_concurrency", max_concurrency, 1, allow_none=True)
         background = check_int("background_concurrency", background_concurrency, 1)
         return cls(
@@ -115,6 +116,18 @@ class Shared:
             event_logs=EventLogs(driver),
             update_locks=KeyedLocks(),
         )
+
+
+def _with_codecs(settings: StorageSettings, driver: Driver) -> Driver:
+    """``driver`` itself without codecs configured (every byte as before), else wrapped
+    so that every body it reads and writes passes the codecs."""
+    keys, compression = settings.keyring, settings.compression_codec
+    if keys is None and compression is None:
+        return driver
+    from .backends.coded import CodedDriver
+    from .envelope import Codec
+
+    return CodedDriver(driver, Codec(driver.root, keys, compression))
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "CorruptDataError",
+    "EncryptionKeyError",
     "ErrorKind",
     "ForeignRootError",
     "InvalidArgumentError",
@@ -41,7 +42,16 @@ __all__ = [
 ]
 
 ErrorKind = Literal[
-    "missing_storage", "denied", "unreachable", "conflict", "foreign", "unsafe", "clash", "other"
+    "missing_storage",
+    "denied",
+    "unreachable",
+    "conflict",
+    "foreign",
+    "unsafe",
+    "clash",
+    "corrupt",
+    "missing_key",
+    "other",
 ]
 
 
@@ -96,11 +106,26 @@ class SerializationError(SessionStorageError, ValueError):
 
 
 class CorruptDataError(SessionStorageError, ValueError):
-    """A stored file exists but is not a JSON object."""
+    """A stored file exists but is not a JSON object, or (with codecs on) cannot be
+    decoded: a damaged or tampered envelope, or an encrypted file moved from another
+    session or file."""
 
 
 class ConfigurationError(SessionStorageError, ValueError):
     """An unknown backend or URL scheme, or settings that cannot be used."""
+
+
+class EncryptionKeyError(ConfigurationError):
+    """A stored file is encrypted under a key id the storage was not given.
+
+    ``key_id`` names it (never the key). The file is intact: open the storage with
+    that key among its ``encryption_keys`` to read it. A ConfigurationError, since the
+    fix is in the settings; a key id that is given but holds another key than the one
+    the file was written with cannot be told from tampering and raises
+    CorruptDataError instead.
+    """
+
+    key_id: str | None = None
 
 
 class MissingDependencyError(SessionStorageError, ImportError):
@@ -241,6 +266,8 @@ _KIND_TO_CLASS: dict[ErrorKind, type[SessionStorageError]] = {
     # A file and a folder of one name cannot coexist on local disk (they can on object
     # stores): like a segment over 255 bytes, a key this backend cannot hold.
     "clash": InvalidKeyError,
+    "corrupt": CorruptDataError,
+    "missing_key": EncryptionKeyError,
     "other": BackendError,
 }
 
@@ -309,4 +336,7 @@ def translate(
     # first says what happened, and the chained cause keeps the rest.
     reason = reason or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     message = f"{describe(backend, action, session_id, filename, url)}: {reason}"
-    return cls(message, backend=backend, session_id=session_id, filename=filename, url=url)
+    error = cls(message, backend=backend, session_id=session_id, filename=filename, url=url)
+    if isinstance(error, EncryptionKeyError):
+        error.key_id = getattr(exc, "key_id", None)
+    return error

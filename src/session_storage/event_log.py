@@ -1,316 +1,509 @@
-"""Append-only event logs: every event is its own object, written create-only.
+"""Event logs on object stores: a tail rewritten by conditional writes, sealed segments.
 
-Where events and markers live, and how they are named: :mod:`.event_paths`.
+Layout and names: :mod:`.event_paths`; the documents: :mod:`.event_docs`.
 
-Appends. An appender writes its event create-only at the index it believes is next;
-if another appender got there first the write fails (nothing is overwritten) and it
-tries the next index. So indices are contiguous from 0, and appenders never lose or
-reorder each other's events. The next index is cached per stream in the storage (an
-LRU of :data:`HINT_CACHE_SIZE` streams): a single writer appends with one request.
-A cold cache tries index 0 and, if taken, finds the end by galloping and bisection
-over existence checks, O(log n) requests; the stream is never listed to append. An
-appender that keeps losing races gallops forward in the same way.
+Why this layout. One object per event makes a history cost one GET per event and a
+batch N writes that are not atomic; a stream kept in one object makes every append
+upload the whole history. Here a stream is a chain of sealed segments of
+:data:`SEGMENT_SIZE` events, written once under unique names, below one open segment
+of fixed name, the tail (fewer than :data:`SEGMENT_SIZE` events). So an append
+uploads at most one segment's worth of events, and a reader needs the tail plus the
+segments its range covers.
 
-The cache assumes the stream only grows, except through this storage's own
-``truncate_events`` and ``delete_session``, which update it. If another process
-truncates a stream or deletes its session while this storage holds a hint for it, the
-next append here may land past the new end (a gap that readers stop at); rewind a
-stream from the process that appends to it.
+The commit point. Every change (append, batch append, truncate, pop) is ONE
+conditional write of the tail: ``if_version`` = the tail version this storage knows,
+or ``if_absent`` when it knows of none. The store checks it atomically, so of two
+workers acting on the same tail exactly one wins; the other's write is refused,
+having written nothing, and it reads the fresh tail and tries again on top of it.
+A worker whose view is stale (another truncated the stream, or deleted the session)
+finds out from that refusal, never by writing past the end: no gap, no ghost event.
+An append that fills the tail first writes the sealed segment(s) create-only under
+fresh names, then commits the tail naming them; a crash in between leaves an
+unreferenced segment (garbage, never read) and the stream as it was. A segment
+written for an attempt that lost its race is deleted at once when that is provably
+safe, otherwise by the next truncate above it or by ``delete_session``.
 
-Idempotency keys are the business of :mod:`session_storage.idempotency`.
+Costs (requests). A single writer knows its tail's version (an LRU per storage):
+an append is 1 PUT, plus 1 PUT per :data:`SEGMENT_SIZE` events when a segment is
+sealed. A worker that has not seen the stream first GETs the tail (1). A refused
+write costs the GET of the fresh tail and the retry. ``event_count``: 1 GET. A read
+GETs the tail and walks the chain down as far as its range needs; sealed segments
+never change, so each is cached once fetched; more than two missing ones are found
+with one LIST and fetched concurrently. Reading 2,000 events cold: tail, LIST, 15
+segments; the latest 50: tail, and the segment below it if the tail holds fewer.
+
+Lost replies: see :mod:`.idempotency` (commit ids in the tail).
 """
 
 from __future__ import annotations
 
+import os
 import random
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
-import orjson
 
 from .arguments import check_int
 from .backends.base import Driver
 from .bounded import run_bounded
-from .codec import METADATA_KEY, encode_json, utc_now_iso
 from .errors import (
     CorruptDataError,
     InvalidArgumentError,
-    SerializationError,
+    NotSupportedError,
     SessionStorageError,
     describe,
 )
-from .event_paths import MAX_EVENTS, StreamRef, event_name, is_stream_file
+from .event_docs import EMPTY, Doc, decode_doc, decode_event, encode_doc
+from .event_paths import (
+    MAX_EVENTS,
+    SEGMENT_SIZE,
+    TAIL_NAME,
+    Link,
+    StreamRef,
+    parse_segment_name,
+)
+from .idempotency import KEY_WINDOW, OPS_WINDOW, digest, find, keep_below, remember
 from .keyed_locks import KeyedLocks
 
-__all__ = ["HINT_CACHE_SIZE", "JSON", "READ_CHUNK", "EventLogs"]
+__all__ = ["CACHE_BYTES", "JSON", "EventLogs", "Known", "Record"]
 
 E = TypeVar("E", bound=SessionStorageError)
-
-HINT_CACHE_SIZE = 4096
-"""Streams whose next index a storage remembers (least recently used ones are dropped)."""
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 JSON = "application/json"
-_LINEAR_PROBES = 8  # lost races in a row before galloping to the end instead
-_CONTENTION_PAUSE = 0.002  # seconds; doubles with every race lost in a row
-_READ_CONCURRENCY = 16
-READ_CHUNK = 256
-"""Events read concurrently in one go."""
+CACHE_BYTES = 32 * 1024 * 1024
+"""Bytes of events a storage keeps cached, for tails and for sealed segments each."""
+_FETCH_CONCURRENCY = 16
+_PREFETCH_FROM = 3  # missing segments on a walk from which one LIST finds them all
+_CONTENTION_PAUSE = 0.005  # seconds; doubles with every refused write in a row...
+_PAUSE_DOUBLINGS = 4  # ...up to 16 times: more would starve a worker that lost often
+_READ_ATTEMPTS = 20  # a read racing truncations starts over at most this often
+
+Record = tuple[int, datetime, Any]
+"""``(index, appended_at, item)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """A tail as last seen: its version (``None``: not stored) and document."""
+
+    version: str | None
+    doc: Doc
+
+
+@dataclass(frozen=True, slots=True)
+class _Change(Generic[T]):
+    """What one attempt of a write decided: its result, and what to write for it."""
+
+    result: T
+    tail: Doc | None = None
+    """The new tail, or None when nothing needs writing."""
+    sealed: tuple[Doc, ...] = ()
+    """Segments to write before the tail that names them."""
+    obsolete: tuple[Link, ...] = ()
+    """Segments no longer on the chain once the tail is written: deleted after."""
+
+
+class _Stale(Exception):
+    """A segment on the chain is gone: the tail that named it was replaced."""
+
+
+class _Cache(Generic[K, V]):
+    """A least-recently-used map bounded by the bytes its values stand for."""
+
+    def __init__(self, max_bytes: int, size: Callable[[V], int]) -> None:
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._size = size
+        self._bytes = 0
+        self._max = max_bytes
+
+    def get(self, key: K) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self.pop(key)
+        self._items[key] = value
+        self._bytes += self._size(value)
+        while self._bytes > self._max and len(self._items) > 1:
+            _, old = self._items.popitem(last=False)
+            self._bytes -= self._size(old)
+
+    def pop(self, key: K) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= self._size(old)
+
+    def keys(self) -> list[K]:
+        return list(self._items)
+
+
+def _doc_size(doc: Doc) -> int:
+    return 256 + sum(len(event) for event in doc.events)
+
+
+def _nonce() -> str:
+    return os.urandom(8).hex()
 
 
 class EventLogs:
     """The event logs of one storage (shared with its narrowed views).
 
-    Knows each stream's next index (a hint), writes events create-only at the next
-    free index, finds the end, reads ranges and truncates.
+    Caches each stream's tail (version and document) and the sealed segments it has
+    seen; commits every change by a conditional write of the tail.
     """
 
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
-        self._hints: OrderedDict[str, int] = OrderedDict()
-        self._appending = KeyedLocks()
-
-    # -- the next-index cache ----------------------------------------------------------
-
-    def hint(self, ref: StreamRef) -> int | None:
-        """The next index this storage expects in the stream, or None if it does not know."""
-        hint = self._hints.get(ref.folder)
-        if hint is not None:
-            self._hints.move_to_end(ref.folder)
-        return hint
-
-    def _remember(self, ref: StreamRef, next_index: int, *, exact: bool = False) -> None:
-        old = self._hints.get(ref.folder)
-        if not exact and old is not None:
-            next_index = max(old, next_index)
-        self._hints[ref.folder] = next_index
-        self._hints.move_to_end(ref.folder)
-        while len(self._hints) > HINT_CACHE_SIZE:
-            self._hints.popitem(last=False)
+        self._tails: _Cache[str, Known] = _Cache(CACHE_BYTES, lambda k: _doc_size(k.doc))
+        self._segments: _Cache[str, Doc] = _Cache(CACHE_BYTES, _doc_size)
+        self._writing = KeyedLocks()
 
     def forget(self, folder: str) -> None:
-        """Drop the hints of every stream at or below ``folder`` (after a delete)."""
+        """Drop what is cached of every stream at or below ``folder`` (after a delete).
+
+        Only a saving: a stale tail's write would be refused anyway.
+        """
         head = folder.rstrip("/") + "/"
-        for name in list(self._hints):
-            if name == folder or name.startswith(head):
-                self._hints.pop(name, None)
+        for cache in (self._tails, self._segments):
+            for name in cache.keys():
+                if name == folder or name.startswith(head):
+                    cache.pop(name)
+
+    # -- the tail ----------------------------------------------------------------------
+
+    async def fetch(self, ref: StreamRef) -> Known:
+        """The stream's current tail, from one GET; remembered for the next write."""
+        found = await self.driver.get(ref.tail_path)
+        if found is None:
+            known = Known(None, EMPTY)
+        else:
+            raw, version = found
+            if version is None:
+                why = "the backend returned no version, so the stream cannot be written safely"
+                raise self.error(NotSupportedError, ref, "read events of", why)
+            known = Known(version, self._decode(ref, TAIL_NAME, raw))
+        self._tails.put(ref.folder, known)
+        return known
+
+    async def commit(self, ref: StreamRef, plan: Callable[[Known], Awaitable[_Change[T]]]) -> T:
+        """Run ``plan`` on the tail and write what it decides, until the write holds.
+
+        ``plan`` may run more than once: on a refused write it runs again on the fresh
+        tail. A plan that writes nothing is answered from a tail read by this call,
+        never from the cache alone (which may be stale). Writes to one stream through
+        this storage take turns: they would only refuse each other.
+        """
+        async with self._writing.hold(ref.folder):
+            known = self._tails.get(ref.folder)
+            fresh = known is None
+            if known is None:
+                known = await self.fetch(ref)
+            refused = 0
+            stale: str | None = None
+            while True:
+                try:
+                    change = await plan(known)
+                except _Stale:
+                    if fresh and known.version == stale:  # the same tail twice
+                        why = "a segment the tail names is missing"
+                        raise self.error(CorruptDataError, ref, "write", why) from None
+                    stale = known.version if fresh else None
+                    known, fresh = await self.fetch(ref), True
+                    continue
+                if change.tail is None:
+                    if fresh:
+                        return change.result
+                    known, fresh = await self.fetch(ref), True
+                    continue
+                try:
+                    version = await self._write(ref, known, change)
+                except FileExistsError:
+                    # Refused: another worker changed the tail, or this write landed
+                    # and its reply was lost (the client's resend was refused). Wait
+                    # a random moment before reading the tail again: workers that
+                    # collided then come back one after another, each on a fresh tail.
+                    refused += 1
+                    pause = _CONTENTION_PAUSE * 2 ** min(refused - 1, _PAUSE_DOUBLINGS)
+                    await anyio.sleep(random.uniform(0, pause))
+                    known, fresh = await self.fetch(ref), True
+                    if find(known.doc.ops, change.tail.id) is not None:
+                        await self._delete(ref, change.obsolete)
+                        return change.result
+                    await self._delete(ref, _unused(change.sealed, known.doc))
+                    continue
+                except BaseException:
+                    self._tails.pop(ref.folder)  # the outcome is unknown
+                    raise
+                self._tails.put(ref.folder, Known(version, change.tail))
+                await self._delete(ref, change.obsolete)
+                return change.result
+
+    async def _write(self, ref: StreamRef, known: Known, change: _Change[Any]) -> str:
+        assert change.tail is not None
+        meta = {"session_id": ref.session_id, "stream": ref.stream, "backend": self.driver.name}
+
+        async def seal(segment: Doc) -> None:
+            # A fresh name per attempt: an unconditional write cannot overwrite anything
+            # of another writer, and a resend after a lost reply writes the same bytes.
+            link = Link(segment.first, segment.id)
+            await self.driver.put(
+                ref.segment_path(link), encode_doc(segment, meta, tail=False), JSON
+            )
+            self._segments.put(ref.segment_path(link), segment)
+
+        await run_bounded(seal, change.sealed, _FETCH_CONCURRENCY)
+        return await self.driver.put(
+            ref.tail_path,
+            encode_doc(change.tail, meta, tail=True),
+            JSON,
+            if_version=known.version,
+            if_absent=known.version is None,
+            verify_own=False,  # the commit id in the tail tells, see idempotency
+        )
+
+    async def _delete(self, ref: StreamRef, links: Iterable[Link]) -> None:
+        """Delete segments off the chain, best effort: garbage is never read anyway."""
+        paths = [ref.segment_path(link) for link in links]
+        if not paths:
+            return
+        for path in paths:
+            self._segments.pop(path)
+        try:
+            await ref.scope.delete_files(paths)
+        except Exception:  # noqa: BLE001, S110 - the stream is committed; this only tidies
+            pass
 
     # -- operations --------------------------------------------------------------------
 
-    async def append(self, ref: StreamRef, data: bytes) -> int:
-        """Write an encoded event at the end of the stream; its index."""
-        hint = self.hint(ref)
-        return await self.write_next(ref, data, hint, cold=hint is None)
+    async def append(self, ref: StreamRef, events: tuple[bytes, ...], key: str | None) -> int:
+        """Append encoded events as one unit; the index of the first.
 
-    async def read_records(
-        self, ref: StreamRef, start: int, limit: int | None
-    ) -> list[tuple[int, datetime, Any]]:
-        """Events from ``start`` (negative: from the end) as (index, appended_at, item)."""
+        With ``key``, a key the tail remembers returns its first index and writes
+        nothing (see :mod:`.idempotency`).
+        """
+        name = None if key is None else digest(key)
+
+        async def plan(known: Known) -> _Change[int]:
+            doc = known.doc
+            if name is not None:
+                found = find(doc.keys, name)
+                if found is not None:
+                    return _Change(found)
+            start = doc.count
+            if start + len(events) > MAX_EVENTS:
+                raise self.invalid(ref, f"the stream is full ({MAX_EVENTS} events)")
+            held = doc.events + events
+            first, prev, sealed = doc.first, doc.prev, []
+            while len(held) >= SEGMENT_SIZE:
+                segment = Doc(first, held[:SEGMENT_SIZE], prev, _nonce())
+                sealed.append(segment)
+                prev, first, held = (
+                    Link(first, segment.id),
+                    first + SEGMENT_SIZE,
+                    held[SEGMENT_SIZE:],
+                )
+            commit = _nonce()
+            entry = (commit, start, len(events))
+            keys = doc.keys
+            if name is not None:
+                keys = remember(keys, (name, start, len(events)), KEY_WINDOW)
+            tail = Doc(first, held, prev, commit, keys, remember(doc.ops, entry, OPS_WINDOW))
+            return _Change(start, tail, tuple(sealed))
+
+        return await self.commit(ref, plan)
+
+    async def truncate(self, ref: StreamRef, length: int) -> int:
+        """Drop the events from index ``length`` on; how many were dropped."""
+        self._check_count(ref, "length", length)
+
+        async def plan(known: Known) -> _Change[int]:
+            if length >= known.doc.count:
+                return _Change(0)
+            tail, dropped, obsolete = await self._cut(ref, known.doc, length)
+            return _Change(len(dropped), tail, obsolete=obsolete)
+
+        return await self.commit(ref, plan)
+
+    async def pop(self, ref: StreamRef, how_many: int) -> list[Any]:
+        """Remove the last ``how_many`` events (fewer if shorter); their items in order."""
+
+        async def plan(known: Known) -> _Change[list[Any]]:
+            count = known.doc.count
+            if how_many == 0 or count == 0:
+                return _Change([])
+            length = max(0, count - how_many)
+            tail, dropped, obsolete = await self._cut(ref, known.doc, length)
+            items = [self._event(ref, length + i, raw)[2] for i, raw in enumerate(dropped)]
+            return _Change(items, tail, obsolete=obsolete)
+
+        return await self.commit(ref, plan)
+
+    async def _cut(
+        self, ref: StreamRef, doc: Doc, length: int
+    ) -> tuple[Doc, tuple[bytes, ...], tuple[Link, ...]]:
+        """The tail after dropping events from ``length`` on, the dropped events, and
+        the segments that leave the chain.
+
+        A cut inside a sealed segment makes that segment's kept part the new tail
+        (unsealing it), its ``prev`` the new tail's.
+        """
+        commit = _nonce()
+        ops = remember(doc.ops, (commit, length, doc.count - length), OPS_WINDOW)
+        keys = keep_below(doc.keys, length)
+        if length >= doc.first:
+            kept = doc.cut(length)
+            dropped = doc.events[length - doc.first :]
+            return replace(kept, id=commit, keys=keys, ops=ops), dropped, ()
+        chain = await self._chain(ref, doc, length)
+        base = chain[-1]
+        held = tuple(event for segment in reversed(chain) for event in segment.events)
+        held += doc.events
+        offset = length - base.first
+        tail = Doc(base.first, held[:offset], base.prev, commit, keys, ops)
+        obsolete = tuple(Link(segment.first, segment.id) for segment in chain)
+        return tail, held[offset:], obsolete
+
+    async def count(self, ref: StreamRef) -> int:
+        """How many events the stream holds: one GET of the tail."""
+        return (await self.fetch(ref)).doc.count
+
+    async def read_records(self, ref: StreamRef, start: int, limit: int | None) -> list[Record]:
+        """Events from ``start`` (negative: from the end), at most ``limit`` of them."""
         try:
             check_int("start", start, -MAX_EVENTS)
         except InvalidArgumentError as exc:
             raise self.invalid(ref, str(exc)) from None
         if limit is not None and self._check_count(ref, "limit", limit) == 0:
             return []
-        hint = self.hint(ref)
-        if start >= 0 and limit is not None and hint is not None and start + limit <= hint:
-            stop = start + limit  # known to exist: no need to find the end
-        else:
-            count = await self.count(ref)
-            if start < 0:
-                start = max(0, count + start)
-            stop = count if limit is None else min(count, start + limit)
-        return [self._record(ref, i, raw) for i, raw in await self.read_range(ref, start, stop)]
-
-    async def count(self, ref: StreamRef) -> int:
-        hint = self.hint(ref)
-        count = await self.find_end(ref, hint if hint is not None else 0)
-        self._remember(ref, count, exact=True)
-        return count
-
-    async def truncate(self, ref: StreamRef, length: int) -> int:
-        self._check_count(ref, "length", length)
-        count = await self.count(ref)
-        if length >= count:
-            return 0
-        if length == 0:
-            paths = await self._stream_files(ref)
-        else:
-            # Markers are named by key; the dropped events say which keys they carry.
-            dropped = await self.read_range(ref, length, count)
-            keys = (self.key_of(ref, i, raw) for i, raw in dropped)
-            paths = [ref.marker_path(k) for k in keys if k is not None]
-            paths += [ref.event_path(i) for i in range(count - 1, length - 1, -1)]
-        await ref.scope.delete_files(paths)
-        self._remember(ref, length, exact=True)
-        return count - length
-
-    # -- appending ---------------------------------------------------------------------
-
-    async def write_next(self, ref: StreamRef, data: bytes, start: int | None, cold: bool) -> int:
-        """Write ``data`` create-only at the first free index from ``start``.
-
-        ``cold`` says that ``start`` is a guess, not a hint from this storage. Appends
-        to one stream through this storage take turns: they would only collide on the
-        same cached index. Between storages or processes, a lost race costs a short
-        random pause, so writers stop colliding in lock step.
-        """
-        async with self._appending.hold(ref.folder):
-            hint = self.hint(ref)
-            if hint is not None and (start is None or hint > start):
-                start, cold = hint, False  # the tasks before us moved the end on
-            return await self._race_for_next(ref, data, start, cold)
-
-    async def _race_for_next(
-        self, ref: StreamRef, data: bytes, start: int | None, cold: bool
-    ) -> int:
-        index = start or 0
-        lost = streak = 0  # races lost in this append, and since the last gallop
-        while True:
-            if index >= MAX_EVENTS:
-                raise self.invalid(ref, f"the stream is full ({MAX_EVENTS} events)")
+        seen: str | None = None
+        for _ in range(_READ_ATTEMPTS):
+            known = await self.fetch(ref)
+            doc = known.doc
+            begin = max(0, doc.count + start) if start < 0 else start
+            stop = doc.count if limit is None else min(doc.count, begin + limit)
+            if begin >= stop:
+                return []
             try:
-                await self.driver.put(ref.event_path(index), data, JSON, if_absent=True)
-            except FileExistsError:
-                if cold:  # not a race: the stream existed before this storage saw it
-                    index = await self.find_end(ref, index + 1, below_exists=True)
-                    cold = False
-                    continue
-                lost += 1
-                streak += 1
-                await anyio.sleep(random.uniform(0, _CONTENTION_PAUSE * 2 ** min(lost, 6)))
-                if streak >= _LINEAR_PROBES:
-                    # Far behind: find the end instead of knocking on every index.
-                    index = await self.find_end(ref, index + 1, below_exists=True)
-                    streak = 0
-                else:
-                    index += 1
+                events = await self._events(ref, doc, begin, stop)
+            except _Stale:
+                if known.version == seen:  # the same tail twice: the segment is lost
+                    why = "a segment the tail names is missing"
+                    raise self.error(CorruptDataError, ref, "read events of", why) from None
+                seen = known.version
                 continue
-            self._remember(ref, index + 1)
-            return index
+            return [self._event(ref, begin + i, raw) for i, raw in enumerate(events)]
+        why = f"the stream kept changing under {_READ_ATTEMPTS} reads in a row"
+        raise self.error(CorruptDataError, ref, "read events of", why)
 
-    # -- finding the end ---------------------------------------------------------------
+    async def _events(self, ref: StreamRef, doc: Doc, begin: int, stop: int) -> tuple[bytes, ...]:
+        if begin >= doc.first:
+            return doc.events[begin - doc.first : stop - doc.first]
+        chain = await self._chain(ref, doc, begin)
+        held = tuple(event for segment in reversed(chain) for event in segment.events)
+        held += doc.events
+        base = chain[-1].first
+        return held[begin - base : stop - base]
 
-    async def _exists(self, ref: StreamRef, index: int) -> bool:
-        if index >= MAX_EVENTS:
-            return False
-        return await self.driver.info(ref.event_path(index)) is not None
+    # -- the chain of sealed segments --------------------------------------------------
 
-    async def find_end(self, ref: StreamRef, guess: int, *, below_exists: bool = False) -> int:
-        """The number of events, found from ``guess`` by galloping and bisection.
+    async def _chain(self, ref: StreamRef, tail: Doc, down_to: int) -> list[Doc]:
+        """The sealed segments from the tail's ``prev`` down to the one holding index
+        ``down_to``, top first, each checked against the link that named it.
 
-        Events exist exactly at indices ``0 .. n-1``, so existence is monotone. A right
-        guess costs two existence checks (``guess - 1`` and ``guess``), a wrong one
-        O(log distance).
+        Raises _Stale if one is gone (a truncate replaced the tail meanwhile).
         """
-        if guess > 0 and not below_exists and not await self._exists(ref, guess - 1):
-            low, high = -1, guess - 1  # low exists (-1: nothing), high does not
-        else:
-            low, step = guess - 1, 1
-            high = guess
-            while await self._exists(ref, high):
-                low, high = high, min(high + step, MAX_EVENTS)
-                step *= 2
-        while high - low > 1:
-            middle = (low + high) // 2
-            if await self._exists(ref, middle):
-                low = middle
-            else:
-                high = middle
-        return high
+        low = down_to - down_to % SEGMENT_SIZE
+        chain: list[Doc] = []
+        link, above, listed = tail.prev, tail.first, False
+        while above > low:
+            if link is None or link.first != above - SEGMENT_SIZE:
+                why = f"the segment chain breaks below index {above}"
+                raise self.error(CorruptDataError, ref, "read events of", why)
+            path = ref.segment_path(link)
+            segment = self._segments.get(path)
+            if segment is None and not listed and (link.first - low) // SEGMENT_SIZE >= 2:
+                listed = True
+                await self._prefetch(ref, low, link.first)
+                segment = self._segments.get(path)
+            if segment is None:
+                segment = await self._fetch_segment(ref, link)
+                if segment is None:
+                    raise _Stale
+            if (
+                segment.first != link.first
+                or segment.id != link.id
+                or (len(segment.events) != SEGMENT_SIZE)
+            ):
+                why = "it is not the sealed segment its name and link say"
+                raise self._corrupt(ref, link.name, why)
+            chain.append(segment)
+            link, above = segment.prev, segment.first
+        return chain
 
-    # -- reading -----------------------------------------------------------------------
+    async def _fetch_segment(self, ref: StreamRef, link: Link) -> Doc | None:
+        path = ref.segment_path(link)
+        found = await self.driver.get(path)
+        if found is None:
+            return None
+        segment = self._decode(ref, link.name, found[0])
+        self._segments.put(path, segment)
+        return segment
 
-    async def read_range(self, ref: StreamRef, start: int, stop: int) -> list[tuple[int, bytes]]:
-        """Events ``start .. stop-1`` as (index, bytes), up to the first missing one."""
-        out: list[tuple[int, bytes]] = []
-        got: dict[int, bytes | None] = {}
-
-        async def fetch(index: int) -> None:
-            found = await self.driver.get(ref.event_path(index))
-            got[index] = None if found is None else found[0]
-
-        for chunk in range(start, stop, READ_CHUNK):
-            indices = range(chunk, min(chunk + READ_CHUNK, stop))
-            got.clear()
-            await run_bounded(fetch, indices, _READ_CONCURRENCY)
-            for index in indices:
-                raw = got[index]
-                if raw is None:
-                    return out  # the end (or a concurrent truncation)
-                out.append((index, raw))
-        return out
-
-    async def _stream_files(self, ref: StreamRef) -> list[str]:
-        """Every event and marker of the stream (not those of nested streams)."""
+    async def _prefetch(self, ref: StreamRef, low: int, high: int) -> None:
+        """Fetch, concurrently, every segment file starting in ``low .. high`` that is
+        not cached: one LIST finds their names (garbage ones too, rarely)."""
         cut = len(ref.folder) + 1
-        return [
-            path for path in await self.driver.list_files(ref.folder) if is_stream_file(path[cut:])
-        ]
+        wanted = []
+        for path in await self.driver.list_files(ref.folder):
+            link = parse_segment_name(path[cut:])
+            if link is not None and low <= link.first <= high:
+                if self._segments.get(ref.segment_path(link)) is None:
+                    wanted.append(link)
+        await run_bounded(lambda link: self._fetch_segment(ref, link), wanted, _FETCH_CONCURRENCY)
 
-    # -- encoding ----------------------------------------------------------------------
+    # -- decoding and errors -----------------------------------------------------------
 
-    def where(self, ref: StreamRef, action: str, index: int | None = None) -> str:
-        name = ref.stream if index is None else f"{ref.stream}/{event_name(index)}"
-        path = ref.folder if index is None else ref.event_path(index)
-        return describe(self.driver.name, action, ref.session_id, name, self.driver.url(path))
-
-    def encode_event(self, ref: StreamRef, item: Any, key: str | None) -> bytes:
-        meta: dict[str, Any] = {
-            "session_id": ref.session_id,
-            "stream": ref.stream,
-            "appended_at": utc_now_iso(),
-            "backend": self.driver.name,
-        }
-        if key is not None:
-            meta["idempotency_key"] = key
+    def _decode(self, ref: StreamRef, name: str, raw: bytes) -> Doc:
         try:
-            return encode_json({"item": item, METADATA_KEY: meta}, item)
+            return decode_doc(raw)
         except ValueError as exc:
-            why = f"the event is not JSON-serializable: {exc}"
-            raise self.error(SerializationError, ref, "append an event to", why) from exc
+            raise self._corrupt(ref, name, str(exc)) from exc
 
-    def _decode_event(self, ref: StreamRef, index: int, raw: bytes) -> dict[str, Any]:
+    def _event(self, ref: StreamRef, index: int, raw: bytes) -> Record:
         try:
-            record = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise self._corrupt(ref, index, f"not valid JSON: {exc}") from exc
-        if not isinstance(record, dict) or "item" not in record:
-            raise self._corrupt(ref, index, "not an event record (no 'item')")
-        return record
+            appended_at, item = decode_event(raw)
+        except ValueError as exc:
+            why = f"event {index} is unreadable: {exc}"
+            raise self.error(CorruptDataError, ref, "read events of", why) from exc
+        return index, appended_at, item
 
-    def _record(self, ref: StreamRef, index: int, raw: bytes) -> tuple[int, datetime, Any]:
-        record = self._decode_event(ref, index, raw)
-        meta = record.get(METADATA_KEY)
-        stamp = meta.get("appended_at") if isinstance(meta, dict) else None
-        try:
-            appended_at = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
-        except ValueError:
-            appended_at = None
-        if appended_at is None:
-            raise self._corrupt(ref, index, "missing its append time")
-        return index, appended_at, record["item"]
-
-    def key_of(self, ref: StreamRef, index: int, raw: bytes) -> str | None:
-        meta = self._decode_event(ref, index, raw).get(METADATA_KEY)
-        key = meta.get("idempotency_key") if isinstance(meta, dict) else None
-        return key if isinstance(key, str) else None
+    def where(self, ref: StreamRef, action: str, name: str | None = None) -> str:
+        shown = ref.stream if name is None else ref.file_of(name)
+        path = ref.folder if name is None else f"{ref.folder}/{name}"
+        return describe(self.driver.name, action, ref.session_id, shown, self.driver.url(path))
 
     def error(
-        self, cls: type[E], ref: StreamRef, action: str, why: str, index: int | None = None
+        self, cls: type[E], ref: StreamRef, action: str, why: str, name: str | None = None
     ) -> E:
-        """A ``cls`` error about the stream (or one of its events) naming where it happened."""
-        name = ref.stream if index is None else f"{ref.stream}/{event_name(index)}"
+        """A ``cls`` error about the stream (or one of its files) naming where it happened."""
         return cls(
-            f"{self.where(ref, action, index)}: {why}",
+            f"{self.where(ref, action, name)}: {why}",
             backend=self.driver.name,
             session_id=ref.session_id,
-            filename=name,
+            filename=ref.stream if name is None else ref.file_of(name),
         )
 
-    def _corrupt(self, ref: StreamRef, index: int, why: str) -> CorruptDataError:
-        return self.error(CorruptDataError, ref, "read", f"stored event is {why}", index)
+    def _corrupt(self, ref: StreamRef, name: str, why: str) -> CorruptDataError:
+        return self.error(CorruptDataError, ref, "read", f"stored file is {why}", name)
 
     def invalid(self, ref: StreamRef, why: str) -> InvalidArgumentError:
         """The error for an unusable argument of a call on ``ref``."""
@@ -321,3 +514,22 @@ class EventLogs:
             return check_int(name, value, 0)
         except InvalidArgumentError as exc:
             raise self.invalid(ref, str(exc)) from None
+
+
+def _unused(sealed: Iterable[Doc], fresh: Doc) -> list[Link]:
+    """Segments written for a refused attempt that can never be on the chain.
+
+    One at or above the fresh tail's first index is not on it, and one whose place the
+    chain fills with another segment is not either; names are never reused, so
+    neither ever will be. Any other is kept (the refused attempt may have landed
+    after all, if its reply was lost and the ops window has moved on), for
+    ``delete_session`` to remove.
+    """
+    out = []
+    for segment in sealed:
+        below = fresh.prev
+        if segment.first >= fresh.first or (
+            below is not None and below.first == segment.first and below.id != segment.id
+        ):
+            out.append(Link(segment.first, segment.id))
+    return out

@@ -3,23 +3,26 @@
 Layout under the session folder (``<stream>`` is encoded like a filename, so ``/``
 nests streams the way it nests files)::
 
-    <stream>/000000000000.json          event 0
-    <stream>/000000000001.json          event 1, ...
-    <stream>/~keys/<sha256(key)>.json   idempotency marker of one key
+    <stream>/tail.json                              the open segment: the newest events
+    <stream>/seg-000000000000-<nonce>.json          sealed: events 0 .. 127
+    <stream>/seg-000000000128-<nonce>.json          sealed: events 128 .. 255, ...
 
-Event names are the index zero-padded to :data:`INDEX_WIDTH` (12) digits, so key order
-is index order and a stream holds up to 10**12 - 1 events (thirty years at a thousand
-appends a second). Event files are ordinary files of the session: ``list_files`` shows
-``<stream>/000000000000.json`` and ``load_session`` can read one. Markers live in a
-folder whose name contains ``~``, which no encoded name does, so no stream or file can
-collide with it and listings skip it; ``delete_session`` removes it with the rest.
+A sealed segment holds exactly :data:`SEGMENT_SIZE` events, starting at a multiple
+of it, and is written once and never rewritten. Its name carries its first index
+(zero-padded to :data:`INDEX_WIDTH` digits, so key order is index order) and a random
+nonce, so two writers sealing the same range never race on a name. Only the segments
+on the chain that starts at the tail (each document names the one below it) are
+data; any other is garbage left by a writer whose commit failed (see
+:mod:`.event_log`), never read as events.
 
-The appending, end-finding and reading over this layout are :mod:`.event_log`'s.
+Stream files are ordinary files of the session: ``list_files`` shows
+``<stream>/tail.json`` and ``load_session`` can read one; ``copy_sessions`` copies
+them byte for byte. Their names are reserved: a state write onto one is refused
+(:func:`check_writable`), since a stamped state there would break the stream.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -31,53 +34,72 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INDEX_WIDTH",
-    "KEYS_FOLDER",
     "MAX_EVENTS",
+    "SEGMENT_SIZE",
+    "TAIL_NAME",
+    "Link",
     "StreamRef",
     "check_writable",
-    "event_name",
-    "is_stream_file",
+    "parse_segment_name",
+    "segment_name",
 ]
 
 INDEX_WIDTH = 12
-"""Digits of an event's name; indices run from 0 to 10**12 - 1."""
+"""Digits of a segment's first index in its name; indices run from 0 to 10**12 - 1."""
 MAX_EVENTS = 10**INDEX_WIDTH
-KEYS_FOLDER = "~keys"
-"""Folder of the idempotency markers inside a stream folder."""
-_EVENT_NAME = re.compile(rf"\d{{{INDEX_WIDTH}}}\.json")
-_MARKER_NAME = re.compile(rf"{re.escape(KEYS_FOLDER)}/[0-9a-f]{{64}}\.json")
-_LONGEST_SUFFIX = f"/{KEYS_FOLDER}/{'0' * 64}.json"
+SEGMENT_SIZE = 128
+"""Events in one sealed segment; the open tail holds fewer (0 .. SEGMENT_SIZE - 1)."""
+TAIL_NAME = "tail.json"
+"""The open segment's fixed name inside its stream folder."""
+NONCE_HEX = 16
+"""Hex digits of a segment's nonce (64 random bits)."""
+
+_SEGMENT_NAME = re.compile(rf"seg-(\d{{{INDEX_WIDTH}}})-([0-9a-f]{{{NONCE_HEX}}})\.json")
+_LONGEST_SUFFIX = f"/seg-{'0' * INDEX_WIDTH}-{'0' * NONCE_HEX}.json"
 
 
-def event_name(index: int) -> str:
-    """The file name of event ``index`` inside its stream folder."""
-    return f"{index:0{INDEX_WIDTH}d}.json"
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A reference to a sealed segment: its first index and nonce (which name it)."""
+
+    first: int
+    id: str
+
+    @property
+    def name(self) -> str:
+        return segment_name(self.first, self.id)
 
 
-def is_stream_file(name: str) -> bool:
-    """Whether ``name``, relative to a stream folder, is one of its events or markers.
+def segment_name(first: int, nonce: str) -> str:
+    """The file name of the sealed segment starting at ``first`` with ``nonce``."""
+    return f"seg-{first:0{INDEX_WIDTH}d}-{nonce}.json"
 
-    Files of nested streams (``sub/000000000000.json``) are not.
-    """
-    return bool(_EVENT_NAME.fullmatch(name) or _MARKER_NAME.fullmatch(name))
+
+def parse_segment_name(name: str) -> Link | None:
+    """The link a segment file name stands for, or ``None`` if it is not one."""
+    match = _SEGMENT_NAME.fullmatch(name)
+    return None if match is None else Link(int(match[1]), match[2])
+
+
+def _is_stream_name(name: str) -> bool:
+    return name == TAIL_NAME or _SEGMENT_NAME.fullmatch(name) is not None
 
 
 def check_writable(filename: str, *, session_id: str, backend: str) -> None:
-    """Refuse a state write whose ``filename`` is an event of a stream.
+    """Refuse a state write whose ``filename`` is a file of an event stream.
 
-    ``<stream>/000000000007.json`` belongs to the stream's log: a stamped state there
-    is a record that ``read_events`` rejects as corrupt, or an event no appender
-    wrote. So names of events (a last segment of :data:`INDEX_WIDTH` digits and
-    ``.json``, below a folder) are reserved for ``append_event``. ``load_session``
-    can still read them, and ``store_bytes`` (raw bytes, what ``copy_sessions``
-    copies event logs with) still writes them. Raises InvalidKeyError naming the
-    session and file; nothing is written.
+    ``<stream>/tail.json`` and ``<stream>/seg-<12 digits>-<16 hex>.json`` belong to
+    the stream's log: a stamped state there would make ``read_events`` fail as
+    corrupt, or hide events. So those names (below a folder) are reserved for the
+    event calls. ``load_session`` can still read them, and ``store_bytes`` (raw bytes,
+    what ``copy_sessions`` copies event logs with) still writes them. Raises
+    InvalidKeyError naming the session and file; nothing is written.
     """
     folder, slash, name = filename.rpartition("/")
-    if slash and folder and _EVENT_NAME.fullmatch(name):
+    if slash and folder and _is_stream_name(name):
         raise InvalidKeyError(
             f"{backend}: cannot store session {session_id!r} file {filename!r}: the name "
-            f"is an event of stream {folder!r}; use append_event to add events",
+            f"is a file of event stream {folder!r}; use append_event to add events",
             backend=backend,
             session_id=session_id,
             filename=filename,
@@ -103,13 +125,16 @@ class StreamRef:
     def path(self) -> str:
         return self.folder
 
-    def event_path(self, index: int) -> str:
-        return f"{self.folder}/{event_name(index)}"
+    @property
+    def tail_path(self) -> str:
+        return f"{self.folder}/{TAIL_NAME}"
 
-    def marker_path(self, key: str) -> str:
-        # Hashed: any key, of any length, gives a short fixed-size name.
-        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-        return f"{self.folder}/{KEYS_FOLDER}/{digest}.json"
+    def segment_path(self, link: Link) -> str:
+        return f"{self.folder}/{link.name}"
+
+    def file_of(self, name: str) -> str:
+        """The stream-relative name of one of its files, as errors show it."""
+        return f"{self.stream}/{name}"
 
     @staticmethod
     def longest_path(folder: str) -> str:

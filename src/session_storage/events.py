@@ -14,23 +14,25 @@ from datetime import datetime
 from typing import Any
 
 from .arguments import check_int
+from .codec import utc_now_iso
 from .context import Scope
-from .errors import InvalidArgumentError
-from .event_paths import INDEX_WIDTH, MAX_EVENTS, StreamRef, event_name
-from .idempotency import CLAIM_LEASE_SECONDS, append_keyed
+from .errors import InvalidArgumentError, SerializationError
+from .event_docs import encode_event
+from .event_paths import INDEX_WIDTH, MAX_EVENTS, SEGMENT_SIZE, StreamRef
+from .idempotency import KEY_WINDOW
 from .keys import encode_filename, join
 
 __all__ = [
-    "CLAIM_LEASE_SECONDS",
-    "EventRecord",
     "INDEX_WIDTH",
+    "KEY_WINDOW",
     "MAX_EVENTS",
+    "SEGMENT_SIZE",
+    "EventRecord",
     "append",
     "append_many",
-    "pop",
     "count",
-    "event_name",
     "iter_items",
+    "pop",
     "read",
     "truncate",
 ]
@@ -58,23 +60,9 @@ def stream_ref(scope: Scope, session_id: str, stream: str) -> StreamRef:
 async def append(scope: Scope, session_id: str, stream: str, item: Any, key: str | None) -> int:
     """Append ``item`` (any JSON value) to the session's event ``stream``; its index.
 
-    Each event is its own file, ``<stream>/<12-digit index>.json``, written
-    create-only: appenders never overwrite one another, indices run from 0 without
-    gaps, and a single writer needs one request (see :mod:`session_storage.event_log`).
-    With ``key`` (an idempotency key) a repeated append returns the index of the first
-    and writes nothing (see :mod:`session_storage.idempotency`). A missing stream is
-    created by its first append; a stream name nests with ``/`` like a filename.
+    The one-item case of :func:`append_many`.
     """
-    ref = stream_ref(scope, session_id, stream)
-    action = "append an event to"
-    scope.require_conditions(action, ref)
-    logs = scope.shared.event_logs
-    if key is not None and (not isinstance(key, str) or not key):
-        raise logs.invalid(ref, f"idempotency_key must be a non-empty str, got {key!r}")
-    data = logs.encode_event(ref, item, key)
-    if key is None:
-        return await scope.call(ref, action, logs.append(ref, data))
-    return await scope.call(ref, action, append_keyed(logs, ref, data, key))
+    return await _append(scope, session_id, stream, (item,), key)
 
 
 async def append_many(
@@ -82,8 +70,16 @@ async def append_many(
 ) -> int:
     """Append ``items`` in order as one unit; the index of the first.
 
-    An empty ``items`` writes nothing and returns the stream's length. With ``key`` a
-    repeated call returns the first index of the first call and writes nothing.
+    One conditional write of the stream's tail commits them all: readers see all of
+    them or none, a crash leaves all or none, and of several workers appending at
+    once each gets its own contiguous run of indices (see
+    :mod:`session_storage.event_log`). A single writer needs one request (two when
+    the batch fills a segment). With ``key`` (an idempotency key) a repeated call
+    returns the first index of the first call and writes nothing, as long as the key
+    is among the stream's last :data:`KEY_WINDOW` keys (see
+    :mod:`session_storage.idempotency`). An empty ``items`` writes nothing and
+    returns the stream's length. A missing stream is created by its first append; a
+    stream name nests with ``/`` like a filename.
     """
     ref = stream_ref(scope, session_id, stream)
     logs = scope.shared.event_logs
@@ -91,16 +87,36 @@ async def append_many(
         raise logs.invalid(ref, f"items must be a list of JSON values, got {type(items).__name__}")
     if not items:
         return await count(scope, session_id, stream)
-    first = await append(scope, session_id, stream, items[0], key)
-    for item in items[1:]:
-        await append(scope, session_id, stream, item, None)
-    return first
+    return await _append(scope, session_id, stream, tuple(items), key)
+
+
+async def _append(
+    scope: Scope, session_id: str, stream: str, items: tuple[Any, ...], key: str | None
+) -> int:
+    ref = stream_ref(scope, session_id, stream)
+    action = "append an event to"
+    scope.require_conditions(action, ref)
+    logs = scope.shared.event_logs
+    if key is not None and (not isinstance(key, str) or not key):
+        raise logs.invalid(ref, f"idempotency_key must be a non-empty str, got {key!r}")
+    now = utc_now_iso()
+    events = []
+    for position, item in enumerate(items):
+        try:
+            events.append(encode_event(item, now))
+        except ValueError as exc:
+            which = "the event" if len(items) == 1 else f"item {position}"
+            why = f"{which} is not JSON-serializable: {exc}"
+            raise logs.error(SerializationError, ref, action, why) from exc
+    return await scope.call(ref, action, logs.append(ref, tuple(events), key))
 
 
 async def pop(scope: Scope, session_id: str, stream: str, how_many: int) -> list[Any]:
     """Remove the last ``how_many`` events and return their items in index order.
 
-    Fewer if the stream is shorter; ``[]`` for a missing or empty stream.
+    Fewer if the stream is shorter; ``[]`` for a missing or empty stream. Atomic: one
+    conditional write of the tail, so of two workers popping the last item exactly
+    one gets it.
     """
     ref = stream_ref(scope, session_id, stream)
     logs = scope.shared.event_logs
@@ -108,13 +124,8 @@ async def pop(scope: Scope, session_id: str, stream: str, how_many: int) -> list
         check_int("count", how_many, 0)
     except InvalidArgumentError as exc:
         raise logs.invalid(ref, str(exc)) from None
-    if how_many == 0:
-        return []
-    items = await read(scope, session_id, stream, -how_many, None)
-    if items:
-        length = await count(scope, session_id, stream)
-        await truncate(scope, session_id, stream, length - len(items))
-    return items
+    scope.require_conditions("pop events of", ref)
+    return await scope.call(ref, "pop events of", logs.pop(ref, how_many))
 
 
 async def read(
@@ -182,8 +193,7 @@ async def _pages(
 
 
 async def count(scope: Scope, session_id: str, stream: str) -> int:
-    """How many events the stream holds (0 if missing): two existence checks when this
-    storage knows the end, O(log n) otherwise."""
+    """How many events the stream holds (0 if missing): one read of its tail."""
     ref = stream_ref(scope, session_id, stream)
     return await scope.call(ref, "count events of", scope.shared.event_logs.count(ref))
 
@@ -191,10 +201,13 @@ async def count(scope: Scope, session_id: str, stream: str) -> int:
 async def truncate(scope: Scope, session_id: str, stream: str, length: int) -> int:
     """Drop every event from index ``length`` on (a rewind); returns how many.
 
-    Idempotency keys of dropped events are forgotten, so appending one again writes a
-    new event. Not atomic: run it while nobody else appends to the stream. A
-    ``length`` at or past the end, or a missing stream, drops nothing.
+    Atomic, like an append: one conditional write of the tail. An appender that has
+    not seen the truncation finds out (its write is refused) and appends after the
+    new end. Idempotency keys of dropped events are forgotten, so appending one again
+    writes a new event. A ``length`` at or past the end, or a missing stream, drops
+    nothing.
     """
     ref = stream_ref(scope, session_id, stream)
     logs = scope.shared.event_logs
+    scope.require_conditions("truncate events of", ref)
     return await scope.call(ref, "truncate events of", logs.truncate(ref, length))

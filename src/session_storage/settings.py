@@ -11,7 +11,9 @@ from urllib.parse import unquote
 import orjson
 
 from .backends.registry import AZURE, BACKENDS, DEFAULT_ENGINE, S3, by_name, check_engine
+from .compression import Compression, compression_from_env
 from .deadlines import DEFAULT_TIMEOUT, check_timeout, timeout_from_env
+from .encryption import Keyring, keys_from_env
 from .errors import ConfigurationError
 from .redaction import MASK, is_secret_name, redact_url, split_userinfo
 
@@ -105,12 +107,21 @@ class StorageSettings:
     ``engine`` is the client underneath: ``"fsspec"`` (the default, every backend) or
     ``"obstore"`` (S3, GCS and Azure through obstore's Rust client, the same options);
     ConfigurationError for any other name.
+
+    ``encryption_keys`` (key id -> 32-byte key or its base64; the first encrypts) and
+    ``compression`` (``"zstd"`` or ``{"method": "zstd", "level": 3, "min_size": 512}``)
+    turn on the codecs of every stored body; see :mod:`session_storage.envelope`. They
+    become a :class:`~session_storage.encryption.Keyring` and a
+    :class:`~session_storage.compression.Compression` on creation, and the repr shows
+    the key ids only.
     """
 
     url: str = DEFAULT_URL
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     timeout: float | None = DEFAULT_TIMEOUT
     engine: str = DEFAULT_ENGINE
+    encryption_keys: Mapping[str, bytes | str] | None = None
+    compression: Compression | str | Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.url, str) or not self.url:
@@ -120,13 +131,33 @@ class StorageSettings:
         object.__setattr__(self, "storage_options", options)
         object.__setattr__(self, "timeout", check_timeout(self.timeout))
         object.__setattr__(self, "engine", check_engine(self.engine))
+        keys = None if self.encryption_keys is None else Keyring(self.encryption_keys)
+        object.__setattr__(self, "encryption_keys", keys)
+        object.__setattr__(self, "compression", Compression.parse(self.compression))
 
     def __repr__(self) -> str:
+        codecs = ""
+        if self.encryption_keys is not None:
+            codecs += f", encryption_keys={self.encryption_keys!r}"  # a Keyring: ids only
+        if self.compression is not None:
+            codecs += f", compression={self.compression!r}"
         return (
             f"StorageSettings(url={redact_url(self.url)!r}, "
             f"storage_options={_redact(self.storage_options)!r}, timeout={self.timeout!r}, "
-            f"engine={self.engine!r})"
+            f"engine={self.engine!r}{codecs})"
         )
+
+    @property
+    def keyring(self) -> Keyring | None:
+        """The encryption keys as a Keyring, or ``None`` without encryption."""
+        keys = self.encryption_keys
+        return keys if isinstance(keys, Keyring) else None
+
+    @property
+    def compression_codec(self) -> Compression | None:
+        """The compression setting as a Compression, or ``None`` without compression."""
+        value = self.compression
+        return value if isinstance(value, Compression) else None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StorageSettings:
@@ -140,6 +171,10 @@ class StorageSettings:
         - ``SESSION_STORAGE_TIMEOUT``: the deadline of one operation in seconds, or
           ``none``; default 30.
         - ``SESSION_STORAGE_ENGINE``: ``fsspec`` (default) or ``obstore``.
+        - ``SESSION_STORAGE_ENCRYPTION_KEYS``: a JSON object of key id to base64 key,
+          the encrypting key first.
+        - ``SESSION_STORAGE_COMPRESSION``: ``zstd``, or a JSON object such as
+          ``{"method": "zstd", "level": 9}``.
 
         With nothing set the URL is the local folder ``.data/sessions``. The cloud
         clients' own variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...) are read
@@ -158,6 +193,8 @@ class StorageSettings:
             storage_options=options_from_env(env),
             timeout=timeout_from_env(env),
             engine=env.get("SESSION_STORAGE_ENGINE", "").strip() or DEFAULT_ENGINE,
+            encryption_keys=keys_from_env(env),
+            compression=compression_from_env(env),
         )
 
 

@@ -97,8 +97,10 @@ async def store(
     state and its new version.
 
     The stored JSON is ``state`` plus ``_metadata`` (session_id, filename, stored_at,
-    backend); a ``_metadata`` key in ``state`` is replaced. A state that is not a dict
-    or not JSON-serializable raises SerializationError and nothing is written.
+    backend). A ``_metadata`` key in ``state`` that is such a stamp (a loaded state
+    stored back) is renewed; any other value there raises SerializationError, so no
+    data of the caller's is dropped. A state that is not a dict or not
+    JSON-serializable raises SerializationError and nothing is written.
 
     ``if_version=token`` writes only if the file is still at that version;
     ``if_absent=True`` only if it does not exist. The backend checks the condition

@@ -18,6 +18,7 @@ from .arguments import check_instance, check_mapping, check_url
 from .backends import open_driver
 from .backends.registry import DEFAULT_ENGINE
 from .background import DEFAULT_CONCURRENCY, SaveHandle
+from .compression import Compression
 from .context import Scope, Shared
 from .deadlines import DEFAULT_TIMEOUT
 from .read_modify_write import DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_RETRIES, StateUpdate
@@ -58,6 +59,14 @@ class SessionStorage:
     (the same ``storage_options``, far less client CPU); ``"fsspec"`` is the default.
     An unknown engine, or one that cannot serve the URL, raises ConfigurationError;
     obstore not installed, MissingDependencyError.
+
+    ``encryption_keys={"2026-11": key, ...}`` encrypts every stored body with AES-256-GCM
+    under the first key (32 bytes, or their base64) and decrypts with any of them;
+    ``compression="zstd"`` (or ``{"method": "zstd", "level": 3, "min_size": 512}``)
+    compresses bodies first. Either one makes every read accept plain, compressed and
+    encrypted objects alike; a file encrypted under a key id not given raises
+    EncryptionKeyError, one that fails to decrypt CorruptDataError. See
+    :mod:`session_storage.envelope`.
     """
 
     def __init__(
@@ -69,9 +78,18 @@ class SessionStorage:
         max_concurrency: int | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         engine: str = DEFAULT_ENGINE,
+        encryption_keys: Mapping[str, bytes | str] | None = None,
+        compression: Compression | str | Mapping[str, Any] | None = None,
     ) -> None:
         options = check_mapping("storage_options", storage_options)
-        settings = StorageSettings(check_url(url), options or {}, timeout, engine)
+        settings = StorageSettings(
+            check_url(url),
+            options or {},
+            timeout,
+            engine,
+            encryption_keys=encryption_keys,
+            compression=compression,
+        )
         driver, root = open_driver(settings.url, settings.storage_options, settings.engine)
         driver.timeout = settings.timeout  # the clients' connect and read timeouts
         shared = Shared.create(
@@ -99,7 +117,12 @@ class SessionStorage:
         """A storage for ``settings``."""
         checked = check_instance("settings", settings, StorageSettings)
         return cls(
-            checked.url, checked.storage_options, timeout=checked.timeout, engine=checked.engine
+            checked.url,
+            checked.storage_options,
+            timeout=checked.timeout,
+            engine=checked.engine,
+            encryption_keys=checked.encryption_keys,
+            compression=checked.compression,
         )
 
     @classmethod
@@ -127,7 +150,14 @@ class SessionStorage:
     def settings(self) -> StorageSettings:
         """The settings of this storage's root."""
         shared = self._scope.shared.settings
-        return StorageSettings(self.url, shared.storage_options, shared.timeout, shared.engine)
+        return StorageSettings(
+            self.url,
+            shared.storage_options,
+            shared.timeout,
+            shared.engine,
+            encryption_keys=shared.encryption_keys,
+            compression=shared.compression,
+        )
 
     @property
     def max_concurrency(self) -> int:
@@ -440,8 +470,8 @@ class SessionStorage:
         return events.iter_items(self._scope, session_id, stream, start, page_size, with_records)
 
     async def pop_events(self, session_id: str, stream: str, count: int = 1) -> list[Any]:
-        """Remove the last ``count`` events and return their items in order (fewer if the
-        stream is shorter, ``[]`` if missing). See :func:`.events.pop`."""
+        """Remove the last ``count`` events atomically and return their items in order
+        (fewer if the stream is shorter, ``[]`` if missing). See :func:`.events.pop`."""
         return await events.pop(self._scope, session_id, stream, count)
 
     async def event_count(self, session_id: str, stream: str) -> int:
@@ -449,6 +479,6 @@ class SessionStorage:
         return await events.count(self._scope, session_id, stream)
 
     async def truncate_events(self, session_id: str, stream: str, length: int) -> int:
-        """Drop every event from index ``length`` on; how many (0 if missing). Not atomic:
-        run it while nobody else appends. See :func:`.events.truncate`."""
+        """Drop every event from index ``length`` on, atomically; how many (0 if missing).
+        See :func:`.events.truncate`."""
         return await events.truncate(self._scope, session_id, stream, length)

@@ -7,6 +7,11 @@ equal to the source's. What that costs: both roots are listed once (one LIST per
 destination file whose size equals the source's is read too and compared; only files
 that are missing or differ are written. Files of different sizes are never read on the
 destination side.
+
+With codecs (encryption, compression) on either side every file is decoded at the
+source and encoded for its place at the destination, where it is bound to its new
+path; listed sizes are then sizes of envelopes, not of bodies, so every destination
+file that exists is read and compared.
 """
 
 from __future__ import annotations
@@ -91,13 +96,15 @@ async def copy_sessions(
         (m["session_id"], m["filename"]): m["size"] async for m in destination.iter_file_metadata()
     }
     total_bytes = sum(size for _, _, size in wanted)
+    # Listed sizes are stored sizes: with codecs they say nothing about the bodies.
+    coded = any(hasattr(s._scope.driver, "codec") for s in (source, destination))
     counts = {"copied": 0, "skipped": 0, "vanished": 0, "bytes": 0, "done": 0, "done_bytes": 0}
 
     async def copy_one(session_id: str, filename: str, size: int) -> None:
         data = await source.load_bytes(session_id, filename)
         if data is None:
             counts["vanished"] += 1
-        elif there.get((session_id, filename)) == len(data) and (
+        elif _worth_comparing(there.get((session_id, filename)), len(data), coded) and (
             await destination.load_bytes(session_id, filename) == data
         ):
             counts["skipped"] += 1
@@ -119,3 +126,9 @@ async def copy_sessions(
         vanished=counts["vanished"],
         bytes_copied=counts["bytes"],
     )
+
+
+def _worth_comparing(stored_size: int | None, body_size: int, coded: bool) -> bool:
+    """Whether the destination file may equal the source's body: it exists, and (sizes
+    being comparable without codecs) has the body's size."""
+    return stored_size is not None and (coded or stored_size == body_size)

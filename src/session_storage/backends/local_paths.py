@@ -36,7 +36,6 @@ from datetime import datetime, timezone
 
 import orjson
 
-from ..event_paths import KEYS_FOLDER
 from ..keys import decode_segment
 from .locking import LOCK_NAME
 
@@ -78,7 +77,7 @@ class NameClash(OSError):
 
 def is_own_name(name: str) -> bool:
     """Whether ``name`` is a path segment this library writes (an encoded key)."""
-    return name == KEYS_FOLDER or decode_segment(name) is not None
+    return decode_segment(name) is not None
 
 
 def is_leftover_name(name: str) -> bool:

@@ -14,6 +14,7 @@ import orjson
 from ..backends import driver_class
 from ..backends.registry import DEFAULT_ENGINE
 from ..errors import ConfigurationError
+from ..rekey import rekey
 from ..settings import StorageSettings
 from ..storage import SessionStorage
 from ..transfer import copy_sessions
@@ -39,6 +40,8 @@ def settings_for(args: argparse.Namespace) -> StorageSettings:
         options_for(url, given_options(args, base)),
         timeout_for(args, base),
         engine_for(url, args, base),
+        encryption_keys=base.encryption_keys,
+        compression=base.compression,
     )
 
 
@@ -77,17 +80,25 @@ def copy_settings(args: argparse.Namespace) -> tuple[StorageSettings, StorageSet
     base = StorageSettings.from_env()
     shared_src, shared_dst = split_shared(given_options(args, base), args.src, args.dst)
     timeout = timeout_for(args, base)
+    # Both sides decode and encode with the configured codecs: a copy is re-encrypted
+    # for its new place (the key each object is bound to is its path).
+    codecs: dict[str, Any] = {
+        "encryption_keys": base.encryption_keys,
+        "compression": base.compression,
+    }
     src = StorageSettings(
         args.src,
         options_for(args.src, {**shared_src, **tagged(args.src_option, "--src-option")}),
         timeout,
         engine_for(args.src, args, base),
+        **codecs,
     )
     dst = StorageSettings(
         args.dst,
         options_for(args.dst, {**shared_dst, **tagged(args.dst_option, "--dst-option")}),
         timeout,
         engine_for(args.dst, args, base),
+        **codecs,
     )
     check_copy(src, dst)
     return src, dst
@@ -285,6 +296,30 @@ async def cmd_gc(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_rekey(args: argparse.Namespace) -> int:
+    bar = ProgressBar(sys.stderr, "rekeying", enabled=not (args.json or args.no_progress))
+    async with open_storage(args) as storage:
+        try:
+            result = await rekey(storage, dry_run=args.dry_run, progress=bar.update)
+        finally:
+            bar.finish()
+    if args.json:
+        emit_json({"url": storage.url, "dry_run": args.dry_run, **asdict(result)})
+    else:
+        verb = "would rewrite" if args.dry_run else "rewrote"
+        echo(
+            f"{_count(result.files, 'file')}: {verb} {result.rewritten}, "
+            f"{result.current} already under the encrypting key"
+            + (f", {result.raced} rewritten again after a concurrent write" if result.raced else "")
+            + (f", {result.vanished} vanished" if result.vanished else "")
+            + (f", {len(result.failed)} unreadable" if result.failed else "")
+            + f"; {storage.url}"
+        )
+    for name, reason in result.failed.items():
+        print(f"session-storage: cannot rekey {plain(name)}: {reason}", file=sys.stderr)
+    return EXIT_DATA if result.failed else EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "ls": cmd_ls,
     "files": cmd_files,
@@ -293,4 +328,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "rm": cmd_rm,
     "cp": cmd_cp,
     "gc": cmd_gc,
+    "rekey": cmd_rekey,
 }

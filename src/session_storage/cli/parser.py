@@ -24,7 +24,8 @@ exit codes:
      terminal, gc --older-than 0 without --yes, cp into its own source or into
      memory://)
   3  backend error (missing bucket, refused credentials, unreachable endpoint, ...)
-  4  corrupt data: a stored file is not the JSON it should be
+  4  corrupt data: a stored file is not the JSON it should be, or (rekey) a file
+     could not be decoded
   5  declined: rm or gc was not confirmed at the prompt
   130 interrupted (Ctrl-C)
 """
@@ -35,7 +36,9 @@ Look at, copy and clean up sessions stored by session-storage.
 The storage comes from the same settings as the library (SESSION_STORAGE_URL,
 SESSION_STORAGE_BACKEND, SESSION_STORAGE_BUCKET, SESSION_STORAGE_ROOT and
 SESSION_STORAGE_OPTIONS; with none set, the folder .data/sessions), overridden by
---url and --option/--options."""
+--url and --option/--options. SESSION_STORAGE_ENCRYPTION_KEYS and
+SESSION_STORAGE_COMPRESSION configure the codecs: show and cp decode with them, and
+cp writes with them."""
 
 _UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?[wdhms])+")
@@ -266,4 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not ask for confirmation (required for --older-than 0)",
     )
+    rekey = command(
+        "rekey",
+        "rewrite every file not encrypted under the first of SESSION_STORAGE_ENCRYPTION_KEYS "
+        "(plain, or under an older key); resumable, never overwrites a newer write",
+    )
+    rekey.add_argument("--dry-run", action="store_true", help="count what would be rewritten")
+    rekey.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     return parser
