@@ -10,7 +10,7 @@ fsspec engine does.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 import pytest
@@ -18,14 +18,8 @@ import pytest
 from session_storage import SessionStorage
 from session_storage.pytest_plugin import s3_storage_options
 
-from .conftest import (
-    gcs_endpoint_for,
-    gcs_options,
-    new_azure_container,
-    new_bucket,
-    new_gcs_bucket,
-)
-from .proxy import counting_proxy
+from .conftest import gcs_endpoint_for, gcs_options, new_azure_container, new_bucket
+from .proxy import CountingProxy, counting_proxy
 
 Counts = dict[str, int]
 
@@ -45,13 +39,34 @@ async def _s3_counts(request: pytest.FixtureRequest, engine: str) -> Counts:
     return await _measure(SessionStorage(url, s3_storage_options(endpoint), engine=engine), log)
 
 
+def _proxied_gcs(
+    make_gcs_storage: Callable[..., SessionStorage], proxy: CountingProxy, engine: str = "fsspec"
+) -> SessionStorage:
+    """A storage on a fresh bucket of fake-gcs-server whose requests pass ``proxy``."""
+    storage = make_gcs_storage(engine=engine)
+    options = gcs_options(f"http://127.0.0.1:{proxy.port}")
+    return SessionStorage(storage.url, options, engine=engine)
+
+
+def _proxied_azure(
+    azurite_connection_string: str, proxy: CountingProxy, engine: str = "fsspec"
+) -> SessionStorage:
+    """A storage on a fresh container of Azurite whose requests pass ``proxy``."""
+    container = new_azure_container(azurite_connection_string)
+    proxied = re.sub(
+        r"BlobEndpoint=http://[^/;]+",
+        f"BlobEndpoint=http://127.0.0.1:{proxy.port}",
+        azurite_connection_string,
+    )
+    return SessionStorage(f"az://{container}", {"connection_string": proxied}, engine=engine)
+
+
 async def _gcs_counts(request: pytest.FixtureRequest, engine: str) -> Counts:
     # The obstore engine reaches fake-gcs-server through the XML shim: the proxy sits
     # in front of it, so what is counted is what the client sends.
     with counting_proxy(gcs_endpoint_for(request, engine)) as proxy:
-        url = f"gs://{new_gcs_bucket(request.getfixturevalue('gcs_endpoint'))}"
-        options = gcs_options(f"http://127.0.0.1:{proxy.port}")
-        return await _measure(SessionStorage(url, options, engine=engine), proxy)
+        make = request.getfixturevalue("make_gcs_storage")
+        return await _measure(_proxied_gcs(make, proxy, engine), proxy)
 
 
 async def _azure_counts(request: pytest.FixtureRequest, engine: str) -> Counts:
@@ -59,10 +74,7 @@ async def _azure_counts(request: pytest.FixtureRequest, engine: str) -> Counts:
     endpoint = re.search(r"BlobEndpoint=(http://[^/;]+)", connection)
     assert endpoint is not None
     with counting_proxy(endpoint[1]) as proxy:
-        url = f"az://{new_azure_container(connection)}"
-        proxied = connection.replace(endpoint[1], f"http://127.0.0.1:{proxy.port}")
-        storage = SessionStorage(url, {"connection_string": proxied}, engine=engine)
-        return await _measure(storage, proxy)
+        return await _measure(_proxied_azure(connection, proxy, engine), proxy)
 
 
 async def _drain(items: AsyncIterator[object]) -> list[object]:
