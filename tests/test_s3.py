@@ -206,9 +206,12 @@ async def test_prefixed_root_keeps_everything_under_its_prefix(
         assert await fs._find(bucket) == []
 
 
-async def test_missing_bucket_raises_instead_of_looking_empty(moto_s3_server: str) -> None:
+@pytest.mark.parametrize("engine", ["fsspec", "obstore"])
+async def test_missing_bucket_raises_instead_of_looking_empty(
+    moto_s3_server: str, engine: str
+) -> None:
     options = s3_storage_options(moto_s3_server)
-    async with SessionStorage("s3://no-such-bucket-here", options) as storage:
+    async with SessionStorage("s3://no-such-bucket-here", options, engine=engine) as storage:
         with pytest.raises(StorageNotFoundError) as info:
             await storage.load_session("abc")
         assert "s3" in str(info.value) and "'abc'" in str(info.value)
