@@ -19,6 +19,7 @@ from session_storage.pytest_plugin import s3_storage_options
 
 from .emulators import azurite_blob, fake_gcs_server
 from .faults import FaultProxy, fault_proxy
+from .gcs_xml_shim import gcs_xml_shim
 
 _REQUEST_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<target>\S+) HTTP/[\d.]+')
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # werkzeug colours error responses
@@ -93,6 +94,21 @@ def gcs_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def gcs_xml_endpoint(gcs_endpoint: str) -> Iterator[str]:
+    """fake-gcs-server behind the shim that takes XML-API uploads and listings (what
+    the obstore engine sends); its endpoint URL. See tests/gcs_xml_shim.py."""
+    with gcs_xml_shim(gcs_endpoint) as endpoint:
+        yield endpoint
+
+
+def gcs_endpoint_for(request: pytest.FixtureRequest, engine: str) -> str:
+    """The fake-gcs-server endpoint a storage of ``engine`` talks to."""
+    fixture = "gcs_xml_endpoint" if engine == "obstore" else "gcs_endpoint"
+    endpoint: str = request.getfixturevalue(fixture)
+    return endpoint
+
+
+@pytest.fixture(scope="session")
 def azurite_connection_string() -> Iterator[str]:
     """Azurite's blob service on 127.0.0.1 for the whole run; its connection string."""
     with azurite_blob() as connection_string:
@@ -118,13 +134,17 @@ def new_gcs_bucket(endpoint: str) -> str:
 
 
 @pytest.fixture
-def make_gcs_storage(gcs_endpoint: str) -> Callable[..., SessionStorage]:
-    """Factory of storages, each on its own new bucket of fake-gcs-server."""
+def make_gcs_storage(
+    gcs_endpoint: str, request: pytest.FixtureRequest
+) -> Callable[..., SessionStorage]:
+    """Factory of storages, each on its own new bucket of fake-gcs-server (through the
+    XML shim for the obstore engine)."""
 
     def make(prefix: str = "", engine: str = "fsspec") -> SessionStorage:
         bucket = new_gcs_bucket(gcs_endpoint)
         url = f"gs://{bucket}/{prefix}".rstrip("/")
-        return SessionStorage(url, gcs_options(gcs_endpoint), engine=engine)
+        options = gcs_options(gcs_endpoint_for(request, engine))
+        return SessionStorage(url, options, engine=engine)
 
     return make
 
@@ -199,9 +219,9 @@ def make_faulty_storage(request: pytest.FixtureRequest) -> Iterator[FaultyStorag
                 options = s3_storage_options(proxy.endpoint)
                 return SessionStorage(url, options, engine=engine), proxy
             if backend == "gcs":
-                endpoint = request.getfixturevalue("gcs_endpoint")
-                proxy = stack.enter_context(fault_proxy(endpoint, seed))
-                url = f"gs://{new_gcs_bucket(endpoint)}"
+                # The obstore engine's requests pass the XML shim after the proxy.
+                proxy = stack.enter_context(fault_proxy(gcs_endpoint_for(request, engine), seed))
+                url = f"gs://{new_gcs_bucket(request.getfixturevalue('gcs_endpoint'))}"
                 return SessionStorage(url, gcs_options(proxy.endpoint), engine=engine), proxy
             if backend == "azure":
                 connection = request.getfixturevalue("azurite_connection_string")

@@ -8,7 +8,7 @@ import pytest
 
 from session_storage import PermissionDeniedError, SessionStorage, StorageNotFoundError
 
-from .conftest import gcs_options
+from .conftest import gcs_endpoint_for, gcs_options
 
 
 async def test_azure_missing_container_raises(azurite_connection_string: str) -> None:
@@ -33,8 +33,12 @@ async def test_azure_refused_key_is_permission_denied(azurite_connection_string:
         assert "azure" in str(info.value) and "'abc'" in str(info.value)
 
 
-async def test_gcs_missing_bucket_raises_on_store_and_list(gcs_endpoint: str) -> None:
-    async with SessionStorage("gs://no-such-bucket", gcs_options(gcs_endpoint)) as storage:
+@pytest.mark.parametrize("engine", ["fsspec", "obstore"])
+async def test_gcs_missing_bucket_raises_on_store_and_list(
+    request: pytest.FixtureRequest, engine: str
+) -> None:
+    options = gcs_options(gcs_endpoint_for(request, engine))
+    async with SessionStorage("gs://no-such-bucket", options, engine=engine) as storage:
         # GCS answers a missing bucket and a missing object with the same 404.
         assert await storage.load_session("abc") is None
         with pytest.raises(StorageNotFoundError) as info:

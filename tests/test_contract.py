@@ -132,3 +132,8 @@ class TestS3Obstore(ObstoreLane, TestS3):
 
 class TestAzureObstore(ObstoreLane, TestAzure):
     pass
+
+
+class TestGCSObstore(ObstoreLane, TestGCS):
+    """fake-gcs-server through tests/gcs_xml_shim.py, which takes the XML-API uploads
+    and paged listings obstore sends; the conditions are the server's own."""

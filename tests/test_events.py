@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from session_storage import CorruptDataError, EventRecord, SessionStorage
+from session_storage.event_docs import Events, Stored
 from session_storage.event_paths import TAIL_NAME, segment_name
 from session_storage.events import KEY_WINDOW, SEGMENT_SIZE
 
@@ -88,6 +89,72 @@ async def test_an_item_changed_after_appending_stays_as_appended(storage: Sessio
     assert got == [{"text": "hi", "tags": ["a"]}, 2]
     got[0]["text"] = "a reader's change"
     assert (await storage.read_events("s", "log"))[0]["text"] == "hi"
+
+
+async def test_a_reader_changing_what_it_read_changes_nothing_stored(
+    storage: SessionStorage,
+) -> None:
+    # Read cold, items come straight from the parsed documents; the caches keep the
+    # documents' bytes, so neither a second read nor a rewrite of the tail sees the change.
+    await storage.append_events("s", "log", [{"n": n, "tags": []} for n in range(S + 3)])
+    reader = cold(storage)
+    if reader is storage:
+        storage._scope.shared.event_logs.forget(storage._scope.root)
+    for _ in range(2):  # read cold, then from the cache
+        got = await reader.read_events("s", "log")
+        records = await reader.read_events("s", "log", -2, with_records=True)
+        for item in [*got, *(record.item for record in records)]:
+            item["tags"].append("changed by a reader")
+    expected = [{"n": n, "tags": []} for n in range(S + 3)]
+    assert await reader.read_events("s", "log") == expected
+    await reader.append_event("s", "log", "after")  # rewrites the tail it fetched
+    assert await reader.read_events("s", "log") == [*expected, "after"]
+    assert await reader.pop_events("s", "log", 5) == [*expected[-4:], "after"]
+    assert await reader.read_events("s", "log", S - 2) == expected[S - 2 : S - 1]
+    if reader is not storage:
+        await reader.aclose()
+
+
+@pytest.mark.parametrize(
+    ("event", "with_records"),
+    [
+        ({"v": 1}, False),
+        ("v", False),
+        ({"t": "2026-01-01T00:00:00+00:00"}, False),
+        ({"t": "not a time", "v": 1}, True),
+    ],
+)
+async def test_an_unreadable_event_is_reported_by_its_index(
+    storage: SessionStorage, event: object, with_records: bool
+) -> None:
+    raw = Raw(storage)
+    good = {"t": "2026-01-01T00:00:00+00:00", "v": 0}
+    await raw.put(
+        f"s/log/{TAIL_NAME}",
+        orjson.dumps({"first": 0, "events": [good, good, event, good], "prev": None, "id": "x"}),
+    )
+    reader = cold(storage)
+    if reader is storage:
+        storage._scope.shared.event_logs.forget(storage._scope.root)
+    with pytest.raises(CorruptDataError) as info:
+        await reader.read_events("s", "log", 1, with_records=with_records)
+    assert "event 2 is unreadable" in str(info.value) and "'s'" in str(info.value)
+    assert await reader.read_events("s", "log", 0, 2) == [0, 0]  # the rest still reads
+    if reader is not storage:
+        await reader.aclose()
+
+
+def test_events_slice_and_join_across_stored_and_encoded_parts() -> None:
+    stored = orjson.dumps({"events": [{"t": "x", "v": n} for n in range(5)]})
+    events = Events((Stored(stored, 1, 4),)) + Events.of((b'{"t":"x","v":9}',))
+    events += Events.of((b'{"t":"x","v":10}',))
+    assert len(events) == 5 and len(events.parts) == 2  # encoded runs merge
+    assert [e["v"] for e in events.values()] == [1, 2, 3, 9, 10]
+    assert [e["v"] for e in events[2:4].values()] == [3, 9]
+    assert events[1:1].parts == () and events[:0] + events[3:] == events[3:]
+    encoded = events.encoded()
+    assert all(isinstance(part, tuple) for part in encoded.parts)
+    assert orjson.loads(encoded.array()) == events.values() == orjson.loads(events.array())
 
 
 async def test_keys_are_remembered_for_a_window_and_forgotten_when_dropped(

@@ -18,13 +18,13 @@ from session_storage import ConflictError
 from .conftest import FaultyStorageFactory
 
 BACKENDS = ["s3", "gcs", "azure"]
-# The obstore engine has no GCS lane: fake-gcs-server takes no XML-API uploads.
+# obstore on GCS reaches fake-gcs-server through tests/gcs_xml_shim.py; the proxy
+# sits in front of the shim, so the client's own requests are the ones faulted.
 LANES = [
     *(pytest.param(b, "fsspec", id=b) for b in BACKENDS),
-    pytest.param("s3", "obstore", id="s3-obstore"),
-    pytest.param("azure", "obstore", id="azure-obstore"),
+    *(pytest.param(b, "obstore", id=f"{b}-obstore") for b in BACKENDS),
 ]
-WRITES = ("PUT", "POST")  # S3 and Azure upload with PUT, GCS with POST
+WRITES = ("PUT", "POST")  # S3, Azure and GCS's XML API upload with PUT, GCS's JSON API with POST
 LOSS = 0.2
 
 

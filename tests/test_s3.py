@@ -206,9 +206,12 @@ async def test_prefixed_root_keeps_everything_under_its_prefix(
         assert await fs._find(bucket) == []
 
 
-async def test_missing_bucket_raises_instead_of_looking_empty(moto_s3_server: str) -> None:
+@pytest.mark.parametrize("engine", ["fsspec", "obstore"])
+async def test_missing_bucket_raises_instead_of_looking_empty(
+    moto_s3_server: str, engine: str
+) -> None:
     options = s3_storage_options(moto_s3_server)
-    async with SessionStorage("s3://no-such-bucket-here", options) as storage:
+    async with SessionStorage("s3://no-such-bucket-here", options, engine=engine) as storage:
         with pytest.raises(StorageNotFoundError) as info:
             await storage.load_session("abc")
         assert "s3" in str(info.value) and "'abc'" in str(info.value)
@@ -267,23 +270,23 @@ async def test_requests_per_append_and_per_update(
         for i in range(n):
             await storage.append_event("chat", "log", i, idempotency_key=f"k{i}")
         keyed = kinds(s3_requests.take())
-        assert keyed == ["PUT"] * 2 * n  # claim the key, write the event
+        assert keyed == ["PUT"] * n  # the key rides in the tail write itself
 
         for i in range(n):
             assert await storage.append_event("chat", "log", "x", idempotency_key=f"k{i}") == (
                 1 + n + i
             )
         replays = kinds(s3_requests.take())
-        # A failed claim, then the marker and the event it points at.
-        assert replays == ["PUT", "GET", "GET"] * n
+        # The known tail already holds the key: no write, and at most a look at the tail.
+        assert replays.count("PUT") == 0 and len(replays) <= n
 
         assert await storage.event_count("chat", "log") == 1 + 2 * n
         count = kinds(s3_requests.take())
-        assert count == ["HEAD"] * 2
+        assert count == ["GET"]  # the tail says where the stream ends
 
         assert len(await storage.read_events("chat", "log", 5, 10)) == 10
         page = kinds(s3_requests.take())
-        assert page == ["GET"] * 10
+        assert len(page) <= 1  # one tail (or none, when this storage knows it)
 
         await storage.update_session("abc", lambda state: {"n": 1})
         await storage.update_session("abc", lambda state: {"n": (state or {})["n"] + 1})
@@ -303,10 +306,10 @@ async def test_requests_per_append_and_per_update(
     print(
         f"\nS3 requests for a single writer: append {len(appends) / n:.0f} ({appends[0]}), "
         f"append with idempotency key {len(keyed) / n:.0f}, replayed key {len(replays) / n:.0f} "
-        f"(failed claim PUT, GET marker, GET event), event_count {len(count)} HEAD, "
+        f"({replays[0] if replays else 'no request'} each), event_count {len(count)} GET, "
         f"read of 10 events "
         f"{len(page)} GET, update_session {len(update)} ({' + '.join(update)}); first append "
         f"of a fresh storage to a stream of {2 * n + 1} events: {len(cold_start)} "
-        f"({cold_start.count('PUT')} PUT, {cold_start.count('HEAD')} HEAD)"
+        f"({', '.join(cold_start)})"
     )
-    assert cold_start.count("PUT") == 2 and cold_start.count("HEAD") <= 2 * 7
+    assert cold_start == ["GET", "PUT"]  # read the tail, then the conditional rewrite

@@ -11,7 +11,7 @@ the library error naming backend, session, file and URL.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar, cast
@@ -31,6 +31,7 @@ from .errors import (
 )
 from .keyed_locks import KeyedLocks
 from .keys import encode_filename, encode_segment, join
+from .loop_guard import LoopGuard
 
 if TYPE_CHECKING:
     from .backends import Driver
@@ -88,6 +89,7 @@ class Shared:
     saver: BackgroundSaver
     event_logs: EventLogs
     update_locks: KeyedLocks
+    loops: LoopGuard
 
     @classmethod
     def create(
@@ -115,6 +117,7 @@ class Shared:
             saver=BackgroundSaver(background, label=label, release=driver.aclose),
             event_logs=EventLogs(driver),
             update_locks=KeyedLocks(),
+            loops=LoopGuard(),
         )
 
 
@@ -221,6 +224,26 @@ class Scope:
         False) and raises StorageTimeoutError.
         """
         driver = self.shared.driver
+        if driver.loop_bound:
+            if not self.shared.loops.enter():
+                if isinstance(operation, Coroutine):
+                    operation.close()  # never awaited: no "never awaited" warning
+                raise self.other_loop(action, ref)
+            try:
+                return await self._call(driver, ref, action, operation, conflict, deadline)
+            finally:
+                self.shared.loops.leave()
+        return await self._call(driver, ref, action, operation, conflict, deadline)
+
+    async def _call(
+        self,
+        driver: Driver,
+        ref: Located,
+        action: str,
+        operation: Awaitable[T],
+        conflict: str | None,
+        deadline: bool,
+    ) -> T:
         timeout = self.shared.settings.timeout if deadline and driver.remote else None
         if timeout is None:
             # No deadline (none configured, or a backend that never waits on a peer):
@@ -243,6 +266,20 @@ class Scope:
             raise self.error(exc, action, ref, conflict) from exc
         # Only a passed deadline gets here: the operation was cancelled.
         raise self.timed_out(action, ref)
+
+    def other_loop(self, action: str, ref: Located) -> NotSupportedError:
+        """The error for an operation from a second event loop while another runs one."""
+        url = self.url(ref.path)
+        where = describe(self.backend, action, ref.session_id, ref.filename, url)
+        return NotSupportedError(
+            f"{where}: this storage is in use by another event loop (another thread) "
+            "right now; a SessionStorage serves one event loop at a time: share a "
+            "SyncSessionStorage between threads, or give each loop its own storage",
+            backend=self.backend,
+            session_id=ref.session_id,
+            filename=ref.filename,
+            url=url,
+        )
 
     def timed_out(self, action: str, ref: Located) -> StorageTimeoutError:
         """The error for an operation about ``ref`` that outlived the timeout."""

@@ -57,7 +57,16 @@ from .errors import (
     SessionStorageError,
     describe,
 )
-from .event_docs import EMPTY, Doc, decode_doc, decode_event, encode_doc
+from .event_docs import (
+    EMPTY,
+    Doc,
+    EventError,
+    Events,
+    decode_doc,
+    encode_doc,
+    items_of,
+    records_of,
+)
 from .event_paths import (
     MAX_EVENTS,
     SEGMENT_SIZE,
@@ -147,7 +156,7 @@ class _Cache(Generic[K, V]):
 
 
 def _doc_size(doc: Doc) -> int:
-    return 256 + sum(len(event) for event in doc.events)
+    return 256 + doc.events.nbytes
 
 
 def _nonce() -> str:
@@ -182,7 +191,12 @@ class EventLogs:
 
     async def fetch(self, ref: StreamRef) -> Known:
         """The stream's current tail, from one GET; remembered for the next write."""
+        return (await self._fetch(ref))[0]
+
+    async def _fetch(self, ref: StreamRef) -> tuple[Known, list[Any]]:
+        """The tail as :meth:`fetch` gives it, and its events parsed (not cached)."""
         found = await self.driver.get(ref.tail_path)
+        events: list[Any] = []
         if found is None:
             known = Known(None, EMPTY)
         else:
@@ -190,9 +204,10 @@ class EventLogs:
             if version is None:
                 why = "the backend returned no version, so the stream cannot be written safely"
                 raise self.error(NotSupportedError, ref, "read events of", why)
-            known = Known(version, self._decode(ref, TAIL_NAME, raw))
+            doc, events = self._decode(ref, TAIL_NAME, raw)
+            known = Known(version, doc)
         self._tails.put(ref.folder, known)
-        return known
+        return known, events
 
     async def commit(self, ref: StreamRef, plan: Callable[[Known], Awaitable[_Change[T]]]) -> T:
         """Run ``plan`` on the tail and write what it decides, until the write holds.
@@ -284,13 +299,14 @@ class EventLogs:
 
     # -- operations --------------------------------------------------------------------
 
-    async def append(self, ref: StreamRef, events: tuple[bytes, ...], key: str | None) -> int:
+    async def append(self, ref: StreamRef, encoded: tuple[bytes, ...], key: str | None) -> int:
         """Append encoded events as one unit; the index of the first.
 
         With ``key``, a key the tail remembers returns its first index and writes
         nothing (see :mod:`.idempotency`).
         """
         name = None if key is None else digest(key)
+        events = Events.of(encoded)
 
         async def plan(known: Known) -> _Change[int]:
             doc = known.doc
@@ -301,7 +317,9 @@ class EventLogs:
             start = doc.count
             if start + len(events) > MAX_EVENTS:
                 raise self.invalid(ref, f"the stream is full ({MAX_EVENTS} events)")
-            held = doc.events + events
+            # A tail read from the store is encoded here, once: the tail this write
+            # leaves in the cache then holds encoded events only, embedded unparsed.
+            held = doc.events.encoded() + events
             first, prev, sealed = doc.first, doc.prev, []
             while len(held) >= SEGMENT_SIZE:
                 segment = Doc(first, held[:SEGMENT_SIZE], prev, _nonce())
@@ -342,14 +360,14 @@ class EventLogs:
                 return _Change([])
             length = max(0, count - how_many)
             tail, dropped, obsolete = await self._cut(ref, known.doc, length)
-            items = [self._event(ref, length + i, raw)[2] for i, raw in enumerate(dropped)]
+            items = self._items(ref, length, dropped.values())
             return _Change(items, tail, obsolete=obsolete)
 
         return await self.commit(ref, plan)
 
     async def _cut(
         self, ref: StreamRef, doc: Doc, length: int
-    ) -> tuple[Doc, tuple[bytes, ...], tuple[Link, ...]]:
+    ) -> tuple[Doc, Events, tuple[Link, ...]]:
         """The tail after dropping events from ``length`` on, the dropped events, and
         the segments that leave the chain.
 
@@ -360,15 +378,17 @@ class EventLogs:
         ops = remember(doc.ops, (commit, length, doc.count - length), OPS_WINDOW)
         keys = keep_below(doc.keys, length)
         if length >= doc.first:
-            kept = doc.cut(length)
+            kept = doc.events[: length - doc.first].encoded()
             dropped = doc.events[length - doc.first :]
-            return replace(kept, id=commit, keys=keys, ops=ops), dropped, ()
+            return replace(doc, events=kept, id=commit, keys=keys, ops=ops), dropped, ()
         chain = await self._chain(ref, doc, length)
         base = chain[-1]
-        held = tuple(event for segment in reversed(chain) for event in segment.events)
+        held = Events()
+        for segment in reversed(chain):
+            held += segment.events
         held += doc.events
         offset = length - base.first
-        tail = Doc(base.first, held[:offset], base.prev, commit, keys, ops)
+        tail = Doc(base.first, held[:offset].encoded(), base.prev, commit, keys, ops)
         obsolete = tuple(Link(segment.first, segment.id) for segment in chain)
         return tail, held[offset:], obsolete
 
@@ -376,8 +396,15 @@ class EventLogs:
         """How many events the stream holds: one GET of the tail."""
         return (await self.fetch(ref)).doc.count
 
-    async def read_records(self, ref: StreamRef, start: int, limit: int | None) -> list[Record]:
-        """Events from ``start`` (negative: from the end), at most ``limit`` of them."""
+    async def read(
+        self, ref: StreamRef, start: int, limit: int | None, records: bool = False
+    ) -> list[Any]:
+        """The items of events from ``start`` (negative: from the end), at most ``limit``
+        of them; with ``records``, a :data:`Record` for each instead.
+
+        Every stored document read is parsed once and its items handed out as parsed;
+        the caches hold documents as bytes, so each read gets objects of its own.
+        """
         try:
             check_int("start", start, -MAX_EVENTS)
         except InvalidArgumentError as exc:
@@ -386,38 +413,52 @@ class EventLogs:
             return []
         seen: str | None = None
         for _ in range(_READ_ATTEMPTS):
-            known = await self.fetch(ref)
+            known, tail_events = await self._fetch(ref)
             doc = known.doc
             begin = max(0, doc.count + start) if start < 0 else start
             stop = doc.count if limit is None else min(doc.count, begin + limit)
             if begin >= stop:
                 return []
             try:
-                events = await self._events(ref, doc, begin, stop)
+                events = await self._events(ref, doc, tail_events, begin, stop)
             except _Stale:
                 if known.version == seen:  # the same tail twice: the segment is lost
                     why = "a segment the tail names is missing"
                     raise self.error(CorruptDataError, ref, "read events of", why) from None
                 seen = known.version
                 continue
-            return [self._event(ref, begin + i, raw) for i, raw in enumerate(events)]
+            if records:
+                return self._records(ref, begin, events)
+            return self._items(ref, begin, events)
         why = f"the stream kept changing under {_READ_ATTEMPTS} reads in a row"
         raise self.error(CorruptDataError, ref, "read events of", why)
 
-    async def _events(self, ref: StreamRef, doc: Doc, begin: int, stop: int) -> tuple[bytes, ...]:
-        if begin >= doc.first:
-            return doc.events[begin - doc.first : stop - doc.first]
-        chain = await self._chain(ref, doc, begin)
-        held = tuple(event for segment in reversed(chain) for event in segment.events)
-        held += doc.events
-        base = chain[-1].first
-        return held[begin - base : stop - base]
+    async def _events(
+        self, ref: StreamRef, tail: Doc, tail_events: list[Any], begin: int, stop: int
+    ) -> list[Any]:
+        """Events ``begin .. stop`` parsed, given the tail and its parsed events."""
+        fresh: dict[str, list[Any]] = {}
+        chain = await self._chain(ref, tail, begin, fresh) if begin < tail.first else []
+        out: list[Any] = []
+        for segment in reversed(chain):
+            if segment.first < stop and begin < segment.first + SEGMENT_SIZE:
+                path = ref.segment_path(Link(segment.first, segment.id))
+                events = fresh.get(path)
+                if events is None:  # cached: parse its bytes again, for objects of our own
+                    events = segment.events.values()
+                out += events[max(0, begin - segment.first) : stop - segment.first]
+        if stop > tail.first:
+            out += tail_events[max(0, begin - tail.first) : stop - tail.first]
+        return out
 
     # -- the chain of sealed segments --------------------------------------------------
 
-    async def _chain(self, ref: StreamRef, tail: Doc, down_to: int) -> list[Doc]:
+    async def _chain(
+        self, ref: StreamRef, tail: Doc, down_to: int, fresh: dict[str, list[Any]] | None = None
+    ) -> list[Doc]:
         """The sealed segments from the tail's ``prev`` down to the one holding index
-        ``down_to``, top first, each checked against the link that named it.
+        ``down_to``, top first, each checked against the link that named it. The
+        parsed events of those fetched here go into ``fresh``, by path.
 
         Raises _Stale if one is gone (a truncate replaced the tail meanwhile).
         """
@@ -432,16 +473,16 @@ class EventLogs:
             segment = self._segments.get(path)
             if segment is None and not listed and (link.first - low) // SEGMENT_SIZE >= 2:
                 listed = True
-                await self._prefetch(ref, low, link.first)
+                await self._prefetch(ref, low, link.first, fresh)
                 segment = self._segments.get(path)
             if segment is None:
-                segment = await self._fetch_segment(ref, link)
+                segment = await self._fetch_segment(ref, link, fresh)
                 if segment is None:
                     raise _Stale
             if (
                 segment.first != link.first
                 or segment.id != link.id
-                or (len(segment.events) != SEGMENT_SIZE)
+                or len(segment.events) != SEGMENT_SIZE
             ):
                 why = "it is not the sealed segment its name and link say"
                 raise self._corrupt(ref, link.name, why)
@@ -449,16 +490,22 @@ class EventLogs:
             link, above = segment.prev, segment.first
         return chain
 
-    async def _fetch_segment(self, ref: StreamRef, link: Link) -> Doc | None:
+    async def _fetch_segment(
+        self, ref: StreamRef, link: Link, fresh: dict[str, list[Any]] | None
+    ) -> Doc | None:
         path = ref.segment_path(link)
         found = await self.driver.get(path)
         if found is None:
             return None
-        segment = self._decode(ref, link.name, found[0])
+        segment, events = self._decode(ref, link.name, found[0])
         self._segments.put(path, segment)
+        if fresh is not None:
+            fresh[path] = events
         return segment
 
-    async def _prefetch(self, ref: StreamRef, low: int, high: int) -> None:
+    async def _prefetch(
+        self, ref: StreamRef, low: int, high: int, fresh: dict[str, list[Any]] | None
+    ) -> None:
         """Fetch, concurrently, every segment file starting in ``low .. high`` that is
         not cached: one LIST finds their names (garbage ones too, rarely)."""
         cut = len(ref.folder) + 1
@@ -468,23 +515,33 @@ class EventLogs:
             if link is not None and low <= link.first <= high:
                 if self._segments.get(ref.segment_path(link)) is None:
                     wanted.append(link)
-        await run_bounded(lambda link: self._fetch_segment(ref, link), wanted, _FETCH_CONCURRENCY)
+        await run_bounded(
+            lambda link: self._fetch_segment(ref, link, fresh), wanted, _FETCH_CONCURRENCY
+        )
 
     # -- decoding and errors -----------------------------------------------------------
 
-    def _decode(self, ref: StreamRef, name: str, raw: bytes) -> Doc:
+    def _decode(self, ref: StreamRef, name: str, raw: bytes) -> tuple[Doc, list[Any]]:
         try:
             return decode_doc(raw)
         except ValueError as exc:
             raise self._corrupt(ref, name, str(exc)) from exc
 
-    def _event(self, ref: StreamRef, index: int, raw: bytes) -> Record:
+    def _items(self, ref: StreamRef, first: int, events: list[Any]) -> list[Any]:
         try:
-            appended_at, item = decode_event(raw)
-        except ValueError as exc:
-            why = f"event {index} is unreadable: {exc}"
-            raise self.error(CorruptDataError, ref, "read events of", why) from exc
-        return index, appended_at, item
+            return items_of(events)
+        except EventError as exc:
+            raise self._unreadable(ref, first, exc) from exc
+
+    def _records(self, ref: StreamRef, first: int, events: list[Any]) -> list[Record]:
+        try:
+            return records_of(events, first)
+        except EventError as exc:
+            raise self._unreadable(ref, first, exc) from exc
+
+    def _unreadable(self, ref: StreamRef, first: int, exc: EventError) -> CorruptDataError:
+        why = f"event {first + exc.position} is unreadable: {exc}"
+        return self.error(CorruptDataError, ref, "read events of", why)
 
     def where(self, ref: StreamRef, action: str, name: str | None = None) -> str:
         shown = ref.stream if name is None else ref.file_of(name)

@@ -147,10 +147,10 @@ async def read(
     logs = scope.shared.event_logs
     if not isinstance(with_records, bool):
         raise logs.invalid(ref, f"with_records must be a bool, got {with_records!r}")
-    got = await scope.call(ref, "read events of", logs.read_records(ref, start, limit))
+    got = await scope.call(ref, "read events of", logs.read(ref, start, limit, with_records))
     if with_records:
         return [EventRecord(*record) for record in got]
-    return [record[2] for record in got]
+    return got
 
 
 def iter_items(
@@ -184,9 +184,9 @@ async def _pages(
     if start < 0:
         start = max(0, await count(scope, session_id, stream) + start)
     while True:
-        page = await read(scope, session_id, stream, start, page_size, with_records=True)
-        for record in page:
-            yield record if with_records else record.item
+        page = await read(scope, session_id, stream, start, page_size, with_records)
+        for event in page:
+            yield event
         if len(page) < page_size:
             return
         start += len(page)

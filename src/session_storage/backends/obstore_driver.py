@@ -159,6 +159,10 @@ class ObstoreDriver(ObjectStoreDriver):
             return "unreachable"
         if "Status { status: 403" in str(exc) or "status code: 403" in text:
             return "denied"
+        if "GenericError" in names and "status code: 404" in text:
+            # obstore reports a listing of a missing bucket as a generic error, not as
+            # NotFound. Missing objects never get here: they load as None.
+            return "missing_storage"
         return classify_builtin(exc)
 
     def _bucket_missing(self, exc: BaseException) -> bool:
