@@ -3,7 +3,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The lowest versions pyproject.toml allows, for the core and the s3 extra.
+# The lowest versions pyproject.toml allows, for the core and the s3, encryption and
+# compression extras (the contract suite has a zstd+aes lane).
 LOWEST ?= .venv-lowest
 LOWEST_TOOLS := pytest pytest-asyncio pytest-timeout moto
 LOWEST_SUITE := tests/test_contract.py::TestMemory tests/test_contract.py::TestFile \
@@ -35,7 +36,7 @@ $(LOWEST)/.installed: pyproject.toml .ci/lowest_versions.py
 	rm -rf $(LOWEST)
 	$(PYTHON) -m venv $(LOWEST)
 	$(LOWEST)/bin/python -m pip install -q --upgrade pip uv
-	$(LOWEST)/bin/python .ci/lowest_versions.py requirements s3 --test $(LOWEST_TOOLS) \
+	$(LOWEST)/bin/python .ci/lowest_versions.py requirements s3 encryption compression --test $(LOWEST_TOOLS) \
 		> $(LOWEST)/requirements.txt
 	$(LOWEST)/bin/uv pip install -q --python $(LOWEST)/bin/python --resolution lowest-direct \
 		-r $(LOWEST)/requirements.txt
@@ -51,10 +52,11 @@ quickstart: $(VENV)/.core
 test: $(VENV)/.test
 	$(BIN)/python -m pytest
 
-# The contract suite on memory, local disk and S3 under the lowest allowed versions.
+# The contract suite (plain and zstd+aes lanes) on memory, local disk and S3 under the
+# lowest allowed versions.
 test-lowest: $(LOWEST)/.installed
 	$(LOWEST)/bin/uv pip list --python $(LOWEST)/bin/python 2>/dev/null \
-		| grep -iE '^(fsspec|orjson|anyio|s3fs|aiobotocore|botocore|moto|pytest) '
+		| grep -iE '^(fsspec|orjson|anyio|s3fs|aiobotocore|botocore|cryptography|zstandard|moto|pytest) '
 	$(LOWEST)/bin/python -m pytest -p no:cacheprovider $(LOWEST_SUITE)
 
 # Every benchmark, one table on stdout (about 7 minutes on 2 cores); see README "Performance".

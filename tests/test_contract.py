@@ -88,6 +88,7 @@ class TestS3(StorageContract):
 
 class TestGCS(StorageContract):
     backend = "gcs"
+    codec_lanes = ("plain", "zstd+aes")
     engine = "fsspec"
 
     @pytest.fixture
@@ -97,6 +98,7 @@ class TestGCS(StorageContract):
 
 class TestAzure(StorageContract):
     backend = "azure"
+    codec_lanes = ("plain", "zstd+aes")
     engine = "fsspec"
     # Azurite takes ~30 ms per upload; 300 files still span two 256-blob delete batches.
     many_files = 300
