@@ -239,9 +239,15 @@ def make_faulty_storage(request: pytest.FixtureRequest) -> Iterator[FaultyStorag
 
 def new_azure_container(connection_string: str) -> str:
     """Create a fresh container on Azurite and return its name."""
+    from azure.core.exceptions import ResourceExistsError
     from azure.storage.blob import BlobServiceClient
 
     container = f"test-{uuid.uuid4().hex[:16]}"
     with BlobServiceClient.from_connection_string(connection_string) as service:
-        service.create_container(container)
+        try:
+            service.create_container(container)
+        except ResourceExistsError:
+            # The name is fresh: only the client's own retry of a create whose reply came
+            # late (a loaded Azurite) finds it existing.
+            pass
     return container

@@ -34,7 +34,9 @@ def test_a_second_loop_is_refused_while_the_first_runs_an_operation(
 ) -> None:
     base, proxy = make_faulty_storage(backend)
     settings = base.settings
-    storage = SessionStorage(settings.url, settings.storage_options, timeout=5)
+    # The first loop's call must still hang when the second one comes, however slow the
+    # machine: a deadline far above the few seconds the second call needs to start.
+    storage = SessionStorage(settings.url, settings.storage_options, timeout=20)
     asyncio.run(storage.store_session("s", {"n": 1}))  # opens on a first, finished loop
 
     proxy.inject("hang")  # the next requests are read and never answered
