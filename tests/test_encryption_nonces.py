@@ -24,7 +24,6 @@ def test_nonces_are_fresh_across_batches_and_threads() -> None:
     assert len(set(drawn)) == len(drawn)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
 def test_a_forked_child_does_not_repeat_its_parents_nonces() -> None:
     fresh_nonce()  # the parent holds a batch, part used, when it forks
     read, write = os.pipe()
