@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from session_storage.encryption import NONCE_BYTES, fresh_nonce
 
 DRAWS = 3 * 256 + 7
