@@ -226,11 +226,15 @@ class AzureAzurite(_Emulated):
         self.connection_string = self._enter(azurite_blob())
 
     def location(self, bulk: bool = False) -> tuple[str, dict[str, Any]]:
+        from azure.core.exceptions import ResourceExistsError
         from azure.storage.blob import BlobServiceClient
 
         container = f"bench-{uuid.uuid4().hex[:16]}"
         with BlobServiceClient.from_connection_string(self.connection_string) as service:
-            service.create_container(container)
+            try:
+                service.create_container(container)
+            except ResourceExistsError:
+                pass  # the client's own retry of a create whose reply came late
         return f"az://{container}", {"connection_string": self.connection_string}
 
 

@@ -150,21 +150,16 @@ def make_gcs_storage(
 
 
 @pytest.fixture
-def make_azure_storage(azurite_connection_string: str) -> Iterator[Callable[..., SessionStorage]]:
+def make_azure_storage(azurite_connection_string: str) -> Callable[..., SessionStorage]:
     """Factory of storages, each on its own new container of Azurite."""
-    from azure.storage.blob import BlobServiceClient
-
-    service = BlobServiceClient.from_connection_string(azurite_connection_string)
 
     def make(prefix: str = "", engine: str = "fsspec") -> SessionStorage:
-        container = f"test-{uuid.uuid4().hex[:16]}"
-        service.create_container(container)
+        container = new_azure_container(azurite_connection_string)
         url = f"az://{container}/{prefix}".rstrip("/")
         options = {"connection_string": azurite_connection_string}
         return SessionStorage(url, options, engine=engine)
 
-    yield make
-    service.close()
+    return make
 
 
 @pytest.fixture(params=["memory", "file", "s3"])
