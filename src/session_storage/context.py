@@ -11,6 +11,7 @@ the library error naming backend, session, file and URL.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -32,6 +33,11 @@ from .errors import (
 from .keyed_locks import KeyedLocks
 from .keys import encode_filename, encode_segment, join
 from .loop_guard import LoopGuard
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as _asyncio_timeout
+else:  # pragma: no cover - Python 3.10 uses anyio's cancel scope
+    _asyncio_timeout = None
 
 if TYPE_CHECKING:
     from .backends import Driver
@@ -253,6 +259,21 @@ class Scope:
             except (SessionStorageError, StopAsyncIteration):
                 raise
             except Exception as exc:
+                raise self.error(exc, action, ref, conflict) from exc
+        if _asyncio_timeout is not None:
+            # Remote drivers run on asyncio (fsspec's async clients, obstore), and its
+            # own timeout costs half of what a portable cancel scope does per call.
+            limit = _asyncio_timeout(timeout)
+            try:
+                async with limit:
+                    return await operation
+            except (SessionStorageError, StopAsyncIteration):
+                raise
+            except Exception as exc:
+                # The deadline's TimeoutError, or a client that turned the
+                # cancellation into an error of its own.
+                if limit.expired():
+                    raise self.timed_out(action, ref) from exc
                 raise self.error(exc, action, ref, conflict) from exc
         scope = anyio.move_on_after(timeout)
         try:
