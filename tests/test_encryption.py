@@ -152,9 +152,13 @@ async def test_event_logs_are_encrypted_too(memory: SessionStorage) -> None:
 # -- tampering, moving, keys -----------------------------------------------------------
 
 
-async def test_tampered_ciphertext_and_header_raise_corrupt_data(open_at: Open) -> None:
+@pytest.mark.parametrize("length", [1, 100_000], ids=["small", "100kB"])  # copied / viewed
+async def test_tampered_ciphertext_and_header_raise_corrupt_data(
+    open_at: Open, length: int
+) -> None:
     async with open_at(encryption_keys={"k1": NEW}) as storage:
-        await storage.store_session("s", {"secret": "x"})
+        await storage.store_session("s", {"secret": "x" * length})
+        assert ((await storage.load_session("s")) or {})["secret"] == "x" * length
         good = await stored(storage, "s/state.json")
         header = parse_header(good)
         assert header is not None

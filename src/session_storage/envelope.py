@@ -122,6 +122,19 @@ def parse_header(data: bytes) -> Header | None:
     return Header(flags, key_id, bound, nonce, size)
 
 
+_VIEW_FROM = 64 * 1024
+"""Ciphertexts from this size on are decrypted from a view of the stored bytes; a
+smaller one is copied out, which the cipher reads faster than a view (by about a
+third of a small state's decryption)."""
+
+
+def _ciphertext(data: bytes, start: int) -> bytes | memoryview:
+    """The ciphertext and tag of an envelope whose header ends at ``start``."""
+    if len(data) - start >= _VIEW_FROM:
+        return memoryview(data)[start:]
+    return data[start:]
+
+
 def _bound_key(path: str, bound: int) -> bytes:
     """The last ``bound`` segments of ``path``: the key the writer bound."""
     parts = path.split("/")
@@ -237,11 +250,8 @@ class Codec:
                 and data[self._own_count : nonce_at] == bound[0]
             ):
                 try:
-                    # A view of the ciphertext: no copy of the body before decrypting.
                     body: bytes = self._cipher.decrypt(
-                        data[nonce_at:size],
-                        memoryview(data)[size:],
-                        data[:size] + bound[1],
+                        data[nonce_at:size], _ciphertext(data, size), data[:size] + bound[1]
                     )
                 except self._invalid_tag:
                     raise self._undecryptable(self._primary) from None
@@ -284,7 +294,7 @@ class Codec:
             cipher = self.keys.cipher(key_id)
         aad = data[:size] + _bound_key(path, header.bound)
         try:
-            plain: bytes = cipher.decrypt(header.nonce, memoryview(data)[size:], aad)
+            plain: bytes = cipher.decrypt(header.nonce, _ciphertext(data, size), aad)
         except self._invalid_tag:
             raise self._undecryptable(key_id) from None
         return plain
