@@ -99,13 +99,15 @@ _STAMP_LIKE = {"session_id": "s", "filename": "f", "stored_at": "t", "backend": 
 class Raw:
     """Direct access to the files under a storage's root, bypassing the facade."""
 
-    def __init__(self, storage: SessionStorage) -> None:
+    def __init__(self, storage: SessionStorage, under_test: SessionStorage | None = None) -> None:
+        """``storage`` gives the filesystem; ``under_test`` (default: ``storage``) the
+        codecs that :meth:`body` opens envelopes with."""
         self.fs = storage.filesystem
         # fsspec's async wrapper strips the wrapped filesystem's protocol only from
         # 2025 on; ask the wrapped one itself.
         inner = getattr(self.fs, "sync_fs", self.fs)
         self.root = inner._strip_protocol(storage.url).rstrip("/")
-        self.driver = storage._scope.driver
+        self.driver = (under_test or storage)._scope.driver
 
     def path(self, relative: str) -> str:
         return f"{self.root}/{relative}"

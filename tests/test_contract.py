@@ -117,15 +117,13 @@ class ObstoreLane:
     """
 
     engine = "obstore"
-    # The codecs wrap whichever driver the engine gives; the fsspec lanes cover them.
-    codec_lanes = ("plain",)
 
     @pytest.fixture
     async def raw(self, storage: SessionStorage) -> AsyncIterator[Raw]:
         settings = storage.settings
         async with SessionStorage(settings.url, settings.storage_options) as twin:
             assert twin.engine == "fsspec" and storage.engine == "obstore"
-            yield Raw(twin)
+            yield Raw(twin, under_test=storage)
 
 
 class TestS3Obstore(ObstoreLane, TestS3):
