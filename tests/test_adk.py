@@ -344,6 +344,38 @@ async def test_an_outdated_session_object_is_refused_not_merged(
         assert await storage_a.narrow("app", "sessions", "u").event_count("s", EVENTS_STREAM) == 4
 
 
+@pytest.mark.parametrize("backend", ["file", "s3", "gcs", "azure"])
+async def test_appending_to_a_session_another_worker_deleted(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """As InMemorySessionService: SessionNotFoundError; and nothing of the event is
+    stored, so the deleted conversation does not reappear in the bucket."""
+    open_storage = _cloud_root(request, tmp_path, backend)
+    key = {"app_name": "app", "user_id": "u", "session_id": "s"}
+    reference = InMemorySessionService()
+    async with open_storage() as storage_a, open_storage() as storage_b:
+        worker_a, worker_b = StorageSessionService(storage_a), StorageSessionService(storage_b)
+        held: list[Session] = []
+        for service in (worker_a, reference):
+            session = await service.create_session(**key, state={"n": 0})
+            await service.append_event(session, _event(0, {"n": 1}))
+            held.append(session)
+        await worker_b.delete_session(**key)
+        await reference.delete_session(**key)
+        for service, session in zip((worker_a, reference), held, strict=True):
+            with pytest.raises(SessionNotFoundError):
+                await service.append_event(session, _event(1, {"n": 2}))
+        assert await worker_b.get_session(**key) is None
+        assert not await storage_b.narrow("app", "sessions", "u").session_exists("s")
+        # Created again under the same id, the old object is refused as stale (as the
+        # database service refuses it; the in-memory one would merge it).
+        await worker_b.create_session(**key)
+        with pytest.raises(AdkStaleSessionError):
+            await worker_a.append_event(held[0], _event(2, {"n": 3}))
+        again = await worker_b.get_session(**key)
+        assert again is not None and again.events == [] and again.state == {}
+
+
 async def test_sessions_built_elsewhere_and_retried_appends() -> None:
     """A Session without a version (built by hand, or by another service class) is
     checked as DatabaseSessionService checks one; an append retried through a copy

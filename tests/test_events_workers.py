@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from session_storage import SessionStorage
+from session_storage import ConflictError, InvalidArgumentError, SessionStorage
 
 BACKENDS = ["memory", "file", "s3", "gcs", "azure"]
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -156,6 +156,39 @@ async def test_stale_appender_lands_after_a_truncate_into_sealed_segments(
         assert await storage.append_events("s", "log", ["x", "y"]) == 100
         assert await b.read_events("s", "log", 98) == [98, 99, "x", "y"]
         assert await b.read_events("s", "log") == [*range(100), "x", "y"]
+
+
+@pytest.mark.parametrize("how", ["truncate", "delete_session"])
+async def test_a_writer_that_saw_n_events_refuses_a_rewound_stream(
+    storage: SessionStorage, how: str
+) -> None:
+    """``if_count_at_least``: after another worker truncated the stream or deleted the
+    session, the append is refused by the store's condition and writes nothing; on a
+    stream as long as required it appends as usual."""
+    b = peer(storage)
+    async with b:
+        assert await storage.append_events("s", "log", ["a", "b", "c"]) == 0
+        assert await storage.append_event("s", "log", "d", if_count_at_least=3) == 3
+        if how == "truncate":
+            assert await b.truncate_events("s", "log", 1) == 3
+        else:
+            assert await b.delete_session("s") is True
+        with pytest.raises(ConflictError) as info:
+            await storage.append_events("s", "log", ["x", "y"], if_count_at_least=4)
+        assert info.value.session_id == "s" and info.value.filename == "log"
+        assert "fewer than the 4" in str(info.value)
+        # Nothing was written: the stream (and, deleted, the session) as b left it.
+        if how == "truncate":
+            assert await b.read_events("s", "log") == ["a"]
+            assert await storage.append_event("s", "log", "e", if_count_at_least=1) == 1
+            assert await b.read_events("s", "log") == ["a", "e"]
+        else:
+            assert not await b.session_exists("s")
+            assert await b.list_sessions() == []
+            assert await storage.append_event("s", "log", "e", if_count_at_least=0) == 0
+    for bad in (-1, "3", 1.5):
+        with pytest.raises(InvalidArgumentError):
+            await storage.append_event("s", "log", "z", if_count_at_least=bad)  # type: ignore[arg-type]
 
 
 async def test_two_workers_popping_one_item_exactly_one_gets_it(storage: SessionStorage) -> None:

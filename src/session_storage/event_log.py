@@ -51,6 +51,7 @@ from .arguments import check_int
 from .backends.base import Driver
 from .bounded import run_bounded
 from .errors import (
+    ConflictError,
     CorruptDataError,
     InvalidArgumentError,
     NotSupportedError,
@@ -121,6 +122,15 @@ class _Change(Generic[T]):
 
 class _Stale(Exception):
     """A segment on the chain is gone: the tail that named it was replaced."""
+
+
+class _Short(Exception):
+    """The stream holds fewer events than the write's condition asks for."""
+
+    def __init__(self, count: int, wanted: int) -> None:
+        super().__init__(count, wanted)
+        self.count = count
+        self.wanted = wanted
 
 
 class _Cache(Generic[K, V]):
@@ -227,6 +237,15 @@ class EventLogs:
             while True:
                 try:
                     change = await plan(known)
+                except _Short as short:
+                    if not fresh:  # the cached tail may be behind the stored one
+                        known, fresh = await self.fetch(ref), True
+                        continue
+                    why = (
+                        f"the stream holds {short.count} events, fewer than the "
+                        f"{short.wanted} the write requires (truncated or deleted since)"
+                    )
+                    raise self.error(ConflictError, ref, "append to", why) from None
                 except _Stale:
                     if fresh and known.version == stale:  # the same tail twice
                         why = "a segment the tail names is missing"
@@ -299,11 +318,14 @@ class EventLogs:
 
     # -- operations --------------------------------------------------------------------
 
-    async def append(self, ref: StreamRef, encoded: tuple[bytes, ...], key: str | None) -> int:
+    async def append(
+        self, ref: StreamRef, encoded: tuple[bytes, ...], key: str | None, at_least: int = 0
+    ) -> int:
         """Append encoded events as one unit; the index of the first.
 
         With ``key``, a key the tail remembers returns its first index and writes
-        nothing (see :mod:`.idempotency`).
+        nothing (see :mod:`.idempotency`). A stream of fewer than ``at_least`` events
+        is not written: ConflictError.
         """
         name = None if key is None else digest(key)
         events = Events.of(encoded)
@@ -315,6 +337,8 @@ class EventLogs:
                 if found is not None:
                     return _Change(found)
             start = doc.count
+            if start < at_least:
+                raise _Short(start, at_least)
             if start + len(events) > MAX_EVENTS:
                 raise self.invalid(ref, f"the stream is full ({MAX_EVENTS} events)")
             # A tail read from the store is encoded here, once: the tail this write

@@ -57,16 +57,28 @@ def stream_ref(scope: Scope, session_id: str, stream: str) -> StreamRef:
     return StreamRef(session_id, stream, folder, scope)
 
 
-async def append(scope: Scope, session_id: str, stream: str, item: Any, key: str | None) -> int:
+async def append(
+    scope: Scope,
+    session_id: str,
+    stream: str,
+    item: Any,
+    key: str | None,
+    at_least: int | None = None,
+) -> int:
     """Append ``item`` (any JSON value) to the session's event ``stream``; its index.
 
     The one-item case of :func:`append_many`.
     """
-    return await _append(scope, session_id, stream, (item,), key)
+    return await _append(scope, session_id, stream, (item,), key, at_least)
 
 
 async def append_many(
-    scope: Scope, session_id: str, stream: str, items: Sequence[Any], key: str | None
+    scope: Scope,
+    session_id: str,
+    stream: str,
+    items: Sequence[Any],
+    key: str | None,
+    at_least: int | None = None,
 ) -> int:
     """Append ``items`` in order as one unit; the index of the first.
 
@@ -80,6 +92,11 @@ async def append_many(
     :mod:`session_storage.idempotency`). An empty ``items`` writes nothing and
     returns the stream's length. A missing stream is created by its first append; a
     stream name nests with ``/`` like a filename.
+
+    With ``at_least``, the stream must hold at least that many events: one that holds
+    fewer (another worker truncated it, or deleted the session, since the caller saw
+    it) raises ConflictError and nothing is written. The store enforces it with the
+    same conditional write, at no extra request.
     """
     ref = stream_ref(scope, session_id, stream)
     logs = scope.shared.event_logs
@@ -87,11 +104,16 @@ async def append_many(
         raise logs.invalid(ref, f"items must be a list of JSON values, got {type(items).__name__}")
     if not items:
         return await count(scope, session_id, stream)
-    return await _append(scope, session_id, stream, tuple(items), key)
+    return await _append(scope, session_id, stream, tuple(items), key, at_least)
 
 
 async def _append(
-    scope: Scope, session_id: str, stream: str, items: tuple[Any, ...], key: str | None
+    scope: Scope,
+    session_id: str,
+    stream: str,
+    items: tuple[Any, ...],
+    key: str | None,
+    at_least: int | None,
 ) -> int:
     ref = stream_ref(scope, session_id, stream)
     action = "append an event to"
@@ -99,6 +121,11 @@ async def _append(
     logs = scope.shared.event_logs
     if key is not None and (not isinstance(key, str) or not key):
         raise logs.invalid(ref, f"idempotency_key must be a non-empty str, got {key!r}")
+    if at_least is not None:
+        try:
+            check_int("if_count_at_least", at_least, 0)
+        except InvalidArgumentError as exc:
+            raise logs.invalid(ref, str(exc)) from None
     now = utc_now_iso()
     events = []
     for position, item in enumerate(items):
@@ -108,7 +135,7 @@ async def _append(
             which = "the event" if len(items) == 1 else f"item {position}"
             why = f"{which} is not JSON-serializable: {exc}"
             raise logs.error(SerializationError, ref, action, why) from exc
-    return await scope.call(ref, action, logs.append(ref, tuple(events), key))
+    return await scope.call(ref, action, logs.append(ref, tuple(events), key, at_least or 0))
 
 
 async def pop(scope: Scope, session_id: str, stream: str, how_many: int) -> list[Any]:

@@ -418,14 +418,25 @@ class SessionStorage:
     # -- event logs ----------------------------------------------------------------
 
     async def append_event(
-        self, session_id: str, stream: str, item: Any, idempotency_key: str | None = None
+        self,
+        session_id: str,
+        stream: str,
+        item: Any,
+        idempotency_key: str | None = None,
+        *,
+        if_count_at_least: int | None = None,
     ) -> int:
         """Append ``item`` (any JSON value) to the session's event ``stream``; its index.
 
         Indices run from 0 without gaps, appenders never overwrite one another, a repeated
         ``idempotency_key`` returns the first index and writes nothing, a missing stream
-        is created. See :func:`.events.append`."""
-        return await events.append(self._scope, session_id, stream, item, idempotency_key)
+        is created. ``if_count_at_least=n``: append only if the stream holds at least
+        ``n`` events, else ConflictError with nothing written (a writer that has seen
+        ``n`` events refuses a stream truncated or deleted since). See
+        :func:`.events.append`."""
+        return await events.append(
+            self._scope, session_id, stream, item, idempotency_key, if_count_at_least
+        )
 
     async def append_events(
         self,
@@ -433,12 +444,17 @@ class SessionStorage:
         stream: str,
         items: Sequence[Any],
         idempotency_key: str | None = None,
+        *,
+        if_count_at_least: int | None = None,
     ) -> int:
         """Append ``items`` (a list of JSON values) as one unit; the index of the first.
 
         Readers see all of them or none; ``[]`` writes nothing and returns the stream's
-        length. See :func:`.events.append_many`."""
-        return await events.append_many(self._scope, session_id, stream, items, idempotency_key)
+        length. ``if_count_at_least`` as for :meth:`append_event`. See
+        :func:`.events.append_many`."""
+        return await events.append_many(
+            self._scope, session_id, stream, items, idempotency_key, if_count_at_least
+        )
 
     async def read_events(
         self,

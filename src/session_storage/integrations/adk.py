@@ -381,7 +381,14 @@ class StorageSessionService(BaseSessionService):
         self._apply_temp_state(session, event)
         event = self._trim_temp_delta_state(event)
         scoped = _split(event.actions.state_delta if event.actions else {})
-        index = await store.append_event(session_id, EVENTS_STREAM, _dump(event))
+        try:
+            # Only onto the stream the record describes: after another worker deleted
+            # the session, nothing is written (no stray event in a deleted session).
+            index = await store.append_event(
+                session_id, EVENTS_STREAM, _dump(event), if_count_at_least=record.end
+            )
+        except ConflictError as exc:
+            raise await self._refusal(store, session) from exc
         try:
             new = record.after_append(index, event.id, event.timestamp, scoped.session)
         except ValueError as exc:
