@@ -112,3 +112,31 @@ async def test_if_absent_stores_are_not_false_conflicts(
     assert proxy.applied["drop_reply"] >= 2
     assert conflicts == 0
     assert [s and s["i"] for s in stored] == list(range(20))
+
+
+@pytest.mark.parametrize(("backend", "engine"), LANES)
+async def test_deletes_with_lost_replies_finish_and_leave_nothing(
+    make_faulty_storage: FaultyStorageFactory, backend: str, engine: str
+) -> None:
+    """Whole-session deletes (a listing, then batch deletes) and single-file deletes
+    whose replies are lost: each call returns, the files are gone, and a whole-session
+    delete still says the session existed (its listing tells)."""
+    storage, proxy = make_faulty_storage(backend, seed=6, engine=engine)
+    async with storage:
+        for i in range(12):
+            await storage.store_session(f"s{i}", {"i": i})
+            await storage.store_bytes(f"s{i}", "extra.bin", b"x")
+        proxy.inject("drop_reply", methods=("DELETE", "POST"), probability=0.5)
+        whole = [await storage.delete_session(f"s{i}") for i in range(6)]
+        for i in range(6, 12):
+            # May say False for a file it deleted: GCS and Azure answer the client's
+            # resend of a DELETE whose reply was lost with 404 (README "Guarantees").
+            await storage.delete_session(f"s{i}", "extra.bin")
+        proxy.clear()
+        left = await storage.list_sessions()
+        files = [await storage.list_files(session) for session in left]
+    print(f"\n{backend}: 12 deletes, {proxy.applied['drop_reply']} replies lost")
+    assert proxy.applied["drop_reply"] >= 3
+    assert whole == [True] * 6
+    assert left == sorted(f"s{i}" for i in range(6, 12))
+    assert files == [["state.json"]] * 6
