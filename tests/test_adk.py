@@ -340,8 +340,32 @@ async def test_an_outdated_session_object_is_refused_not_merged(
         final = await worker_b.get_session(**key)
         assert final is not None and [e.id for e in final.events] == ["event-0", "event-2"]
         assert final.state["n"] == 2
-        # The refused appends left events in the stream that no reader sees.
-        assert await storage_a.narrow("app", "sessions", "u").event_count("s", EVENTS_STREAM) == 4
+        # The refused appends wrote nothing: the stream holds the two committed events.
+        assert await storage_a.narrow("app", "sessions", "u").event_count("s", EVENTS_STREAM) == 2
+
+
+@pytest.mark.parametrize("backend", ["file", "s3"])
+async def test_an_event_a_dead_writer_left_uncommitted_becomes_a_gap(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A writer that appended to the log and died before committing the record leaves
+    an event no reader sees; the next append, also through a Session this service
+    committed last (its cached path), goes after it and the event stays hidden."""
+    open_storage = _cloud_root(request, tmp_path, backend)
+    key = {"app_name": "app", "user_id": "u", "session_id": "s"}
+    async with open_storage() as storage:
+        service = StorageSessionService(storage)
+        session = await service.create_session(**key)
+        await service.append_event(session, _event(0, {"n": 1}))
+        log = storage.narrow("app", "sessions", "u")
+        assert await log.append_event("s", EVENTS_STREAM, {"id": "dead"}) == 1  # never committed
+        await service.append_event(session, _event(1, {"n": 2}))
+        assert await log.event_count("s", EVENTS_STREAM) == 3
+        for reader in (service, StorageSessionService(storage)):
+            got = await reader.get_session(**key)
+            assert got is not None
+            assert [e.id for e in got.events] == ["event-0", "event-1"]
+            assert got.state == {"n": 2}
 
 
 @pytest.mark.parametrize("backend", ["file", "s3", "gcs", "azure"])

@@ -191,6 +191,28 @@ async def test_a_writer_that_saw_n_events_refuses_a_rewound_stream(
             await storage.append_event("s", "log", "z", if_count_at_least=bad)  # type: ignore[arg-type]
 
 
+async def test_if_count_appends_only_onto_the_stream_the_writer_saw(
+    storage: SessionStorage,
+) -> None:
+    """``if_count``: the optimistic check of an event store. The writer's cached tail
+    says 3; another worker appended a fourth: the store refuses the write (the cache
+    cannot make it pass) and nothing is written."""
+    b = peer(storage)
+    async with b:
+        assert await storage.append_events("s", "log", ["a", "b", "c"], if_count=0) == 0
+        assert await b.append_event("s", "log", "d", if_count=3) == 3
+        with pytest.raises(ConflictError) as info:
+            await storage.append_event("s", "log", "late", if_count=3)
+        assert "not the 3" in str(info.value)
+        assert await b.read_events("s", "log") == ["a", "b", "c", "d"]
+        assert await storage.append_event("s", "log", "e", if_count=4) == 4
+        await b.delete_session("s")
+        with pytest.raises(ConflictError):
+            await storage.append_event("s", "log", "f", if_count=5)
+        assert not await b.session_exists("s")
+        assert await storage.append_event("s", "log", "new", if_count=0) == 0
+
+
 async def test_two_workers_popping_one_item_exactly_one_gets_it(storage: SessionStorage) -> None:
     workers = [peer(storage) for _ in range(3)]
     try:

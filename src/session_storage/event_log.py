@@ -124,13 +124,12 @@ class _Stale(Exception):
     """A segment on the chain is gone: the tail that named it was replaced."""
 
 
-class _Short(Exception):
-    """The stream holds fewer events than the write's condition asks for."""
+class _Unmet(Exception):
+    """The stream holds another number of events than the write's condition asks for."""
 
-    def __init__(self, count: int, wanted: int) -> None:
-        super().__init__(count, wanted)
-        self.count = count
-        self.wanted = wanted
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 class _Cache(Generic[K, V]):
@@ -237,15 +236,11 @@ class EventLogs:
             while True:
                 try:
                     change = await plan(known)
-                except _Short as short:
+                except _Unmet as unmet:
                     if not fresh:  # the cached tail may be behind the stored one
                         known, fresh = await self.fetch(ref), True
                         continue
-                    why = (
-                        f"the stream holds {short.count} events, fewer than the "
-                        f"{short.wanted} the write requires (truncated or deleted since)"
-                    )
-                    raise self.error(ConflictError, ref, "append to", why) from None
+                    raise self.error(ConflictError, ref, "append to", unmet.why) from None
                 except _Stale:
                     if fresh and known.version == stale:  # the same tail twice
                         why = "a segment the tail names is missing"
@@ -319,13 +314,20 @@ class EventLogs:
     # -- operations --------------------------------------------------------------------
 
     async def append(
-        self, ref: StreamRef, encoded: tuple[bytes, ...], key: str | None, at_least: int = 0
+        self,
+        ref: StreamRef,
+        encoded: tuple[bytes, ...],
+        key: str | None,
+        at_least: int = 0,
+        exactly: int | None = None,
     ) -> int:
         """Append encoded events as one unit; the index of the first.
 
         With ``key``, a key the tail remembers returns its first index and writes
-        nothing (see :mod:`.idempotency`). A stream of fewer than ``at_least`` events
-        is not written: ConflictError.
+        nothing (see :mod:`.idempotency`). A stream of fewer than ``at_least`` events,
+        or of another number than ``exactly``, is not written: ConflictError. (A
+        cached tail can pass a condition the stored one fails: then the conditional
+        write is refused, and the condition checked again on the fresh tail.)
         """
         name = None if key is None else digest(key)
         events = Events.of(encoded)
@@ -338,7 +340,14 @@ class EventLogs:
                     return _Change(found)
             start = doc.count
             if start < at_least:
-                raise _Short(start, at_least)
+                raise _Unmet(
+                    f"the stream holds {start} events, fewer than the {at_least} the "
+                    "write requires (truncated or deleted since)"
+                )
+            if exactly is not None and start != exactly:
+                raise _Unmet(
+                    f"the stream holds {start} events, not the {exactly} the write requires"
+                )
             if start + len(events) > MAX_EVENTS:
                 raise self.invalid(ref, f"the stream is full ({MAX_EVENTS} events)")
             # A tail read from the store is encoded here, once: the tail this write

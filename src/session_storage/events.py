@@ -64,12 +64,13 @@ async def append(
     item: Any,
     key: str | None,
     at_least: int | None = None,
+    exactly: int | None = None,
 ) -> int:
     """Append ``item`` (any JSON value) to the session's event ``stream``; its index.
 
     The one-item case of :func:`append_many`.
     """
-    return await _append(scope, session_id, stream, (item,), key, at_least)
+    return await _append(scope, session_id, stream, (item,), key, at_least, exactly)
 
 
 async def append_many(
@@ -79,6 +80,7 @@ async def append_many(
     items: Sequence[Any],
     key: str | None,
     at_least: int | None = None,
+    exactly: int | None = None,
 ) -> int:
     """Append ``items`` in order as one unit; the index of the first.
 
@@ -95,8 +97,10 @@ async def append_many(
 
     With ``at_least``, the stream must hold at least that many events: one that holds
     fewer (another worker truncated it, or deleted the session, since the caller saw
-    it) raises ConflictError and nothing is written. The store enforces it with the
-    same conditional write, at no extra request.
+    it) raises ConflictError and nothing is written. With ``exactly``, it must hold
+    that many: the optimistic check of an event store (another worker appended,
+    truncated or deleted since: ConflictError, nothing written). The store enforces
+    both with the same conditional write, at no extra request.
     """
     ref = stream_ref(scope, session_id, stream)
     logs = scope.shared.event_logs
@@ -104,7 +108,7 @@ async def append_many(
         raise logs.invalid(ref, f"items must be a list of JSON values, got {type(items).__name__}")
     if not items:
         return await count(scope, session_id, stream)
-    return await _append(scope, session_id, stream, tuple(items), key, at_least)
+    return await _append(scope, session_id, stream, tuple(items), key, at_least, exactly)
 
 
 async def _append(
@@ -114,6 +118,7 @@ async def _append(
     items: tuple[Any, ...],
     key: str | None,
     at_least: int | None,
+    exactly: int | None,
 ) -> int:
     ref = stream_ref(scope, session_id, stream)
     action = "append an event to"
@@ -121,11 +126,12 @@ async def _append(
     logs = scope.shared.event_logs
     if key is not None and (not isinstance(key, str) or not key):
         raise logs.invalid(ref, f"idempotency_key must be a non-empty str, got {key!r}")
-    if at_least is not None:
-        try:
-            check_int("if_count_at_least", at_least, 0)
-        except InvalidArgumentError as exc:
-            raise logs.invalid(ref, str(exc)) from None
+    for name, value in (("if_count_at_least", at_least), ("if_count", exactly)):
+        if value is not None:
+            try:
+                check_int(name, value, 0)
+            except InvalidArgumentError as exc:
+                raise logs.invalid(ref, str(exc)) from None
     now = utc_now_iso()
     events = []
     for position, item in enumerate(items):
@@ -135,7 +141,8 @@ async def _append(
             which = "the event" if len(items) == 1 else f"item {position}"
             why = f"{which} is not JSON-serializable: {exc}"
             raise logs.error(SerializationError, ref, action, why) from exc
-    return await scope.call(ref, action, logs.append(ref, tuple(events), key, at_least or 0))
+    written = logs.append(ref, tuple(events), key, at_least or 0, exactly)
+    return await scope.call(ref, action, written)
 
 
 async def pop(scope: Scope, session_id: str, stream: str, how_many: int) -> list[Any]:

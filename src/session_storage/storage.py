@@ -424,18 +424,20 @@ class SessionStorage:
         item: Any,
         idempotency_key: str | None = None,
         *,
+        if_count: int | None = None,
         if_count_at_least: int | None = None,
     ) -> int:
         """Append ``item`` (any JSON value) to the session's event ``stream``; its index.
 
         Indices run from 0 without gaps, appenders never overwrite one another, a repeated
         ``idempotency_key`` returns the first index and writes nothing, a missing stream
-        is created. ``if_count_at_least=n``: append only if the stream holds at least
-        ``n`` events, else ConflictError with nothing written (a writer that has seen
-        ``n`` events refuses a stream truncated or deleted since). See
+        is created. ``if_count=n``: append only if the stream holds exactly ``n`` events
+        (nobody appended, truncated or deleted since the caller saw ``n``);
+        ``if_count_at_least=n``: only if it holds at least ``n`` (nobody truncated or
+        deleted). Otherwise ConflictError, and nothing is written. See
         :func:`.events.append`."""
         return await events.append(
-            self._scope, session_id, stream, item, idempotency_key, if_count_at_least
+            self._scope, session_id, stream, item, idempotency_key, if_count_at_least, if_count
         )
 
     async def append_events(
@@ -445,15 +447,16 @@ class SessionStorage:
         items: Sequence[Any],
         idempotency_key: str | None = None,
         *,
+        if_count: int | None = None,
         if_count_at_least: int | None = None,
     ) -> int:
         """Append ``items`` (a list of JSON values) as one unit; the index of the first.
 
         Readers see all of them or none; ``[]`` writes nothing and returns the stream's
-        length. ``if_count_at_least`` as for :meth:`append_event`. See
+        length. ``if_count`` and ``if_count_at_least`` as for :meth:`append_event`. See
         :func:`.events.append_many`."""
         return await events.append_many(
-            self._scope, session_id, stream, items, idempotency_key, if_count_at_least
+            self._scope, session_id, stream, items, idempotency_key, if_count_at_least, if_count
         )
 
     async def read_events(

@@ -377,18 +377,36 @@ class StorageSessionService(BaseSessionService):
         base = await self._base_record(store, session, event)
         if base is None:
             return event  # committed already by an earlier call whose reply was lost
-        version, record = base
+        version, record, cached = base
         self._apply_temp_state(session, event)
         event = self._trim_temp_delta_state(event)
         scoped = _split(event.actions.state_delta if event.actions else {})
+        dumped = _dump(event)
         try:
-            # Only onto the stream the record describes: after another worker deleted
-            # the session, nothing is written (no stray event in a deleted session).
+            # Only onto the stream the record describes. Known from this service's own
+            # last commit, the stream must hold exactly the record's events: if another
+            # worker appended since (a stale ``session``), nothing is written. Read just
+            # now, it may hold more (events of a writer that died before committing:
+            # a gap), never fewer (truncated, or the session deleted).
             index = await store.append_event(
-                session_id, EVENTS_STREAM, _dump(event), if_count_at_least=record.end
+                session_id,
+                EVENTS_STREAM,
+                dumped,
+                if_count=record.end if cached else None,
+                if_count_at_least=record.end,
             )
         except ConflictError as exc:
-            raise await self._refusal(store, session) from exc
+            loaded = await self._read_record(app_name, user_id, session_id)
+            if not cached or loaded is None or loaded[0] != version:
+                raise await self._refusal(store, session) from exc
+            # Nobody committed since: the extra events are uncommitted ones.
+            record = loaded[1]
+            try:
+                index = await store.append_event(
+                    session_id, EVENTS_STREAM, dumped, if_count_at_least=record.end
+                )
+            except ConflictError as again:
+                raise await self._refusal(store, session) from again
         try:
             new = record.after_append(index, event.id, event.timestamp, scoped.session)
         except ValueError as exc:
@@ -411,24 +429,26 @@ class StorageSessionService(BaseSessionService):
 
     async def _base_record(
         self, store: SessionStorage, session: Session, event: Event
-    ) -> tuple[str, SessionRecord] | None:
-        """The stored record ``session`` was read at, with its version; ``None`` if
-        ``event`` is already the session's latest. Raises if ``session`` is stale."""
+    ) -> tuple[str, SessionRecord, bool] | None:
+        """The stored record ``session`` was read at, its version, and whether both
+        come from this service's cache (not read now); ``None`` if ``event`` is already
+        the session's latest. Raises if ``session`` is stale."""
         marker = session._storage_update_marker
         cached = self._versions.get(("session", session.app_name, session.user_id, session.id))
         if marker is not None and cached is not None and cached[0] == marker:
             record: SessionRecord = cached[1]
-            return marker, record
+            return marker, record, True
         loaded = await self._read_record(session.app_name, session.user_id, session.id)
         if loaded is None:
             raise self._not_found(store, session)
         version, record = loaded
         if marker == version:
-            return loaded
+            return version, record, False
         if record.last_event_id == event.id:
             return None
         if marker is None and _matches(record, session):
-            return loaded  # a session built elsewhere: DatabaseSessionService's fallback
+            # A session built elsewhere: DatabaseSessionService's fallback.
+            return version, record, False
         raise self._stale(store, session)
 
     async def _refusal(self, store: SessionStorage, session: Session) -> SessionStorageError:
