@@ -17,6 +17,8 @@ workers acting on the same tail exactly one wins; the other's write is refused,
 having written nothing, and it reads the fresh tail and tries again on top of it.
 A worker whose view is stale (another truncated the stream, or deleted the session)
 finds out from that refusal, never by writing past the end: no gap, no ghost event.
+A condition on the stream's length (``if_count``, ``if_count_at_least``) is checked on
+the tail the write is based on, so the same ``if_version`` makes it hold in the store.
 An append that fills the tail first writes the sealed segment(s) create-only under
 fresh names, then commits the tail naming them; a crash in between leaves an
 unreferenced segment (garbage, never read) and the stream as it was. A segment
