@@ -14,6 +14,7 @@ that folder. Each request answers one page of at most 1000 keys; memory holds on
 from __future__ import annotations
 
 import asyncio
+import random
 import weakref
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -36,6 +37,9 @@ server (or an emulator) that accepts them slowly fails them by timeout. The fssp
 engine's clients queue at their pool of 64 connections; this engine queues here.
 ``config_kwargs={"max_pool_connections": n}`` changes it, as on the fsspec engine.
 """
+_BATCH_ATTEMPTS = 4
+"""Tries of one batch delete whose connection failed before a reply."""
+_BATCH_BACKOFF = 0.1  # seconds, doubling
 _CONTENT_TYPE = "Content-Type"
 _LAST = "~"
 """Sorts after every character of an encoded name (``A-Z a-z 0-9 _ - . %``)."""
@@ -356,13 +360,22 @@ class ObstoreDriver(ObjectStoreDriver):
         return True
 
     async def _delete_batch(self, bucket: str, keys: list[str]) -> None:
-        try:
-            async with self._gate():
-                await self._obs.delete_async(self._store(bucket), keys)
-        except FileNotFoundError as exc:
-            # One batch request deleted the rest; a key already gone is what we wanted.
-            if self._bucket_missing(exc):
-                raise
+        for attempt in range(_BATCH_ATTEMPTS):
+            try:
+                async with self._gate():
+                    await self._obs.delete_async(self._store(bucket), keys)
+                return
+            except FileNotFoundError as exc:
+                # One batch request deleted the rest; a key already gone is what we wanted.
+                if self._bucket_missing(exc):
+                    raise
+                return
+            except Exception as exc:
+                # obstore does not resend a batch (a POST) whose connection failed;
+                # deleting twice is harmless, so this driver resends it.
+                if attempt == _BATCH_ATTEMPTS - 1 or self.classify(exc) != "unreachable":
+                    raise
+                await asyncio.sleep(random.uniform(0, _BATCH_BACKOFF * 2**attempt))
 
 
 class ObstoreS3Driver(ObstoreDriver):
