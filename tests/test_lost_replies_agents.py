@@ -95,23 +95,14 @@ async def test_openai_agents_session_with_lost_replies(
 async def test_adk_session_service_with_lost_replies(
     make_faulty_storage: FaultyStorageFactory, backend: str, engine: str
 ) -> None:
-    from google.adk.events import Event, EventActions
     from google.adk.sessions import InMemorySessionService
-    from google.genai import types
 
     from session_storage.integrations.adk import StorageSessionService
 
-    def event(n: int) -> Event:
-        return Event(
-            id=f"event-{n}",
-            invocation_id=f"inv-{n // 2}",
-            author="user" if n % 2 == 0 else "agent",
-            timestamp=1_767_225_700.0 + n,
-            content=types.Content(role="user", parts=[types.Part(text=f"message {n}")]),
-            actions=EventActions(
-                state_delta={"turn": n, "user:seen": n, f"k{n % 3}": f"v{n}", "temp:x": n}
-            ),
-        )
+    from .test_adk import _event
+
+    def event(n: int) -> Any:
+        return _event(n, {"turn": n, "user:seen": n, f"k{n % 3}": f"v{n}", "temp:x": n})
 
     storage, proxy = make_faulty_storage(backend, seed=13, engine=engine)
     proxy.inject("drop_reply", methods=WRITES, probability=LOSS)

@@ -7,23 +7,17 @@ adlfs already built (``fs.service_client``), one request each, and batch deletes
 
 from __future__ import annotations
 
-import asyncio
-import random
 import weakref
 from typing import Any
 
 from ..errors import ErrorKind, classify_builtin
 from .base import PAGE_SIZE, ObjectInfo, key_order
 from .clients import close_aiohttp_session, require
-from .object_store import ListPage, ObjectStoreDriver
+from .object_store import ListPage, ObjectStoreDriver, resend_batch
 from .registry import AZURE
 from .write_ids import WRITE_ID_KEY, new_write_id
 
 __all__ = ["AzureDriver"]
-
-_BATCH_ATTEMPTS = 4
-"""Tries of one Blob Batch request whose connection failed before a reply."""
-_BATCH_BACKOFF = 0.1  # seconds, doubling: up to 0.1, 0.2, 0.4 s between tries
 
 _DENIED_CODES = {"AuthenticationFailed", "AuthorizationFailure", "AuthorizationPermissionMismatch"}
 
@@ -240,20 +234,11 @@ class AzureDriver(ObjectStoreDriver):
         from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
         container = self._container(bucket)
-        for attempt in range(_BATCH_ATTEMPTS):
-            try:
-                # The SDK's own retry of a Blob Batch request whose connection died
-                # resends a body it already consumed: the request never completes and
-                # the call hangs until the deadline. Each attempt here builds the
-                # batch anew; deleting twice is harmless (404: already gone).
-                results = await container.delete_blobs(
-                    *keys, raise_on_any_failure=False, retry_total=0
-                )
-                break
-            except (ServiceRequestError, ServiceResponseError):
-                if attempt == _BATCH_ATTEMPTS - 1:
-                    raise
-                await asyncio.sleep(random.uniform(0, _BATCH_BACKOFF * 2**attempt))
+        # With the SDK's own retry off: it resends a consumed body and hangs.
+        results = await resend_batch(
+            lambda: container.delete_blobs(*keys, raise_on_any_failure=False, retry_total=0),
+            lambda exc: isinstance(exc, (ServiceRequestError, ServiceResponseError)),
+        )
         statuses = [r.status_code async for r in results]
         # 202: deleted; 404: already gone, which is what we wanted.
         pairs = zip(keys, statuses, strict=True)

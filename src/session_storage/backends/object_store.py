@@ -11,13 +11,37 @@ file, error classification and client lifecycle.
 
 from __future__ import annotations
 
+import asyncio
+import random
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from ..bounded import run_bounded
 from .base import PAGE_SIZE, Driver, ObjectInfo
+
+T = TypeVar("T")
+
+BATCH_ATTEMPTS = 4
+"""Tries of one batch delete whose connection failed before a reply."""
+_BATCH_BACKOFF = 0.1  # seconds, doubling: up to 0.1, 0.2, 0.4 s between tries
+
+
+async def resend_batch(send: Callable[[], Awaitable[T]], lost: Callable[[Exception], bool]) -> T:
+    """``send()``, sent again when it fails with an error ``lost`` says lost the
+    connection. For batch deletes only: the clients do not resend them themselves
+    (obstore), or resend a body they already consumed and hang (Azure's SDK), and
+    deleting twice is harmless."""
+    for attempt in range(BATCH_ATTEMPTS):
+        try:
+            return await send()
+        except Exception as exc:
+            if attempt == BATCH_ATTEMPTS - 1 or not lost(exc):
+                raise
+            await asyncio.sleep(random.uniform(0, _BATCH_BACKOFF * 2**attempt))
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
 
 __all__ = ["ListPage", "ObjectStoreDriver"]
 

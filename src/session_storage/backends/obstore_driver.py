@@ -14,14 +14,13 @@ that folder. Each request answers one page of at most 1000 keys; memory holds on
 from __future__ import annotations
 
 import asyncio
-import random
 import weakref
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ..errors import ConfigurationError, ErrorKind, MissingDependencyError, classify_builtin
 from .base import PAGE_SIZE, ObjectInfo, after_folder
-from .object_store import ListPage, ObjectStoreDriver
+from .object_store import ListPage, ObjectStoreDriver, resend_batch
 from .obstore_config import StoreArgs, azure_args, gcs_args, s3_args
 from .registry import AZURE, GCS, S3
 from .write_ids import WRITE_ID_KEY, new_write_id
@@ -37,9 +36,6 @@ server (or an emulator) that accepts them slowly fails them by timeout. The fssp
 engine's clients queue at their pool of 64 connections; this engine queues here.
 ``config_kwargs={"max_pool_connections": n}`` changes it, as on the fsspec engine.
 """
-_BATCH_ATTEMPTS = 4
-"""Tries of one batch delete whose connection failed before a reply."""
-_BATCH_BACKOFF = 0.1  # seconds, doubling
 _CONTENT_TYPE = "Content-Type"
 _LAST = "~"
 """Sorts after every character of an encoded name (``A-Z a-z 0-9 _ - . %``)."""
@@ -360,22 +356,16 @@ class ObstoreDriver(ObjectStoreDriver):
         return True
 
     async def _delete_batch(self, bucket: str, keys: list[str]) -> None:
-        for attempt in range(_BATCH_ATTEMPTS):
-            try:
-                async with self._gate():
-                    await self._obs.delete_async(self._store(bucket), keys)
-                return
-            except FileNotFoundError as exc:
-                # One batch request deleted the rest; a key already gone is what we wanted.
-                if self._bucket_missing(exc):
-                    raise
-                return
-            except Exception as exc:
-                # obstore does not resend a batch (a POST) whose connection failed;
-                # deleting twice is harmless, so this driver resends it.
-                if attempt == _BATCH_ATTEMPTS - 1 or self.classify(exc) != "unreachable":
-                    raise
-                await asyncio.sleep(random.uniform(0, _BATCH_BACKOFF * 2**attempt))
+        async def send() -> None:
+            async with self._gate():
+                await self._obs.delete_async(self._store(bucket), keys)
+
+        try:
+            await resend_batch(send, lambda exc: self.classify(exc) == "unreachable")
+        except FileNotFoundError as exc:
+            # One batch request deleted the rest; a key already gone is what we wanted.
+            if self._bucket_missing(exc):
+                raise
 
 
 class ObstoreS3Driver(ObstoreDriver):
