@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from session_storage import SessionStorage
-from session_storage.compression import Compression
+from session_storage.codecs.compression import Compression
 
 from .backends import Backend
 from .measure import Row, compare, us

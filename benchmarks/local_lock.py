@@ -13,8 +13,8 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from session_storage.backends.local_paths import LocalRoot
-from session_storage.backends.local_write import write
+from session_storage.backends.local.paths import LocalRoot
+from session_storage.backends.local.write import write
 
 N = 1000
 ROUNDS = 7

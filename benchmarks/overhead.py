@@ -18,9 +18,9 @@ from typing import Any
 import orjson
 
 from session_storage import SessionStorage
-from session_storage.backends.local_paths import LocalRoot
-from session_storage.backends.local_write import write
-from session_storage.backends.locking import HAVE_FLOCK
+from session_storage.backends.local.locking import HAVE_FLOCK
+from session_storage.backends.local.paths import LocalRoot
+from session_storage.backends.local.write import write
 
 from .backends import Backend
 from .measure import Row, compare, log, us

@@ -30,8 +30,8 @@ from session_storage import (
     VersionedBytes,
     VersionedState,
 )
-from session_storage.backends.local_paths import MARKER_NAME
-from session_storage.keys import encode_segment, session_sort_key
+from session_storage.backends.local.paths import MARKER_NAME
+from session_storage.core.keys import encode_segment, session_sort_key
 
 StorageFactory = Callable[[], SessionStorage]
 

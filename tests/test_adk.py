@@ -34,7 +34,7 @@ from google.adk.sessions.base_session_service import GetSessionConfig
 from google.genai import types
 
 from session_storage import SessionStorage, copy_sessions
-from session_storage.errors import SessionStorageError
+from session_storage.core.errors import SessionStorageError
 from session_storage.integrations.adk import (
     EVENTS_STREAM,
     AdkSessionExistsError,

@@ -17,7 +17,7 @@ from session_storage import (
     SessionStorage,
     StorageNotFoundError,
 )
-from session_storage.background import BackgroundSaver
+from session_storage.concurrency.background import BackgroundSaver
 from session_storage.pytest_plugin import s3_storage_options
 
 from .conftest import RequestLog

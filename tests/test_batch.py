@@ -10,7 +10,7 @@ import anyio.lowlevel
 import pytest
 
 from session_storage import BatchError, InvalidArgumentError, InvalidKeyError
-from session_storage.batch import Operation, check_concurrency, prepare, run
+from session_storage.operations.batch import Operation, check_concurrency, prepare, run
 
 WHERE = {"action": "load_sessions", "backend": "memory", "url": "memory://t"}
 

@@ -6,7 +6,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from session_storage.bounded import run_bounded
+from session_storage.concurrency.bounded import run_bounded
 
 
 async def test_at_most_limit_calls_run_at_once_and_all_run() -> None:

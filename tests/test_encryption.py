@@ -22,7 +22,7 @@ from session_storage import (
     StorageSettings,
     copy_sessions,
 )
-from session_storage.envelope import MAGIC, parse_header
+from session_storage.codecs.envelope import MAGIC, parse_header
 from session_storage.pytest_plugin import s3_storage_options
 
 from .conftest import new_bucket

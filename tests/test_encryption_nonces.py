@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from session_storage.encryption import NONCE_BYTES, fresh_nonce
+from session_storage.codecs.encryption import NONCE_BYTES, fresh_nonce
 
 DRAWS = 3 * 256 + 7
 """More than a few batches, ending mid-batch."""

@@ -14,7 +14,7 @@ import pytest
 
 from session_storage import ConfigurationError, CopyProgress, SessionStorage, rekey
 from session_storage.cli import main
-from session_storage.envelope import parse_header
+from session_storage.codecs.envelope import parse_header
 from session_storage.pytest_plugin import s3_storage_options
 
 from .conftest import new_bucket

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from session_storage import errors
-from session_storage.errors import translate
+from session_storage.core import errors
+from session_storage.core.errors import translate
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,7 @@ async def test_a_failure_inside_a_task_group_is_reported_as_itself() -> None:
     import anyio
 
     from session_storage import SessionStorage, StorageNotFoundError
-    from session_storage.context import FolderRef
+    from session_storage.operations.scope import FolderRef
 
     async def gone() -> None:
         raise FileNotFoundError("bucket 'b' does not exist")

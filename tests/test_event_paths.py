@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from session_storage import BatchError, InvalidKeyError, SessionStorage, copy_sessions
-from session_storage.event_paths import TAIL_NAME, segment_name
+from session_storage.events.layout import TAIL_NAME, segment_name
 
 
 @pytest.mark.parametrize(

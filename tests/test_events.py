@@ -16,9 +16,9 @@ import orjson
 import pytest
 
 from session_storage import CorruptDataError, EventRecord, SessionStorage
-from session_storage.event_docs import Events, Stored
-from session_storage.event_paths import TAIL_NAME, segment_name
-from session_storage.events import KEY_WINDOW, SEGMENT_SIZE
+from session_storage.events.documents import Events, Stored
+from session_storage.events.layout import TAIL_NAME, segment_name
+from session_storage.operations.events import KEY_WINDOW, SEGMENT_SIZE
 
 from .contract import Raw
 

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from session_storage import SessionStorage, shutdown
-from session_storage.background import BackgroundSaver
+from session_storage import SessionStorage
+from session_storage.concurrency import exit_drain
+from session_storage.concurrency.background import BackgroundSaver
 
 SAVES = 200
 CHILD_RUNS = 24
@@ -160,12 +161,12 @@ def test_loop_end_warns_and_the_exit_drain_writes_in_process(
         asyncio.run(leave_pending())
         assert [r.getMessage() for r in caplog.records if "cancelled" in r.getMessage()] != []
         assert "with 20 pending" in caplog.text
-        shutdown.drain_at_exit()
+        exit_drain.drain_at_exit()
     assert "writing 20 background saves" in caplog.text
     stored = sorted(n for n in os.listdir(tmp_path / "store") if not n.startswith("."))
     assert stored == sorted(f"s{i}" for i in range(20))
     assert storage._scope.shared.saver.pending == 0
-    assert storage._scope.shared.saver not in shutdown._held  # nothing pending: collectable again
+    assert storage._scope.shared.saver not in exit_drain._held  # nothing pending: collectable again
 
 
 def _saver_with_writes_that_never_end() -> None:

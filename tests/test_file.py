@@ -21,8 +21,8 @@ from session_storage import (
     NotSupportedError,
     SessionStorage,
 )
-from session_storage.backends.local_paths import MARKER_NAME
-from session_storage.backends.locking import FolderLock
+from session_storage.backends.local.locking import FolderLock
+from session_storage.backends.local.paths import MARKER_NAME
 
 
 async def test_readers_never_see_a_partial_file(tmp_path: Path) -> None:

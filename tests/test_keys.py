@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from session_storage import InvalidKeyError
-from session_storage.keys import (
+from session_storage.core.keys import (
     decode_filename,
     decode_segment,
     encode_filename,

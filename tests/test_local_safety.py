@@ -21,7 +21,7 @@ from session_storage import (
     SessionStorage,
     UnsafePathError,
 )
-from session_storage.backends.local_paths import MARKER_NAME
+from session_storage.backends.local.paths import MARKER_NAME
 
 
 def _fast(root: Path | str) -> SessionStorage:

@@ -17,8 +17,8 @@ from session_storage import (
     SessionStorage,
     StorageSettings,
 )
-from session_storage.backends.obstore_config import azure_args, gcs_args, s3_args
-from session_storage.backends.obstore_driver import ObstoreDriver, start_below
+from session_storage.backends.obstore.config import azure_args, gcs_args, s3_args
+from session_storage.backends.obstore.driver import ObstoreDriver, start_below
 
 from .conftest import RequestLog
 

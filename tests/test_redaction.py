@@ -2,7 +2,7 @@
 
 Credentials written into a URL move into the storage options (so the data lands in
 the right bucket and prefix), and everything the library prints passes through
-``session_storage.redaction``.
+``session_storage.core.redaction``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from session_storage import (
     StorageNotFoundError,
     StorageSettings,
 )
-from session_storage.errors import BatchError
-from session_storage.redaction import redact_text, redact_url
+from session_storage.core.errors import BatchError
+from session_storage.core.redaction import redact_text, redact_url
 
 from .conftest import new_bucket
 from .test_cli import run_cli

@@ -19,7 +19,7 @@ import pytest
 
 from session_storage import InvalidArgumentError, SessionStorage
 from session_storage.backends import Driver
-from session_storage.retention import delete_if_expired, newest_by_session
+from session_storage.operations.retention import delete_if_expired, newest_by_session
 
 from .conftest import RequestLog
 from .test_s3 import kinds

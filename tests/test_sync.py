@@ -27,7 +27,7 @@ from session_storage import (
     StorageNotFoundError,
     SyncSessionStorage,
 )
-from session_storage.keys import session_sort_key
+from session_storage.core.keys import session_sort_key
 from session_storage.pytest_plugin import s3_storage_options
 
 from .contract import WEIRD_IDS

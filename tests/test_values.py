@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from session_storage import BatchError, SerializationError, SessionStorage
-from session_storage.codec import encode_json
+from session_storage.core.document import encode_json
 
 
 class Color(enum.Enum):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from .adapter import DEFAULT_SESSION_BUCKET, SessionStorageAdapter, get_default_storage_adapter
-from .background import SaveHandle
-from .codec import METADATA_KEY
-from .errors import (
+from .admin.rekey import RekeyResult, rekey
+from .admin.transfer import CopyProgress, CopyResult, copy_sessions
+from .concurrency.background import SaveHandle
+from .core.document import METADATA_KEY
+from .core.errors import (
     BackendError,
     BackendUnavailableError,
     BackgroundSaveError,
@@ -26,13 +28,11 @@ from .errors import (
     StorageTimeoutError,
     UnsafePathError,
 )
-from .events import EventRecord
-from .rekey import RekeyResult, rekey
+from .core.versions import VersionedBytes, VersionedState
+from .operations.events import EventRecord
 from .settings import StorageSettings
 from .storage import DEFAULT_FILENAME, SessionStorage
 from .sync import SyncSessionStorage
-from .transfer import CopyProgress, CopyResult, copy_sessions
-from .versions import VersionedBytes, VersionedState
 
 __all__ = [
     "DEFAULT_FILENAME",

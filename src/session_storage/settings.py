@@ -11,11 +11,11 @@ from urllib.parse import unquote
 import orjson
 
 from .backends.registry import AZURE, BACKENDS, DEFAULT_ENGINE, S3, by_name, check_engine
-from .compression import Compression, compression_from_env
-from .deadlines import DEFAULT_TIMEOUT, check_timeout, timeout_from_env
-from .encryption import Keyring, keys_from_env
-from .errors import ConfigurationError
-from .redaction import MASK, is_secret_name, redact_url, split_userinfo
+from .codecs.compression import Compression, compression_from_env
+from .codecs.encryption import Keyring, keys_from_env
+from .concurrency.deadlines import DEFAULT_TIMEOUT, check_timeout, timeout_from_env
+from .core.errors import ConfigurationError
+from .core.redaction import MASK, is_secret_name, redact_url, split_userinfo
 
 __all__ = ["BACKEND_NAMES", "DEFAULT_URL", "StorageSettings", "backend_url"]
 
@@ -103,16 +103,16 @@ class StorageSettings:
     ``url`` can be shown anywhere, and the repr masks every credential option and the
     ``user:password@`` of any URL among the options (``endpoint_url``).
     ``timeout`` is the deadline of each operation in seconds, client retries
-    included (``None``: none); see :mod:`session_storage.deadlines`.
+    included (``None``: none); see :mod:`session_storage.concurrency.deadlines`.
     ``engine`` is the client underneath: ``"fsspec"`` (the default, every backend) or
     ``"obstore"`` (S3, GCS and Azure through obstore's Rust client, the same options);
     ConfigurationError for any other name.
 
     ``encryption_keys`` (key id -> 32-byte key or its base64; the first encrypts) and
     ``compression`` (``"zstd"`` or ``{"method": "zstd", "level": 3, "min_size": 512}``)
-    turn on the codecs of every stored body; see :mod:`session_storage.envelope`. They
-    become a :class:`~session_storage.encryption.Keyring` and a
-    :class:`~session_storage.compression.Compression` on creation, and the repr shows
+    turn on the codecs of every stored body; see :mod:`session_storage.codecs.envelope`. They
+    become a :class:`~session_storage.codecs.encryption.Keyring` and a
+    :class:`~session_storage.codecs.compression.Compression` on creation, and the repr shows
     the key ids only.
     """
 

@@ -1,7 +1,7 @@
 """SessionStorage: the facade callers use. Sessions and files in, bucket paths out.
 
 A table of contents: construction, lifecycle and narrowing live here; every other
-method hands the call, in this storage's :class:`~session_storage.context.Scope`, to
+method hands the call, in this storage's :class:`~session_storage.operations.scope.Scope`, to
 the function of its capability module that its docstring points to for the details.
 """
 
@@ -12,20 +12,21 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar, overload
 
-from . import batch, events, files, listing, read_modify_write, retention
-from . import state as json_state
-from .arguments import check_instance, check_mapping, check_url
 from .backends import open_driver
+from .backends.coded import with_codecs
 from .backends.registry import DEFAULT_ENGINE
-from .background import DEFAULT_CONCURRENCY, SaveHandle
-from .compression import Compression
-from .context import Scope, Shared
-from .deadlines import DEFAULT_TIMEOUT
-from .read_modify_write import DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_RETRIES, StateUpdate
-from .redaction import redact_url
+from .codecs.compression import Compression
+from .concurrency.background import DEFAULT_CONCURRENCY, SaveHandle
+from .concurrency.deadlines import DEFAULT_TIMEOUT
+from .core.arguments import check_instance, check_mapping, check_url
+from .core.redaction import redact_url
+from .core.versions import VersionedBytes, VersionedState
+from .operations import batch, events, files, listing, retention, update
+from .operations import state as json_state
+from .operations.scope import Scope, Shared
+from .operations.state import DEFAULT_FILENAME
+from .operations.update import DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_RETRIES, StateUpdate
 from .settings import DEFAULT_URL, StorageSettings
-from .state import DEFAULT_FILENAME
-from .versions import VersionedBytes, VersionedState
 
 __all__ = ["DEFAULT_FILENAME", "SessionStorage"]
 
@@ -48,12 +49,12 @@ class SessionStorage:
     storage can serve many concurrent tasks and successive event loops.
 
     Missing things are not errors: loads return ``None``, deletes return ``False``.
-    Everything else raises a :class:`~session_storage.errors.SessionStorageError`
+    Everything else raises a :class:`~session_storage.core.errors.SessionStorageError`
     naming the backend, session, file and URL; a bad argument, an
-    :class:`~session_storage.errors.InvalidArgumentError` naming it.
+    :class:`~session_storage.core.errors.InvalidArgumentError` naming it.
 
     ``timeout`` is each operation's deadline in seconds, client retries included (30
-    by default, ``None`` for none); see :mod:`session_storage.deadlines`.
+    by default, ``None`` for none); see :mod:`session_storage.concurrency.deadlines`.
 
     ``engine="obstore"`` runs ``s3://``, ``gs://`` and ``az://`` on obstore's Rust client
     (the same ``storage_options``, far less client CPU); ``"fsspec"`` is the default.
@@ -66,7 +67,7 @@ class SessionStorage:
     compresses bodies first. Either one makes every read accept plain, compressed and
     encrypted objects alike; a file encrypted under a key id not given raises
     EncryptionKeyError, one that fails to decrypt CorruptDataError. See
-    :mod:`session_storage.envelope`.
+    :mod:`session_storage.codecs.envelope`.
     """
 
     def __init__(
@@ -93,23 +94,23 @@ class SessionStorage:
         driver, root = open_driver(settings.url, settings.storage_options, settings.engine)
         driver.timeout = settings.timeout  # the clients' connect and read timeouts
         shared = Shared.create(
-            settings,
-            driver,
+            with_codecs(driver, settings.keyring, settings.compression_codec),
+            timeout=settings.timeout,
             max_concurrency=max_concurrency,
             background_concurrency=background_concurrency,
             label=f"{type(self).__name__}({redact_url(driver.url(root))!r})",
         )
-        self._attach(Scope(shared, root), owner=True)
+        self._attach(Scope(shared, root), settings, owner=True)
 
-    def _attach(self, scope: Scope, *, owner: bool) -> None:
+    def _attach(self, scope: Scope, settings: StorageSettings, *, owner: bool) -> None:
         self._scope = scope
+        self._settings = settings  # of the owner's root; a view's own root is its url
         self._owner = owner  # the owner closes the shared filesystem; views do not
 
-    @classmethod
-    def _view(cls: type[S], scope: Scope) -> S:
-        """A storage on ``scope`` that shares, and does not own, its filesystem."""
-        view = cls.__new__(cls)
-        view._attach(scope, owner=False)
+    def _view(self: S, scope: Scope) -> S:
+        """A storage on ``scope`` that shares, and does not own, this one's filesystem."""
+        view = type(self).__new__(type(self))
+        view._attach(scope, self._settings, owner=False)
         return view
 
     @classmethod
@@ -149,7 +150,7 @@ class SessionStorage:
     @property
     def settings(self) -> StorageSettings:
         """The settings of this storage's root."""
-        shared = self._scope.shared.settings
+        shared = self._settings
         return StorageSettings(
             self.url,
             shared.storage_options,
@@ -176,7 +177,7 @@ class SessionStorage:
     @property
     def engine(self) -> str:
         """The client underneath: ``"fsspec"`` or ``"obstore"``."""
-        return self._scope.shared.settings.engine
+        return self._settings.engine
 
     @property
     def filesystem(self) -> Any:
@@ -228,7 +229,7 @@ class SessionStorage:
         """Store ``state`` plus ``_metadata`` as the session's ``filename`` atomically; the
         new version. A state that is not a JSON-serializable dict raises SerializationError,
         a failed ``if_version`` / ``if_absent`` ConflictError, with nothing written. See
-        :func:`.state.store`."""
+        :func:`state.store`."""
         condition = (if_version, if_absent)
         return (await json_state.store(self._scope, session_id, state, filename, *condition))[1]
 
@@ -268,9 +269,9 @@ class SessionStorage:
 
         ``fn`` gets ``None`` for a missing file and returns ``None`` to write nothing; the
         state as stored (or loaded) is returned. ConflictError after ``retries`` conflicting
-        retries. See :func:`.read_modify_write.update`."""
+        retries. See :func:`update.update`."""
         policy = (retries, backoff, max_backoff)
-        return await read_modify_write.update(self._scope, session_id, fn, filename, *policy)
+        return await update.update(self._scope, session_id, fn, filename, *policy)
 
     # -- background saves ----------------------------------------------------------
 
@@ -279,7 +280,7 @@ class SessionStorage:
     ) -> SaveHandle:
         """Accept a :meth:`store_session` to run in the background; returns at once. Bad
         input raises here, nothing queued; ``await handle`` gives the version written or the
-        write's error. Needs a running loop. See :func:`.state.store_nowait`."""
+        write's error. Needs a running loop. See :func:`state.store_nowait`."""
         return json_state.store_nowait(self._scope, session_id, state, filename)
 
     async def flush(self) -> None:
@@ -302,7 +303,7 @@ class SessionStorage:
     ) -> str:
         """Store raw bytes as the session's ``filename`` (no stamp); returns the version.
         Conditions work as in :meth:`store_session`; data that is not bytes-like raises
-        InvalidArgumentError, nothing written. See :func:`.files.store_bytes`."""
+        InvalidArgumentError, nothing written. See :func:`files.store_bytes`."""
         args = (session_id, filename, data, if_version, if_absent)
         return await files.store_bytes(self._scope, *args)
 
@@ -335,7 +336,7 @@ class SessionStorage:
         self, session_id: str, filename: str = DEFAULT_FILENAME
     ) -> dict[str, Any] | None:
         """Facts about one file without reading it, or ``None`` if it is missing: ``session_id,
-        filename, size, modified, created, backend, version``. See :func:`.files.metadata`."""
+        filename, size, modified, created, backend, version``. See :func:`files.metadata`."""
         return await files.metadata(self._scope, session_id, filename)
 
     # -- listing -------------------------------------------------------------------
@@ -345,14 +346,14 @@ class SessionStorage:
     ) -> list[str]:
         """Ids of the sessions directly under this root, in key order; ``[]`` if none: only
         those starting with ``prefix``, after ``start_after`` (the last id of the previous
-        page), at most ``limit``. See :func:`.listing.list_sessions`."""
+        page), at most ``limit``. See :func:`listing.list_sessions`."""
         return await listing.list_sessions(self._scope, prefix, limit, start_after)
 
     def iter_sessions(
         self, prefix: str = "", *, start_after: str | None = None
     ) -> AsyncIterator[str]:
         """Every session id under this root in key order, fetched a page at a time as the
-        loop goes; nothing if none. See :func:`.listing.iter_sessions`."""
+        loop goes; nothing if none. See :func:`listing.iter_sessions`."""
         return listing.iter_sessions(self._scope, prefix, start_after)
 
     async def list_files(self, session_id: str) -> list[str]:
@@ -361,7 +362,7 @@ class SessionStorage:
 
     def iter_file_metadata(self, session_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
         """The :meth:`get_session_metadata` of every file of one session, or of every session
-        under this root, in no set order; nothing if none. See :func:`.listing.file_metadata`."""
+        under this root, in no set order; nothing if none. See :func:`listing.file_metadata`."""
         return listing.file_metadata(self._scope, session_id)
 
     # -- deletion ------------------------------------------------------------------
@@ -369,7 +370,7 @@ class SessionStorage:
     async def delete_session(self, session_id: str, filename: str | None = None) -> bool:
         """Delete one file, or with no ``filename`` every file of the session; ``False`` if
         nothing existed. A whole session costs one LIST and one batched delete per 1000
-        files on object stores. See :func:`.files.prepare_delete`."""
+        files on object stores. See :func:`files.prepare_delete`."""
         return await files.prepare_delete(self._scope, session_id, filename)()
 
     async def delete_sessions_older_than(
@@ -377,7 +378,7 @@ class SessionStorage:
     ) -> list[str]:
         """Delete every session whose newest file is older than ``age`` (a timedelta or seconds
         before ``now``); their sorted ids, ``[]`` if none. ``dry_run`` deletes nothing; a session
-        written after the scan is kept. See :func:`.retention.delete_older_than`."""
+        written after the scan is kept. See :func:`retention.delete_older_than`."""
         return await retention.delete_older_than(self._scope, age, dry_run, now)
 
     # -- batches -------------------------------------------------------------------
@@ -390,7 +391,7 @@ class SessionStorage:
         max_concurrency: int | None = None,
     ) -> dict[str, dict[str, Any] | None]:
         """Load many sessions at once: ``{id: state}``, ``None`` for a missing one; failures
-        come in one BatchError after every id was tried. See :func:`.batch.load_sessions`."""
+        come in one BatchError after every id was tried. See :func:`batch.load_sessions`."""
         return await batch.load_sessions(self._scope, session_ids, filename, max_concurrency)
 
     async def store_sessions(
@@ -401,7 +402,7 @@ class SessionStorage:
         max_concurrency: int | None = None,
     ) -> dict[str, str]:
         """Store many sessions from ``{id: state}``; returns ``{id: version}``. Any bad id
-        or state raises BatchError, nothing written. See :func:`.batch.store_sessions`."""
+        or state raises BatchError, nothing written. See :func:`batch.store_sessions`."""
         return await batch.store_sessions(self._scope, states, filename, max_concurrency)
 
     async def delete_sessions(
@@ -412,7 +413,7 @@ class SessionStorage:
         max_concurrency: int | None = None,
     ) -> dict[str, bool]:
         """Delete many sessions (or one ``filename`` of each): ``{id: existed}``, ``False`` for a
-        missing one; failures come in one BatchError. See :func:`.batch.delete_sessions`."""
+        missing one; failures come in one BatchError. See :func:`batch.delete_sessions`."""
         return await batch.delete_sessions(self._scope, session_ids, filename, max_concurrency)
 
     # -- event logs ----------------------------------------------------------------
@@ -435,7 +436,7 @@ class SessionStorage:
         (nobody appended, truncated or deleted since the caller saw ``n``);
         ``if_count_at_least=n``: only if it holds at least ``n`` (nobody truncated or
         deleted). Otherwise ConflictError, and nothing is written. See
-        :func:`.events.append`."""
+        :func:`events.append`."""
         return await events.append(
             self._scope, session_id, stream, item, idempotency_key, if_count_at_least, if_count
         )
@@ -454,7 +455,7 @@ class SessionStorage:
 
         Readers see all of them or none; ``[]`` writes nothing and returns the stream's
         length. ``if_count`` and ``if_count_at_least`` as for :meth:`append_event`. See
-        :func:`.events.append_many`."""
+        :func:`events.append_many`."""
         return await events.append_many(
             self._scope, session_id, stream, items, idempotency_key, if_count_at_least, if_count
         )
@@ -471,7 +472,7 @@ class SessionStorage:
         """The items of events ``start, start+1, ...`` (at most ``limit``), in order; a
         negative ``start`` counts from the end (``-20``: the latest 20). ``[]`` for a
         missing stream or a ``start`` past the end. With ``with_records``, each element is
-        an :class:`EventRecord` ``(index, appended_at, item)``. See :func:`.events.read`."""
+        an :class:`EventRecord` ``(index, appended_at, item)``. See :func:`events.read`."""
         return await events.read(self._scope, session_id, stream, start, limit, with_records)
 
     def iter_events(
@@ -485,19 +486,19 @@ class SessionStorage:
     ) -> AsyncIterator[Any]:
         """Yield the items (or :class:`EventRecord`s) of the stream from ``start`` (negative:
         from the end) in index order, a page at a time; nothing for a missing stream. See
-        :func:`.events.iter_items`."""
+        :func:`events.iter_items`."""
         return events.iter_items(self._scope, session_id, stream, start, page_size, with_records)
 
     async def pop_events(self, session_id: str, stream: str, count: int = 1) -> list[Any]:
         """Remove the last ``count`` events atomically and return their items in order
-        (fewer if the stream is shorter, ``[]`` if missing). See :func:`.events.pop`."""
+        (fewer if the stream is shorter, ``[]`` if missing). See :func:`events.pop`."""
         return await events.pop(self._scope, session_id, stream, count)
 
     async def event_count(self, session_id: str, stream: str) -> int:
-        """How many events the stream holds (0 if missing). See :func:`.events.count`."""
+        """How many events the stream holds (0 if missing). See :func:`events.count`."""
         return await events.count(self._scope, session_id, stream)
 
     async def truncate_events(self, session_id: str, stream: str, length: int) -> int:
         """Drop every event from index ``length`` on, atomically; how many (0 if missing).
-        See :func:`.events.truncate`."""
+        See :func:`events.truncate`."""
         return await events.truncate(self._scope, session_id, stream, length)

@@ -1,7 +1,7 @@
 """SyncSessionStorage: the same storage for blocking code (scripts, Flask, Django, notebooks).
 
 It holds a :class:`SessionStorage` and runs its coroutines on a private event loop in
-a background thread (:mod:`session_storage.loop_thread`), so there is one
+a background thread (:mod:`session_storage.concurrency.loop_thread`), so there is one
 implementation and this module only forwards. Each method below is one line of the
 table in the class body: ``blocking`` turns a coroutine method into a blocking one,
 ``iterating`` turns an async-iterator method into a plain iterator, and both keep the
@@ -18,11 +18,11 @@ import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from .arguments import check_instance, invalid
 from .backends.registry import DEFAULT_ENGINE
-from .background import DEFAULT_CONCURRENCY, SaveHandle
-from .deadlines import DEFAULT_TIMEOUT
-from .loop_thread import LoopThread
+from .concurrency.background import DEFAULT_CONCURRENCY, SaveHandle
+from .concurrency.deadlines import DEFAULT_TIMEOUT
+from .concurrency.loop_thread import LoopThread
+from .core.arguments import check_instance, invalid
 from .settings import DEFAULT_URL, StorageSettings
 from .storage import DEFAULT_FILENAME, SessionStorage
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from fsspec.core import split_protocol
 
-from ..errors import ConfigurationError
+from ..core.errors import ConfigurationError
 from .base import Driver, ObjectInfo
 from .registry import BACKENDS, DEFAULT_ENGINE, Backend, by_name, by_scheme, driver_ref
 

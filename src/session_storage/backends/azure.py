@@ -10,7 +10,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from ..errors import ErrorKind, classify_builtin
+from ..core.errors import ErrorKind, classify_builtin
 from .base import PAGE_SIZE, ObjectInfo, key_order
 from .clients import close_aiohttp_session, require
 from .object_store import ListPage, ObjectStoreDriver, resend_batch

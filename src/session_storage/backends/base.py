@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from ..bounded import run_bounded
-from ..errors import ConfigurationError, ErrorKind, classify_builtin
+from ..concurrency.bounded import run_bounded
+from ..core.errors import ConfigurationError, ErrorKind, classify_builtin
 from .registry import Backend
 
 __all__ = ["PAGE_SIZE", "Driver", "ObjectInfo", "after_folder", "key_order"]

@@ -10,7 +10,7 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-from ..errors import MissingDependencyError
+from ..core.errors import MissingDependencyError
 from .registry import Backend
 
 __all__ = ["close_aiohttp_session", "require"]

@@ -1,7 +1,7 @@
 """A driver that encodes every body it writes and decodes every body it reads.
 
 :class:`CodedDriver` wraps the storage's real driver when ``encryption_keys`` or
-``compression`` are configured (see :mod:`session_storage.envelope`). Only
+``compression`` are configured (see :mod:`session_storage.codecs.envelope`). Only
 :meth:`get` and :meth:`put` move bodies, so only they change: states, bytes files,
 event-log objects, idempotency markers and whatever the integrations store all pass
 through them. Versions, write conditions, listings, deletes and the number of
@@ -13,11 +13,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any
 
-from ..envelope import Codec, UnknownKeyIdError, UnreadableObjectError
-from ..errors import ErrorKind
+from ..codecs.compression import Compression
+from ..codecs.encryption import Keyring
+from ..codecs.envelope import Codec, UnknownKeyIdError, UnreadableObjectError
+from ..core.errors import ErrorKind
 from .base import Driver, ObjectInfo
 
-__all__ = ["CodedDriver"]
+__all__ = ["CodedDriver", "with_codecs"]
+
+
+def with_codecs(driver: Driver, keys: Keyring | None, compression: Compression | None) -> Driver:
+    """``driver`` itself without codecs configured (every byte as before), else wrapped
+    so that every body it reads and writes passes the codecs."""
+    if keys is None and compression is None:
+        return driver
+    return CodedDriver(driver, Codec(driver.root, keys, compression))
 
 # Class-level facts of the wrapped driver's class that callers read from the driver.
 _MIRRORED = (

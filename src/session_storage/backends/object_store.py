@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
-from ..bounded import run_bounded
+from ..concurrency.bounded import run_bounded
 from .base import PAGE_SIZE, Driver, ObjectInfo
 
 T = TypeVar("T")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import ConfigurationError
+from ..core.errors import ConfigurationError
 
 __all__ = [
     "AZURE",
@@ -59,9 +59,9 @@ class Backend:
         return (self.scheme, *self.aliases)
 
 
-FILE = Backend("file", "file", ("local",), "{root}/{bucket}", "local:LocalDriver")
+FILE = Backend("file", "file", ("local",), "{root}/{bucket}", "local.driver:LocalDriver")
 MEMORY = Backend("memory", "memory", (), "memory://{bucket}", "memory:MemoryDriver")
-_OBSTORE = "obstore_driver:Obstore{}Driver"
+_OBSTORE = "obstore.driver:Obstore{}Driver"
 S3 = Backend("s3", "s3", ("s3a",), "s3://{bucket}", "s3:S3Driver", "s3", _OBSTORE.format("S3"))
 GCS = Backend(
     "gcs", "gs", ("gcs",), "gs://{bucket}", "gcs:GCSDriver", "gcs", _OBSTORE.format("GCS")

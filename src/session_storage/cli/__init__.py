@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from ..errors import SessionStorageError
+from ..core.errors import SessionStorageError
 from .commands import COMMANDS
 from .exits import (
     EXIT_BACKEND,

@@ -11,13 +11,13 @@ from typing import Any
 
 import orjson
 
+from ..admin.rekey import rekey
+from ..admin.transfer import copy_sessions
 from ..backends import driver_class
 from ..backends.registry import DEFAULT_ENGINE
-from ..errors import ConfigurationError
-from ..rekey import rekey
+from ..core.errors import ConfigurationError
 from ..settings import StorageSettings
 from ..storage import SessionStorage
-from ..transfer import copy_sessions
 from .exits import EXIT_DATA, EXIT_DECLINED, EXIT_NOT_FOUND, EXIT_OK, UsageError
 from .guards import check_copy
 from .options import given_options, options_for, split_shared, tagged

@@ -123,8 +123,8 @@ NO_DEADLINE = 0.0
 
 
 def _timeout(text: str) -> float:
-    from ..deadlines import timeout_from_env
-    from ..errors import ConfigurationError
+    from ..concurrency.deadlines import timeout_from_env
+    from ..core.errors import ConfigurationError
 
     try:
         seconds = timeout_from_env({"SESSION_STORAGE_TIMEOUT": text})

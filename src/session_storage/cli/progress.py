@@ -12,7 +12,7 @@ import shutil
 import time
 from typing import TextIO
 
-from ..transfer import CopyProgress
+from ..admin.transfer import CopyProgress
 
 __all__ = ["ProgressBar", "human_bytes"]
 

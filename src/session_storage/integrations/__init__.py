@@ -4,7 +4,7 @@ Each module sits on the public API of :class:`~session_storage.SessionStorage` a
 :class:`~session_storage.SyncSessionStorage`, and is the only place its framework is
 imported: this package imports none, so the core never needs a framework installed.
 Importing a module whose framework is missing raises
-:class:`~session_storage.errors.MissingDependencyError` naming the extra to install
+:class:`~session_storage.core.errors.MissingDependencyError` naming the extra to install
 (``pip install 'session-storage[langgraph]'``, say).
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from importlib import import_module
 from types import ModuleType
 
-from ..errors import MissingDependencyError
+from ..core.errors import MissingDependencyError
 
 __all__ = ["require"]
 

@@ -6,7 +6,7 @@ One line puts an ADK app's sessions on local disk, memory, S3, GCS or Azure::
     runner = Runner(app_name="demo", agent=agent, session_service=service)
 
 Needs the ``adk`` extra (``pip install "session-storage[adk]"``); importing this module
-without ADK raises :class:`~session_storage.errors.MissingDependencyError` naming it.
+without ADK raises :class:`~session_storage.core.errors.MissingDependencyError` naming it.
 
 Layout below the storage's root; every part is encoded like a session id, so any app
 name, user id or session id is stored safely and listed back as given::
@@ -55,7 +55,7 @@ from typing import Any
 
 import anyio
 
-from ..errors import (
+from ..core.errors import (
     ConflictError,
     CorruptDataError,
     InvalidArgumentError,
@@ -193,7 +193,7 @@ class StorageSessionService(BaseSessionService):
     session objects; the module docstring gives the layout and the costs.
     ``cache_size`` bounds how many objects' versions the service remembers to save a
     read before a write. Storage failures raise the library's errors
-    (:class:`~session_storage.errors.SessionStorageError`).
+    (:class:`~session_storage.core.errors.SessionStorageError`).
     """
 
     def __init__(self, storage: SessionStorage, *, cache_size: int = 4096) -> None:

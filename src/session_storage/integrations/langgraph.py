@@ -22,9 +22,9 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
 
-from ..arguments import invalid
-from ..errors import NotSupportedError
-from ..keyed_locks import KeyedLocks
+from ..concurrency.keyed_locks import KeyedLocks
+from ..core.arguments import invalid
+from ..core.errors import NotSupportedError
 from ..storage import SessionStorage
 from ..sync import SyncSessionStorage
 from . import require

@@ -24,9 +24,9 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from ..arguments import invalid
-from ..errors import ConflictError
-from ..keyed_locks import KeyedLocks
+from ..concurrency.keyed_locks import KeyedLocks
+from ..core.arguments import invalid
+from ..core.errors import ConflictError
 from ..storage import SessionStorage
 from .langgraph_layout import (
     CHECKPOINT,

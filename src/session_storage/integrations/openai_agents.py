@@ -15,7 +15,7 @@ protocol (``agents.memory.Session``) on the event-log API of :class:`SessionStor
 
 Items are the SDK's JSON dicts (``TResponseInputItem``) and come back exactly as
 given. The SDK is an optional dependency: importing this module without it raises
-:class:`~session_storage.errors.MissingDependencyError` naming the extra.
+:class:`~session_storage.core.errors.MissingDependencyError` naming the extra.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from ..errors import InvalidArgumentError
+from ..core.errors import InvalidArgumentError
 from ..storage import SessionStorage
 from ..sync import SyncSessionStorage
 from . import require

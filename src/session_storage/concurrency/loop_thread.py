@@ -1,0 +1,154 @@
+"""A private event loop in a daemon thread, for calling async code from blocking code.
+
+Any number of threads may call :meth:`LoopThread.call` at once; the coroutines run
+interleaved on the one loop. The thread starts on first use. :meth:`LoopThread.close`
+runs a final coroutine (the owner's clean-up), cancels what is left as ``asyncio.run``
+does, and joins the thread; the next call starts a new one. A thread still running at
+interpreter exit is closed by an ``atexit`` hook, so its final coroutine (flushing
+background saves) runs even in a script that forgot to close. The loop hops to threads
+through a :class:`~session_storage.concurrency.workers.WorkerPool` of its own, which, unlike the
+default executor, still works in ``atexit`` handlers; an error of the final coroutine
+at exit is logged, not printed as an ignored exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from ..core.errors import BackgroundSaveError
+from .workers import PrivateLoop
+
+__all__ = ["LoopThread"]
+
+T = TypeVar("T")
+
+_log = logging.getLogger(__name__)
+
+_ITER_BATCH = 256
+"""Items fetched per round trip to the loop when iterating an async iterator."""
+
+
+class LoopThread:
+    """Runs coroutines on a private event loop in a background thread."""
+
+    def __init__(self, name: str, final: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._name = name
+        self._final = final
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the thread has been started and not closed."""
+        return self._loop is not None
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        """Schedule ``coro`` on the loop (starting it if needed); a future of its result."""
+        with self._lock:
+            # Scheduling under the lock orders every call before a concurrent close's
+            # stop, so a call racing with close is cancelled rather than left hanging.
+            loop = self._start()
+            if threading.current_thread() is self._thread:
+                coro.close()
+                raise RuntimeError(
+                    "a SyncSessionStorage was called from inside its own event loop "
+                    "(for example from an update function); use the async storage there"
+                )
+            return asyncio.run_coroutine_threadsafe(coro, loop)
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop and block until it is done; its result or error."""
+        future = self.submit(coro)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # Ctrl-C in the caller stops the work too
+            raise
+
+    def iterate(self, iterator: AsyncIterator[T]) -> Iterator[T]:
+        """Iterate an async iterator from this thread, a batch per round trip."""
+        exhausted = False
+        try:
+            while not exhausted:
+                batch, exhausted = self.call(_take(iterator, _ITER_BATCH))
+                yield from batch
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if not exhausted and aclose is not None and self.running:
+                self.call(aclose())
+
+    def close(self) -> None:
+        """Run the final coroutine, stop the loop and join the thread (if started).
+
+        The final coroutine's error, if any, is raised after the thread has stopped.
+        """
+        if not self.running:
+            return
+        try:
+            self.call(self._final())
+        finally:
+            with self._lock:
+                loop, thread = self._loop, self._thread
+                self._loop = self._thread = None
+                atexit.unregister(self._close_at_exit)
+            if loop is not None and thread is not None:
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join()
+
+    def _close_at_exit(self) -> None:
+        # Nobody can catch an error raised here: the interpreter would print it as an
+        # ignored exception and exit 0. Log each failed save with its session and file.
+        try:
+            self.close()
+        except BackgroundSaveError as exc:
+            for failure in exc.failures:
+                _log.error("background save failed at interpreter exit: %s", failure)
+        except Exception:  # noqa: BLE001 - the last chance to say it: log, never raise
+            _log.exception("closing %s at interpreter exit failed", self._name)
+
+    def _start(self) -> asyncio.AbstractEventLoop:
+        if self._loop is not None:
+            return self._loop
+        loop = PrivateLoop(self._name)
+        thread = threading.Thread(target=_run, args=(loop,), name=self._name, daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        atexit.register(self._close_at_exit)
+        return loop
+
+
+def _run(loop: PrivateLoop) -> None:
+    """The thread's body: run the loop until stopped, then shut it down as asyncio.run."""
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        try:
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+            loop.workers.shutdown()
+
+
+async def _take(iterator: AsyncIterator[T], n: int) -> tuple[list[T], bool]:
+    """Up to ``n`` items, and whether the iterator is exhausted."""
+    batch: list[T] = []
+    while len(batch) < n:
+        try:
+            batch.append(await iterator.__anext__())
+        except StopAsyncIteration:
+            return batch, True
+    return batch, False
