@@ -38,6 +38,8 @@ __all__ = [
     "StorageNotFoundError",
     "StorageTimeoutError",
     "UnsafePathError",
+    "describe",
+    "failure",
     "translate",
 ]
 
@@ -313,6 +315,25 @@ def describe(
     return f"{backend}: cannot {action}{where} ({url})"
 
 
+E = TypeVar("E", bound=SessionStorageError)
+
+
+def failure(
+    cls: type[E],
+    reason: str,
+    *,
+    backend: str,
+    action: str,
+    session_id: str | None,
+    filename: str | None,
+    url: str,
+) -> E:
+    """A ``cls`` error that says where it happened, then why: ``"<where>: <reason>"``,
+    ``<where>`` as :func:`describe` gives it, with every location attribute set."""
+    message = f"{describe(backend, action, session_id, filename, url)}: {reason}"
+    return cls(message, backend=backend, session_id=session_id, filename=filename, url=url)
+
+
 def translate(
     exc: BaseException,
     kind: ErrorKind,
@@ -335,8 +356,15 @@ def translate(
     # SDK messages can run to many lines (Azure appends the whole XML reply); the
     # first says what happened, and the chained cause keeps the rest.
     reason = reason or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    message = f"{describe(backend, action, session_id, filename, url)}: {reason}"
-    error = cls(message, backend=backend, session_id=session_id, filename=filename, url=url)
+    error = failure(
+        cls,
+        reason,
+        backend=backend,
+        action=action,
+        session_id=session_id,
+        filename=filename,
+        url=url,
+    )
     if isinstance(error, EncryptionKeyError):
         error.key_id = getattr(exc, "key_id", None)
     return error
