@@ -29,6 +29,7 @@ from ..core.errors import (
     SessionStorageError,
     StorageTimeoutError,
     describe,
+    failure,
     innermost,
     translate,
 )
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["FileRef", "FolderRef", "Located", "Scope", "Shared"]
 
 T = TypeVar("T")
+E = TypeVar("E", bound=SessionStorageError)
 
 
 class Located(Protocol):
@@ -184,13 +186,8 @@ class Scope:
     def require_conditions(self, action: str, ref: Located) -> None:
         """Refuse, before writing, what needs conditional writes on a backend without them."""
         if not self.shared.driver.supports_conditional_writes:
-            raise NotSupportedError(
-                f"{self.where(action, ref)}: the {self.backend} backend cannot enforce "
-                "conditional writes here",
-                backend=self.backend,
-                session_id=ref.session_id,
-                filename=ref.filename,
-            )
+            why = f"the {self.backend} backend cannot enforce conditional writes here"
+            raise self.failure(NotSupportedError, action, ref, why)
 
     # -- the one way a driver call is made -------------------------------------------
 
@@ -276,29 +273,17 @@ class Scope:
 
     def other_loop(self, action: str, ref: Located) -> NotSupportedError:
         """The error for an operation from a second event loop while another runs one."""
-        url = self.url(ref.path)
-        where = describe(self.backend, action, ref.session_id, ref.filename, url)
-        return NotSupportedError(
-            f"{where}: this storage is in use by another event loop (another thread) "
-            "right now; a SessionStorage serves one event loop at a time: share a "
-            "SyncSessionStorage between threads, or give each loop its own storage",
-            backend=self.backend,
-            session_id=ref.session_id,
-            filename=ref.filename,
-            url=url,
+        why = (
+            "this storage is in use by another event loop (another thread) right now; a "
+            "SessionStorage serves one event loop at a time: share a SyncSessionStorage "
+            "between threads, or give each loop its own storage"
         )
+        return self.failure(NotSupportedError, action, ref, why)
 
     def timed_out(self, action: str, ref: Located) -> StorageTimeoutError:
         """The error for an operation about ``ref`` that outlived the timeout."""
-        url = self.url(ref.path)
-        where = describe(self.backend, action, ref.session_id, ref.filename, url)
-        return StorageTimeoutError(
-            f"{where}: no answer within the timeout of {self.shared.timeout} s",
-            backend=self.backend,
-            session_id=ref.session_id,
-            filename=ref.filename,
-            url=url,
-        )
+        why = f"no answer within the timeout of {self.shared.timeout} s"
+        return self.failure(StorageTimeoutError, action, ref, why)
 
     async def iterate(
         self, ref: Located, action: str, pages: AsyncIterator[T]
@@ -316,6 +301,18 @@ class Scope:
                 except StopAsyncIteration:
                     return
                 yield item
+
+    def failure(self, cls: type[E], action: str, ref: Located, why: str) -> E:
+        """A ``cls`` error about ``ref``: where it happened (:meth:`where`), then ``why``."""
+        return failure(
+            cls,
+            why,
+            backend=self.backend,
+            action=action,
+            session_id=ref.session_id,
+            filename=ref.filename,
+            url=self.url(ref.path),
+        )
 
     def error(
         self, exc: Exception, action: str, ref: Located, conflict: str | None = None
