@@ -1,20 +1,22 @@
 """The one bounded runner: await many calls, at most ``limit`` at a time, on anyio.
 
-Batch calls, copies between storages, batched deletes and per-file metadata requests
-all run through :func:`run_bounded`, so they share one way of bounding concurrency,
+Batch calls, copies between storages, batched deletes, per-file metadata requests and
+the framework integrations' concurrent reads all run through :func:`run_bounded` (or
+:func:`map_bounded`, for the results), so they share one way of bounding concurrency,
 of stopping on failure and of cancelling, on asyncio and trio alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Any, TypeVar, cast
 
 import anyio
 
-__all__ = ["run_bounded"]
+__all__ = ["map_bounded", "run_bounded"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 async def run_bounded(
@@ -51,3 +53,16 @@ async def run_bounded(
             tg.start_soon(worker, tg.cancel_scope)
     if failures:
         raise failures[0]
+
+
+async def map_bounded(call: Callable[[T], Awaitable[R]], items: Sequence[T], limit: int) -> list[R]:
+    """The results of ``call(item)`` for every item, in the order of ``items``, the
+    calls run as :func:`run_bounded` runs them (the first failure cancels the rest
+    and is raised as it is)."""
+    results: list[R | None] = [None] * len(items)
+
+    async def one(position: int) -> None:
+        results[position] = await call(items[position])
+
+    await run_bounded(one, range(len(items)), limit)
+    return cast("list[R]", results)  # every position was filled, or run_bounded raised

@@ -9,24 +9,25 @@ storage objects still race.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 
 __all__ = ["KeyedLocks"]
 
 
 class KeyedLocks:
-    """One FIFO lock per key and event loop.
+    """One FIFO lock per key (a path, or any hashable such as a tuple of ids) and
+    event loop.
 
     A lock lives only while some task holds or waits for it, so the table stays as
     small as the number of keys in use right now.
     """
 
     def __init__(self) -> None:
-        self._locks: dict[tuple[int, str], tuple[asyncio.Lock, int]] = {}
+        self._locks: dict[tuple[int, Hashable], tuple[asyncio.Lock, int]] = {}
 
     @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
         """Wait until no other task holds ``key``; hold it for the ``async with`` body."""
         # asyncio locks belong to one loop, and a storage may serve successive loops.
         slot = (id(asyncio.get_running_loop()), key)
