@@ -41,7 +41,7 @@ from session_storage.integrations.adk import (
     AdkStaleSessionError,
     StorageSessionService,
 )
-from session_storage.integrations.adk_records import SessionRecord
+from session_storage.integrations.adk.records import SessionRecord
 
 from .adk_agent import converse
 from .conftest import RequestLog

@@ -1,0 +1,127 @@
+"""The errors of the ADK session service: library errors that are ADK's error types too.
+
+Each names the backend, the session (with its user and app) and the URL of where it
+is stored, like every library error.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from ...core.errors import ConflictError, CorruptDataError, SessionStorageError
+from ...storage import SessionStorage
+from .framework import AlreadyExistsError, Session, SessionNotFoundError, StaleSessionError
+
+__all__ = [
+    "AdkSessionExistsError",
+    "AdkSessionNotFoundError",
+    "AdkStaleSessionError",
+    "corrupt",
+    "exists",
+    "merge_failed",
+    "not_found",
+    "stale",
+]
+
+E = TypeVar("E", bound=SessionStorageError)
+
+
+class AdkSessionExistsError(SessionStorageError, AlreadyExistsError):
+    """``create_session`` was given the id of a session that exists; nothing was written."""
+
+
+class AdkSessionNotFoundError(SessionStorageError, SessionNotFoundError):
+    """``append_event`` was given a session that is not (or no longer) stored."""
+
+
+class AdkStaleSessionError(SessionStorageError, StaleSessionError):
+    """``append_event`` through a session object that is older than the stored session.
+
+    Another worker (or another service) appended to the session after this object
+    was read; nothing was committed. Reload it with ``get_session`` and append again.
+    """
+
+
+def _about(
+    cls: type[E],
+    store: SessionStorage,
+    app_name: str,
+    user_id: str,
+    session_id: str,
+    what: str,
+    then: str,
+) -> E:
+    """``"<backend>: session '<id>' of user '<u>' in app '<a>' <what> (<url>); <then>"``."""
+    url = store.narrow_path(session_id)
+    return cls(
+        f"{store.backend}: session {session_id!r} of user {user_id!r} in app {app_name!r} "
+        f"{what} ({url}); {then}",
+        backend=store.backend,
+        session_id=session_id,
+        url=url,
+    )
+
+
+def exists(
+    store: SessionStorage, app_name: str, user_id: str, session_id: str
+) -> AdkSessionExistsError:
+    """The error for ``create_session`` with the id of a stored session."""
+    return _about(
+        AdkSessionExistsError,
+        store,
+        app_name,
+        user_id,
+        session_id,
+        "already exists",
+        "nothing was written",
+    )
+
+
+def not_found(store: SessionStorage, session: Session) -> AdkSessionNotFoundError:
+    """The error for ``append_event`` to a session that is not stored."""
+    return _about(
+        AdkSessionNotFoundError,
+        store,
+        session.app_name,
+        session.user_id,
+        session.id,
+        "is not stored",
+        "nothing was committed",
+    )
+
+
+def stale(store: SessionStorage, session: Session) -> AdkStaleSessionError:
+    """The error for ``append_event`` through a session object older than the stored one."""
+    return _about(
+        AdkStaleSessionError,
+        store,
+        session.app_name,
+        session.user_id,
+        session.id,
+        "was changed in storage after this Session object was read",
+        "nothing was committed. Reload it with get_session and append again.",
+    )
+
+
+def corrupt(store: SessionStorage, key: str, why: str) -> CorruptDataError:
+    """The error for a stored record, shared state or event that is not what ADK wrote."""
+    url = store.narrow_path(key)
+    return CorruptDataError(
+        f"{store.backend}: cannot read ADK data of {key!r} ({url}): {why}",
+        backend=store.backend,
+        session_id=key,
+        filename="state.json",
+        url=url,
+    )
+
+
+def merge_failed(store: SessionStorage, key: str, attempts: int) -> ConflictError:
+    """The error for a shared-state merge that lost ``attempts`` races in a row."""
+    url = store.narrow_path(key)
+    return ConflictError(
+        f"{store.backend}: cannot merge into shared state {key!r} ({url}): "
+        f"{attempts} conflicting writes in a row",
+        backend=store.backend,
+        session_id=key,
+        url=url,
+    )

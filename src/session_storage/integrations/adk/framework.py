@@ -1,0 +1,48 @@
+"""The one place Google ADK is imported: every module of this package takes its names here.
+
+Without ADK installed, importing :mod:`session_storage.integrations.adk` (or any of
+its modules) raises :class:`~session_storage.core.errors.MissingDependencyError`
+naming the extra to install.
+"""
+
+from __future__ import annotations
+
+from ...core.errors import MissingDependencyError
+
+try:
+    from google.adk.errors import StaleSessionError
+    from google.adk.errors.already_exists_error import AlreadyExistsError
+    from google.adk.errors.session_not_found_error import SessionNotFoundError
+    from google.adk.events.event import Event
+    from google.adk.platform import time as platform_time
+    from google.adk.platform import uuid as platform_uuid
+    from google.adk.sessions.base_session_service import (
+        BaseSessionService,
+        GetSessionConfig,
+        ListSessionsResponse,
+    )
+    from google.adk.sessions.session import Session
+    from google.adk.sessions.state import State
+    from pydantic import ValidationError
+    from pydantic_core import to_jsonable_python
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess without ADK
+    raise MissingDependencyError(
+        "session_storage.integrations.adk needs google-adk, which is not installed: "
+        'pip install "session-storage[adk]"'
+    ) from exc
+
+__all__ = [
+    "AlreadyExistsError",
+    "BaseSessionService",
+    "Event",
+    "GetSessionConfig",
+    "ListSessionsResponse",
+    "Session",
+    "SessionNotFoundError",
+    "StaleSessionError",
+    "State",
+    "ValidationError",
+    "platform_time",
+    "platform_uuid",
+    "to_jsonable_python",
+]
