@@ -1,4 +1,4 @@
-"""Where a :class:`~.langgraph.StorageSaver` keeps things, and in which bytes.
+"""Where a :class:`~.saver.StorageSaver` keeps things, and in which bytes.
 
 Under the storage's root::
 

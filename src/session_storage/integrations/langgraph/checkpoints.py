@@ -1,7 +1,7 @@
-"""The work of a :class:`~.langgraph.StorageSaver` on one SessionStorage.
+"""The work of a :class:`~.saver.StorageSaver` on one SessionStorage.
 
 :class:`CheckpointStore` reads and writes checkpoints in the layout of
-:mod:`.langgraph_layout`, in whatever event loop its storage runs in; the saver decides
+:mod:`.layout`, in whatever event loop its storage runs in; the saver decides
 which loop that is and gives LangGraph its blocking and async methods.
 """
 
@@ -24,11 +24,11 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from ..concurrency.keyed_locks import KeyedLocks
-from ..core.arguments import invalid
-from ..core.errors import ConflictError
-from ..storage import SessionStorage
-from .langgraph_layout import (
+from ...concurrency.keyed_locks import KeyedLocks
+from ...core.arguments import invalid
+from ...core.errors import ConflictError
+from ...storage import SessionStorage
+from .layout import (
     CHECKPOINT,
     RUNS,
     THREADS,
@@ -44,7 +44,6 @@ from .langgraph_layout import (
     pack_writes,
     run_entry_name,
     unpack_record,
-    unpack_run_entry,
     unpack_writes,
 )
 
@@ -67,28 +66,31 @@ class CheckpointStore:
 
     def __init__(self, root: SessionStorage, serde: SerializerProtocol, locks: KeyedLocks) -> None:
         self.serde = serde
-        self._threads = root.narrow(THREADS)
-        self._runs = root.narrow(RUNS)
+        self.threads = root.narrow(THREADS)
+        """Sessions: thread ids; below each, ``ns-<namespace>`` folders of checkpoints."""
+        self.runs = root.narrow(RUNS)
+        """Sessions: run ids; files: one entry per checkpoint of the run."""
         self._locks = locks
 
-    def _namespace(self, thread_id: str, checkpoint_ns: str) -> SessionStorage:
+    def namespace(self, thread_id: str, checkpoint_ns: str) -> SessionStorage:
         """The storage whose sessions are the checkpoint folders of one namespace."""
-        return self._threads.narrow(thread_id, namespace_key(checkpoint_ns))
+        return self.threads.narrow(thread_id, namespace_key(checkpoint_ns))
 
     async def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         thread_id, checkpoint_ns = _thread_and_namespace(config)
         checkpoint_id = get_checkpoint_id(config)
-        namespace = self._namespace(thread_id, checkpoint_ns)
+        namespace = self.namespace(thread_id, checkpoint_ns)
         if checkpoint_id:
             folder = folder_of(checkpoint_id)
             if folder is None:
                 return None  # not an id this saver could have stored
             return await self._load(namespace, thread_id, checkpoint_ns, folder)
-        return await self._latest(namespace, thread_id, checkpoint_ns)
+        return await self.latest(namespace, thread_id, checkpoint_ns)
 
-    async def _latest(
+    async def latest(
         self, namespace: SessionStorage, thread_id: str, checkpoint_ns: str
     ) -> CheckpointTuple | None:
+        """The newest checkpoint of one namespace that is written; None if there is none."""
         after: str | None = None
         while True:
             # Newest first: one name is enough unless its checkpoint is not written yet
@@ -152,7 +154,7 @@ class CheckpointStore:
             if start_after is None:
                 raise invalid(f"before names no checkpoint of this saver: {before_id!r}")
         async for thread_id, checkpoint_ns in self._namespaces(config):
-            namespace = self._namespace(thread_id, checkpoint_ns)
+            namespace = self.namespace(thread_id, checkpoint_ns)
             only = get_checkpoint_id(config) if config else None
             async for found in self._history(
                 namespace, thread_id, checkpoint_ns, only, start_after, filter, remaining
@@ -170,16 +172,19 @@ class CheckpointStore:
             threads: AsyncIterator[str] = _one(thread_id)
             wanted = config["configurable"].get("checkpoint_ns")
         else:
-            threads = self._threads.iter_sessions()
+            threads = self.threads.iter_sessions()
             wanted = None
         async for thread_id in threads:
             if wanted is not None:
                 yield thread_id, wanted
                 continue
-            for key in await self._threads.narrow(thread_id).list_sessions():
-                checkpoint_ns = namespace_of(key)
-                if checkpoint_ns is not None:
-                    yield thread_id, checkpoint_ns
+            for checkpoint_ns in await self.namespaces_of(thread_id):
+                yield thread_id, checkpoint_ns
+
+    async def namespaces_of(self, thread_id: str) -> list[str]:
+        """The checkpoint namespaces the thread has stored anything in (none if unknown)."""
+        keys = await self.threads.narrow(thread_id).list_sessions()
+        return [ns for ns in map(namespace_of, keys) if ns is not None]
 
     async def _history(
         self,
@@ -239,22 +244,23 @@ class CheckpointStore:
             metadata=dumps(full_metadata),
             parent_id=get_checkpoint_id(config),
         )
-        namespace = self._namespace(thread_id, checkpoint_ns)
+        namespace = self.namespace(thread_id, checkpoint_ns)
         writes: list[Awaitable[Any]] = [
             namespace.store_bytes(folder, CHECKPOINT, pack_record(record))
         ]
         run_id = full_metadata.get("run_id")
         if isinstance(run_id, str) and run_id:
-            writes.append(self._index_run(run_id, thread_id, checkpoint_ns, checkpoint_id))
+            writes.append(self.index_run(run_id, thread_id, checkpoint_ns, checkpoint_id))
         await asyncio.gather(*writes)
         return _config(thread_id, checkpoint_ns, checkpoint_id)
 
-    async def _index_run(
+    async def index_run(
         self, run_id: str, thread_id: str, checkpoint_ns: str, checkpoint_id: str
     ) -> None:
+        """Name the checkpoint in the run's index, for ``delete_for_runs``."""
         entry = pack_run_entry(thread_id, checkpoint_ns, checkpoint_id)
         name = run_entry_name(thread_id, checkpoint_ns, checkpoint_id)
-        await self._runs.store_bytes(run_id, name, entry)
+        await self.runs.store_bytes(run_id, name, entry)
 
     async def put_writes(
         self,
@@ -278,7 +284,7 @@ class CheckpointStore:
             )
             for index, (channel, value) in enumerate(writes)
         ]
-        namespace = self._namespace(thread_id, checkpoint_ns)
+        namespace = self.namespace(thread_id, checkpoint_ns)
         # Tasks of this process writing one checkpoint take turns; other processes race,
         # and the conditional store makes the loser read again and merge.
         last: ConflictError | None = None
@@ -305,74 +311,6 @@ class CheckpointStore:
                     last = exc
         assert last is not None
         raise last
-
-    async def delete_thread(self, thread_id: object) -> None:
-        await self._threads.delete_session(str(thread_id))
-
-    async def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        wanted = {str(run_id) for run_id in run_ids}
-        for run_id in sorted(wanted):
-            for name in await self._runs.list_files(run_id):
-                entry = await self._runs.load_bytes(run_id, name)
-                if entry is None:
-                    continue
-                thread_id, checkpoint_ns, checkpoint_id = unpack_run_entry(entry)
-                folder = folder_of(checkpoint_id)
-                if folder is None:
-                    continue
-                namespace = self._namespace(thread_id, checkpoint_ns)
-                record = await namespace.load_bytes(folder, CHECKPOINT)
-                # The id may have been stored again since, by another run: check.
-                if record is not None and self._run_of(unpack_record(record)) in wanted:
-                    await namespace.delete_session(folder)
-            await self._runs.delete_session(run_id)
-
-    def _run_of(self, record: Record) -> str | None:
-        run_id = self.serde.loads_typed(record.metadata).get("run_id")
-        return run_id if isinstance(run_id, str) else None
-
-    async def copy_thread(self, source_thread_id: object, target_thread_id: object) -> None:
-        source, target = str(source_thread_id), str(target_thread_id)
-        for key in await self._threads.narrow(source).list_sessions():
-            checkpoint_ns = namespace_of(key)
-            if checkpoint_ns is None:
-                continue
-            origin = self._namespace(source, checkpoint_ns)
-            destination = self._namespace(target, checkpoint_ns)
-            async for folder in origin.iter_sessions():
-                checkpoint_id = checkpoint_id_of(folder)
-                if checkpoint_id is None:
-                    continue
-                record, writes = await asyncio.gather(
-                    origin.load_bytes(folder, CHECKPOINT), origin.load_bytes(folder, WRITES)
-                )
-                if writes is not None:
-                    await destination.store_bytes(folder, WRITES, writes)
-                if record is not None:
-                    await destination.store_bytes(folder, CHECKPOINT, record)
-                    run_id = self._run_of(unpack_record(record))
-                    if run_id:
-                        await self._index_run(run_id, target, checkpoint_ns, checkpoint_id)
-
-    async def prune(self, thread_ids: Sequence[str], strategy: str) -> None:
-        if strategy not in ("keep_latest", "delete"):
-            raise invalid(f"strategy must be 'keep_latest' or 'delete', got {strategy!r}")
-        for thread_id in [str(t) for t in thread_ids]:
-            if strategy == "delete":
-                await self._threads.delete_session(thread_id)
-                continue
-            for key in await self._threads.narrow(thread_id).list_sessions():
-                checkpoint_ns = namespace_of(key)
-                if checkpoint_ns is None:
-                    continue
-                namespace = self._namespace(thread_id, checkpoint_ns)
-                latest = await self._latest(namespace, thread_id, checkpoint_ns)
-                if latest is None:
-                    continue
-                keep = folder_of(latest.config["configurable"]["checkpoint_id"])
-                older = [f for f in await namespace.list_sessions() if f != keep]
-                if older:
-                    await namespace.delete_sessions(older)
 
 
 def _thread_and_namespace(config: RunnableConfig) -> tuple[str, str]:

@@ -1,47 +1,40 @@
-"""LangGraph checkpoints on any storage: ``StorageSaver``, a ``BaseCheckpointSaver``.
+"""The LangGraph checkpointer: :class:`StorageSaver`, its blocking and async methods.
 
-One line switches a graph onto a bucket::
-
-    graph = builder.compile(checkpointer=StorageSaver(SyncSessionStorage("s3://bucket/lg")))
-
-What is stored where is described in :mod:`.langgraph_layout`. Costs on object stores,
-for a thread of any length: ``put`` is one PUT (two when the metadata carries a
-``run_id``: the run's index entry); ``put_writes`` one GET and one conditional PUT;
-``get_tuple`` of the latest checkpoint one LIST of a single name and two GETs run
-together (checkpoint and writes), of a given checkpoint the two GETs; ``list`` one
-LIST per 100 checkpoints read and two GETs per checkpoint.
-
-Needs the ``langgraph`` extra: ``pip install 'session-storage[langgraph]'``; without it
-importing this module raises MissingDependencyError.
+Layout and costs: :mod:`session_storage.integrations.langgraph`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterator,
+    Sequence,
+)
+from typing import Any, TypeVar, cast
 
-from ..concurrency.keyed_locks import KeyedLocks
-from ..core.arguments import invalid
-from ..core.errors import NotSupportedError
-from ..storage import SessionStorage
-from ..sync import SyncSessionStorage
-from . import require
-
-require("langgraph.checkpoint.base", "langgraph")
-
-from langchain_core.runnables import RunnableConfig  # noqa: E402
-from langgraph.checkpoint.base import (  # noqa: E402
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
     BaseCheckpointSaver,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
 )
-from langgraph.checkpoint.serde.base import SerializerProtocol  # noqa: E402
+from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from .langgraph_checkpoints import CheckpointStore  # noqa: E402
+from ...concurrency.keyed_locks import KeyedLocks
+from ...core.arguments import invalid
+from ...core.errors import NotSupportedError
+from ...storage import SessionStorage
+from ...sync import SyncSessionStorage
+from . import maintenance
+from .checkpoints import CheckpointStore
 
 __all__ = ["StorageSaver"]
 
@@ -107,18 +100,12 @@ class StorageSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        """Checkpoints newest first, read as the iteration goes; see :meth:`alist`."""
+        """Checkpoints newest first, read as the iteration goes; see :meth:`alist`.
+
+        The iteration of :meth:`alist` itself, each step run on the storage's loop.
+        """
         sync = self._require_sync("list")
-        source = self._store().list_checkpoints(config, filter, before, limit)
-        done = False
-        try:
-            while not done:
-                done, item = sync.run(_next(source))
-                if item is not None:
-                    yield item
-        finally:
-            if not done:
-                sync.run(source.aclose())
+        yield from _iterate(sync, self.alist(config, filter=filter, before=before, limit=limit))
 
     def put(
         self,
@@ -142,20 +129,20 @@ class StorageSaver(BaseCheckpointSaver[str]):
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint and write of the thread (nothing if there is none)."""
-        self._blocking(self._store().delete_thread(thread_id))
+        self._blocking(maintenance.delete_thread(self._store(), thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete every checkpoint (with its writes) whose metadata names one of ``run_ids``."""
-        self._blocking(self._store().delete_for_runs(run_ids))
+        self._blocking(maintenance.delete_for_runs(self._store(), run_ids))
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint and write of one thread to another, ids unchanged."""
-        self._blocking(self._store().copy_thread(source_thread_id, target_thread_id))
+        self._blocking(maintenance.copy_thread(self._store(), source_thread_id, target_thread_id))
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Keep only each namespace's latest checkpoint (``"keep_latest"``) or delete the
         threads (``"delete"``); see :meth:`aprune`."""
-        self._blocking(self._store().prune(thread_ids, strategy))
+        self._blocking(maintenance.prune(self._store(), thread_ids, strategy))
 
     # -- async API -------------------------------------------------------------------
 
@@ -180,9 +167,11 @@ class StorageSaver(BaseCheckpointSaver[str]):
         done = False
         try:
             while not done:
+                # One hop to the storage's loop per step (none when already on it,
+                # as when list() runs this).
                 done, item = await self._on_loop(lambda: _next(source))
-                if item is not None:
-                    yield item
+                if not done:
+                    yield cast(CheckpointTuple, item)
         finally:
             if not done:
                 await self._on_loop(source.aclose)
@@ -209,15 +198,17 @@ class StorageSaver(BaseCheckpointSaver[str]):
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint and write of the thread (nothing if there is none)."""
-        await self._on_loop(lambda: self._store().delete_thread(thread_id))
+        await self._on_loop(lambda: maintenance.delete_thread(self._store(), thread_id))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete every checkpoint (with its writes) whose metadata names one of ``run_ids``."""
-        await self._on_loop(lambda: self._store().delete_for_runs(run_ids))
+        await self._on_loop(lambda: maintenance.delete_for_runs(self._store(), run_ids))
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint and write of one thread to another, ids unchanged."""
-        await self._on_loop(lambda: self._store().copy_thread(source_thread_id, target_thread_id))
+        await self._on_loop(
+            lambda: maintenance.copy_thread(self._store(), source_thread_id, target_thread_id)
+        )
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Keep only each namespace's latest checkpoint (``"keep_latest"``), writes included,
@@ -226,7 +217,7 @@ class StorageSaver(BaseCheckpointSaver[str]):
         ``"keep_latest"`` drops the ancestors that LangGraph's (beta) DeltaChannel
         rebuilds its values from; don't use it on threads with such channels.
         """
-        await self._on_loop(lambda: self._store().prune(thread_ids, strategy))
+        await self._on_loop(lambda: maintenance.prune(self._store(), thread_ids, strategy))
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         """The version after ``current``: a zero-padded counter and a random fraction, as
@@ -245,7 +236,7 @@ class StorageSaver(BaseCheckpointSaver[str]):
         if self._sync is None:
             raise NotSupportedError(
                 f"StorageSaver.{method} blocks, and this saver was given a SessionStorage, "
-                "which has no loop of its own: use the async method (a{method}), or pass "
+                f"which has no loop of its own: use the async method (a{method}), or pass "
                 "SyncSessionStorage.wrap(storage) to the saver",
                 backend=self._root.backend,
                 url=self._root.url,
@@ -274,6 +265,24 @@ class StorageSaver(BaseCheckpointSaver[str]):
     def _store(self) -> CheckpointStore:
         # Built per call: ``with_allowlist`` clones the saver with another serde.
         return CheckpointStore(self._root, self.serde, self._write_locks)
+
+
+def _iterate(sync: SyncSessionStorage, source: AsyncIterator[T]) -> Iterator[T]:
+    """The items of ``source`` for a plain thread, each step run on ``sync``'s loop;
+    ``source`` is closed there too if the caller stops early."""
+    done = False
+    try:
+        while not done:
+            done, item = sync.run(_next(source))
+            if not done:
+                yield cast(T, item)
+    finally:
+        if not done:
+            sync.run(_close(source))
+
+
+async def _close(source: AsyncIterator[Any]) -> None:
+    await cast(AsyncGenerator[Any, None], source).aclose()
 
 
 async def _next(source: AsyncIterator[T]) -> tuple[bool, T | None]:
