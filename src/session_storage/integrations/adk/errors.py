@@ -6,7 +6,7 @@ is stored, like every library error.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from ...core.errors import ConflictError, CorruptDataError, SessionStorageError
 from ...storage import SessionStorage
@@ -23,84 +23,68 @@ __all__ = [
     "stale",
 ]
 
-E = TypeVar("E", bound=SessionStorageError)
+R = TypeVar("R", bound="_Refusal")
 
 
-class AdkSessionExistsError(SessionStorageError, AlreadyExistsError):
+class _Refusal(SessionStorageError):
+    """A call refused about one session: what was found, and what was not done."""
+
+    found: ClassVar[str]
+    undone: ClassVar[str]
+
+    @classmethod
+    def about(cls: type[R], store: SessionStorage, app_name: str, user_id: str, sid: str) -> R:
+        """``"<backend>: session '<id>' of user '<u>' in app '<a>' <found> (<url>); ..."``."""
+        url = store.narrow_path(sid)
+        return cls(
+            f"{store.backend}: session {sid!r} of user {user_id!r} in app {app_name!r} "
+            f"{cls.found} ({url}); {cls.undone}",
+            backend=store.backend,
+            session_id=sid,
+            url=url,
+        )
+
+
+class AdkSessionExistsError(_Refusal, AlreadyExistsError):
     """``create_session`` was given the id of a session that exists; nothing was written."""
 
+    found = "already exists"
+    undone = "nothing was written"
 
-class AdkSessionNotFoundError(SessionStorageError, SessionNotFoundError):
+
+class AdkSessionNotFoundError(_Refusal, SessionNotFoundError):
     """``append_event`` was given a session that is not (or no longer) stored."""
 
+    found = "is not stored"
+    undone = "nothing was committed"
 
-class AdkStaleSessionError(SessionStorageError, StaleSessionError):
+
+class AdkStaleSessionError(_Refusal, StaleSessionError):
     """``append_event`` through a session object that is older than the stored session.
 
     Another worker (or another service) appended to the session after this object
     was read; nothing was committed. Reload it with ``get_session`` and append again.
     """
 
-
-def _about(
-    cls: type[E],
-    store: SessionStorage,
-    app_name: str,
-    user_id: str,
-    session_id: str,
-    what: str,
-    then: str,
-) -> E:
-    """``"<backend>: session '<id>' of user '<u>' in app '<a>' <what> (<url>); <then>"``."""
-    url = store.narrow_path(session_id)
-    return cls(
-        f"{store.backend}: session {session_id!r} of user {user_id!r} in app {app_name!r} "
-        f"{what} ({url}); {then}",
-        backend=store.backend,
-        session_id=session_id,
-        url=url,
-    )
+    found = "was changed in storage after this Session object was read"
+    undone = "nothing was committed. Reload it with get_session and append again."
 
 
 def exists(
     store: SessionStorage, app_name: str, user_id: str, session_id: str
 ) -> AdkSessionExistsError:
     """The error for ``create_session`` with the id of a stored session."""
-    return _about(
-        AdkSessionExistsError,
-        store,
-        app_name,
-        user_id,
-        session_id,
-        "already exists",
-        "nothing was written",
-    )
+    return AdkSessionExistsError.about(store, app_name, user_id, session_id)
 
 
 def not_found(store: SessionStorage, session: Session) -> AdkSessionNotFoundError:
     """The error for ``append_event`` to a session that is not stored."""
-    return _about(
-        AdkSessionNotFoundError,
-        store,
-        session.app_name,
-        session.user_id,
-        session.id,
-        "is not stored",
-        "nothing was committed",
-    )
+    return AdkSessionNotFoundError.about(store, session.app_name, session.user_id, session.id)
 
 
 def stale(store: SessionStorage, session: Session) -> AdkStaleSessionError:
     """The error for ``append_event`` through a session object older than the stored one."""
-    return _about(
-        AdkStaleSessionError,
-        store,
-        session.app_name,
-        session.user_id,
-        session.id,
-        "was changed in storage after this Session object was read",
-        "nothing was committed. Reload it with get_session and append again.",
-    )
+    return AdkStaleSessionError.about(store, session.app_name, session.user_id, session.id)
 
 
 def corrupt(store: SessionStorage, key: str, why: str) -> CorruptDataError:
