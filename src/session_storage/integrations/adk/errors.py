@@ -23,6 +23,7 @@ __all__ = [
     "stale",
 ]
 
+E = TypeVar("E", bound=SessionStorageError)
 R = TypeVar("R", bound="_Refusal")
 
 
@@ -35,14 +36,8 @@ class _Refusal(SessionStorageError):
     @classmethod
     def about(cls: type[R], store: SessionStorage, app_name: str, user_id: str, sid: str) -> R:
         """``"<backend>: session '<id>' of user '<u>' in app '<a>' <found> (<url>); ..."``."""
-        url = store.narrow_path(sid)
-        return cls(
-            f"{store.backend}: session {sid!r} of user {user_id!r} in app {app_name!r} "
-            f"{cls.found} ({url}); {cls.undone}",
-            backend=store.backend,
-            session_id=sid,
-            url=url,
-        )
+        what = f"session {sid!r} of user {user_id!r} in app {app_name!r} {cls.found}"
+        return _error(cls, store, sid, what, f"; {cls.undone}")
 
 
 class AdkSessionExistsError(_Refusal, AlreadyExistsError):
@@ -89,23 +84,30 @@ def stale(store: SessionStorage, session: Session) -> AdkStaleSessionError:
 
 def corrupt(store: SessionStorage, key: str, why: str) -> CorruptDataError:
     """The error for a stored record, shared state or event that is not what ADK wrote."""
-    url = store.narrow_path(key)
-    return CorruptDataError(
-        f"{store.backend}: cannot read ADK data of {key!r} ({url}): {why}",
-        backend=store.backend,
-        session_id=key,
-        filename="state.json",
-        url=url,
-    )
+    what = f"cannot read ADK data of {key!r}"
+    return _error(CorruptDataError, store, key, what, f": {why}", filename="state.json")
 
 
 def merge_failed(store: SessionStorage, key: str, attempts: int) -> ConflictError:
     """The error for a shared-state merge that lost ``attempts`` races in a row."""
+    what = f"cannot merge into shared state {key!r}"
+    return _error(ConflictError, store, key, what, f": {attempts} conflicting writes in a row")
+
+
+def _error(
+    cls: type[E],
+    store: SessionStorage,
+    key: str,
+    what: str,
+    then: str,
+    filename: str | None = None,
+) -> E:
+    """``"<backend>: <what> (<url of key>)<then>"``, about the session (or state) ``key``."""
     url = store.narrow_path(key)
-    return ConflictError(
-        f"{store.backend}: cannot merge into shared state {key!r} ({url}): "
-        f"{attempts} conflicting writes in a row",
+    return cls(
+        f"{store.backend}: {what} ({url}){then}",
         backend=store.backend,
         session_id=key,
+        filename=filename,
         url=url,
     )
