@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -353,9 +354,25 @@ def _session(
 
 
 async def _at_once(*calls: Callable[[], Awaitable[Any]]) -> list[Any]:
-    """The results of ``calls``, run at once (their requests in flight together)."""
-    return await map_bounded(_call, calls, len(calls))
+    """The results of ``calls``, run at once (their requests in flight together).
+
+    Every call runs to its end, even when another fails (a shared-state write is never
+    cancelled half-way, its outcome unknown); then the first failure is raised.
+    """
+    outcomes = await map_bounded(_settled, calls, len(calls))
+    for outcome in outcomes:
+        if isinstance(outcome, _Failed):
+            raise outcome.error
+    return outcomes
 
 
-async def _call(call: Callable[[], Awaitable[Any]]) -> Any:
-    return await call()
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: Exception
+
+
+async def _settled(call: Callable[[], Awaitable[Any]]) -> Any:
+    try:
+        return await call()
+    except Exception as exc:  # noqa: BLE001 - raised by _at_once once every call ended
+        return _Failed(exc)
