@@ -69,7 +69,9 @@ class AzureDriver(ObjectStoreDriver):
         if self.timeout is not None:
             options.setdefault("connection_timeout", self.timeout)
             options.setdefault("read_timeout", self.timeout)
-        return adlfs.AzureBlobFileSystem(asynchronous=True, skip_instance_cache=True, **options)
+        fs = adlfs.AzureBlobFileSystem(asynchronous=True, skip_instance_cache=True, **options)
+        _prompt_retries(fs)
+        return fs
 
     async def _close(self, fs: Any) -> None:
         _detach_finalizers(fs)
@@ -248,3 +250,25 @@ class AzureDriver(ObjectStoreDriver):
             raise OSError(
                 f"{len(failed)} of {len(keys)} deletes failed, first {blob!r}: HTTP {status}"
             )
+
+
+# The SDK's default exponential retry waits 15 s (+-3) before its first resend, a
+# schedule meant for a throttled account: one lost reply then costs half the default
+# 30 s deadline and two in one operation exceed it. adlfs builds the client and takes
+# no retry settings, so the policy every pipeline of the client shares is tuned here:
+# resends after about 0.2, 2.2 and 4.2 s (the SDK adds increment_base ** attempt),
+# still backing off for throttling, within one deadline.
+_FIRST_BACKOFF = 0.2
+_BACKOFF_BASE = 2
+_JITTER = 0.2
+
+
+def _prompt_retries(fs: Any) -> None:
+    """Shorten the Azure SDK's retry backoff on ``fs``'s client, if it has the policy."""
+    config = getattr(getattr(fs, "service_client", None), "_config", None)
+    policy = getattr(config, "retry_policy", None)
+    if policy is None or not hasattr(policy, "initial_backoff"):
+        return  # another SDK layout, or a linear policy: leave the client as it is
+    policy.initial_backoff = _FIRST_BACKOFF
+    policy.increment_base = _BACKOFF_BASE
+    policy.random_jitter_range = _JITTER
