@@ -8,6 +8,8 @@ do with it from the rules the test set:
   the client's connection without sending it. The server applied the request; the
   client saw the connection die (the "lost reply" of a real network).
 - ``"hang"``: read the request and never answer, until the proxy stops.
+- ``"hold"``: read the request and keep it until :meth:`FaultProxy.release`, then
+  forward it as usual: a request in flight for exactly as long as the test needs.
 - ``"cut"``: forward the head and half of the body, then close both connections: the
   server never gets a whole request, the client gets no reply.
 - ``"delay"``: wait ``seconds``, then forward as usual.
@@ -36,7 +38,7 @@ from .proxy import Handler, serving, upstream_of
 
 __all__ = ["Action", "FaultProxy", "fault_proxy"]
 
-Action = Literal["pass", "drop_reply", "hang", "cut", "delay"]
+Action = Literal["pass", "drop_reply", "hang", "hold", "cut", "delay"]
 
 _NO_BODY_STATUS = (204, 304)
 
@@ -60,6 +62,8 @@ class FaultProxy:
         self.applied: Counter[str] = Counter()
         """How many requests each action took, ``"pass"`` included."""
         self.port = 0
+        self._holding: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        self._released = False
 
     @property
     def endpoint(self) -> str:
@@ -95,6 +99,25 @@ class FaultProxy:
         """Remove every rule: from now on every request passes."""
         with self._lock:
             self._rules.clear()
+
+    def release(self) -> None:
+        """Forward every held request and hold no more: removes every rule, as
+        :meth:`clear` does."""
+        with self._lock:
+            self._rules.clear()
+            self._released = True
+            holding, self._holding = self._holding, []
+        for loop, event in holding:
+            loop.call_soon_threadsafe(event.set)
+
+    async def hold(self) -> None:
+        """Wait, in the proxy's loop, until :meth:`release` is called."""
+        event = asyncio.Event()
+        with self._lock:
+            if self._released:
+                return
+            self._holding.append((asyncio.get_running_loop(), event))
+        await event.wait()
 
     def decide(self, method: str) -> tuple[Action, float]:
         """The action for the next request of ``method``, and its delay."""
@@ -199,6 +222,8 @@ def _fault_handler(proxy: FaultProxy, host: str, port: int) -> Handler:
         action, seconds = proxy.decide(method)
         if action == "hang":
             await asyncio.Event().wait()  # until the proxy stops and cancels us
+        if action == "hold":
+            await proxy.hold()
         if action == "delay":
             await asyncio.sleep(seconds)
         if not upstream:
