@@ -3,10 +3,12 @@
 A path on an object store is ``bucket/key``. Folders exist only as key prefixes, so a
 folder is "its key plus ``/``" (or nothing, at the top of a bucket), a listing is a
 run of pages joined by continuation tokens, and deletes go in batches per bucket. This
-base holds all of that once; a driver supplies only what its API spells differently:
+base holds all of that once, and the write-id check of a conditional put after a lost
+reply (see :mod:`.write_ids`); a driver supplies only what its API spells differently:
 one listing request (:meth:`ObjectStoreDriver._list_page`), one batched delete
-(:meth:`ObjectStoreDriver._delete_batch`), and its own get, put, info, delete of one
-file, error classification and client lifecycle.
+(:meth:`ObjectStoreDriver._delete_batch`), one put (:meth:`ObjectStoreDriver._put`)
+and the write id stored with an object (:meth:`ObjectStoreDriver._stored_write`), and
+its own get, info, delete of one file, error classification and client lifecycle.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import ClassVar, TypeVar
 
 from ..concurrency.bounded import run_bounded
 from .base import PAGE_SIZE, Driver, ObjectInfo
+from .write_ids import WriteCondition
 
 T = TypeVar("T")
 
@@ -118,7 +121,55 @@ class ObjectStoreDriver(Driver):
         Raises OSError naming the first key that could not be deleted.
         """
 
-    # -- the primitives, from those two ----------------------------------------------
+    @abstractmethod
+    async def _put(
+        self, path: str, data: bytes, content_type: str, condition: WriteCondition | None
+    ) -> str:
+        """One write request; returns the new version.
+
+        With a ``condition``, the store checks it atomically with the write, a failed
+        one raises ``FileExistsError`` having written nothing, and the condition's
+        :meth:`~.write_ids.WriteCondition.metadata` goes into the object's user metadata.
+        """
+
+    @abstractmethod
+    async def _stored_write(self, path: str) -> tuple[str | None, str | None] | None:
+        """The write id (None if it has none) and version of the object at ``path``,
+        from one metadata request; None if there is no such object."""
+
+    # -- the primitives, from those ---------------------------------------------------
+
+    async def put(
+        self,
+        path: str,
+        data: bytes,
+        content_type: str,
+        *,
+        if_version: str | None = None,
+        if_absent: bool = False,
+        verify_own: bool = True,
+    ) -> str:
+        condition = WriteCondition.of(if_version, if_absent, verify_own)
+        try:
+            return await self._put(path, data, content_type, condition)
+        except FileExistsError:
+            # The client may have resent a write whose reply was lost: the resend then
+            # fails the condition that the first attempt changed. If the stored object
+            # carries this write's id, the write landed, and its version is the answer.
+            own = await self._own_version(path, condition)
+            if own is None:
+                raise
+            return own
+
+    async def _own_version(self, path: str, condition: WriteCondition | None) -> str | None:
+        """The version of the object at ``path`` if ``condition``'s write stored it (one
+        metadata request), else None: without a write id, nothing is recognised."""
+        if condition is None or condition.write_id is None:
+            return None
+        stored = await self._stored_write(path)
+        if stored is None or stored[0] != condition.write_id:
+            return None
+        return stored[1]
 
     async def iter_children(
         self,

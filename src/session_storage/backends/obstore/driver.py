@@ -22,7 +22,7 @@ from ...core.errors import ConfigurationError, ErrorKind, MissingDependencyError
 from ..base import PAGE_SIZE, ObjectInfo, after_folder
 from ..object_store import ListPage, ObjectStoreDriver, resend_batch
 from ..registry import AZURE, GCS, S3
-from ..write_ids import WRITE_ID_KEY, new_write_id
+from ..write_ids import WRITE_ID_KEY, WriteCondition
 from .config import StoreArgs, azure_args, gcs_args, s3_args
 
 __all__ = ["ObstoreAzureDriver", "ObstoreDriver", "ObstoreGCSDriver", "ObstoreS3Driver"]
@@ -183,41 +183,27 @@ class ObstoreDriver(ObjectStoreDriver):
             return None
         return bytes(buffer), self._version(result.meta)
 
-    async def put(
-        self,
-        path: str,
-        data: bytes,
-        content_type: str,
-        *,
-        if_version: str | None = None,
-        if_absent: bool = False,
-        verify_own: bool = True,
+    async def _put(
+        self, path: str, data: bytes, content_type: str, condition: WriteCondition | None
     ) -> str:
-        obstore = self._obs
         store, key = self.store_for(path)
         attributes = {_CONTENT_TYPE: content_type}
         mode: Any = None
-        if if_absent:
-            mode = "create"
-        elif if_version is not None:
-            mode = self._update_mode(if_version)
-        write_id = None
-        if mode is not None and verify_own:
-            # Recognise this write if a lost reply makes the client resend it.
-            write_id = new_write_id()
-            attributes[WRITE_ID_KEY] = write_id
+        if condition is not None:
+            attributes.update(condition.metadata())
+            if condition.if_absent:
+                mode = "create"
+            elif condition.if_version is not None:
+                mode = self._update_mode(condition.if_version)
         try:
             async with self._gate():
-                result = await obstore.put_async(
+                result = await self._obs.put_async(
                     store, key, data, attributes=attributes, mode=mode, use_multipart=False
                 )
         except Exception as exc:
-            if mode is None or not self._condition_failed(exc, if_version is not None):
+            updating = condition is not None and condition.if_version is not None
+            if condition is None or not self._condition_failed(exc, updating):
                 raise
-            if write_id is not None:
-                own = await self._version_if_written_by(store, key, write_id)
-                if own is not None:
-                    return own  # our first attempt landed; its reply was lost
             raise FileExistsError(f"precondition failed for {path}") from exc
         version = self._version(result)
         if version is None:
@@ -235,16 +221,14 @@ class ObstoreDriver(ObjectStoreDriver):
             return not self._bucket_missing(exc)
         return "409" in str(exc) and "Conflict" in str(exc)
 
-    async def _version_if_written_by(self, store: Any, key: str, write_id: str) -> str | None:
-        """The version of the stored object if ``write_id`` wrote it, else ``None``."""
+    async def _stored_write(self, path: str) -> tuple[str | None, str | None] | None:
+        store, key = self.store_for(path)
         try:
             async with self._gate():
                 result = await self._obs.get_async(store, key, options={"head": True})
         except FileNotFoundError:
             return None
-        if result.attributes.get(WRITE_ID_KEY) != write_id:
-            return None
-        return self._version(result.meta)
+        return result.attributes.get(WRITE_ID_KEY), self._version(result.meta)
 
     async def info(self, path: str) -> ObjectInfo | None:
         store, key = self.store_for(path)
