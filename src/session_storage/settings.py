@@ -10,21 +10,19 @@ from urllib.parse import unquote
 
 import orjson
 
-from .backends.registry import AZURE, BACKENDS, DEFAULT_ENGINE, S3, by_name, check_engine
+from .backends.registry import AZURE, DEFAULT_ENGINE, S3, by_name, check_engine
 from .codecs.compression import Compression, compression_from_env
 from .codecs.encryption import Keyring, keys_from_env
 from .concurrency.deadlines import DEFAULT_TIMEOUT, check_timeout, timeout_from_env
 from .core.errors import ConfigurationError
 from .core.redaction import MASK, is_secret_name, redact_url, split_userinfo
 
-__all__ = ["BACKEND_NAMES", "DEFAULT_URL", "StorageSettings", "backend_url"]
+__all__ = ["DEFAULT_URL", "StorageSettings", "backend_url"]
 
 DEFAULT_ROOT = ".data"
 DEFAULT_BUCKET = "sessions"
 DEFAULT_URL = f"{DEFAULT_ROOT}/{DEFAULT_BUCKET}"
 """With nothing configured, sessions live in the local folder ``.data/sessions``."""
-
-BACKEND_NAMES = tuple(backend.name for backend in BACKENDS)
 
 _S3_SCHEMES = tuple(f"{scheme}://" for scheme in S3.schemes)
 _AZURE_SCHEMES = tuple(f"{scheme}://" for scheme in AZURE.schemes)

@@ -92,7 +92,6 @@ JSON = "application/json"
 CACHE_BYTES = 32 * 1024 * 1024
 """Bytes of events a storage keeps cached, for tails and for sealed segments each."""
 _FETCH_CONCURRENCY = 16
-_PREFETCH_FROM = 3  # missing segments on a walk from which one LIST finds them all
 _CONTENTION_PAUSE = 0.005  # seconds; doubles with every refused write in a row...
 _PAUSE_DOUBLINGS = 4  # ...up to 16 times: more would starve a worker that lost often
 _READ_ATTEMPTS = 20  # a read racing truncations starts over at most this often
