@@ -33,6 +33,14 @@ __all__ = ["DEFAULT_FILENAME", "SessionStorage"]
 S = TypeVar("S", bound="SessionStorage")
 
 
+def scope_of(storage: SessionStorage) -> Scope:
+    """The scope ``storage`` works in: its driver (codecs included) and root. For the
+    library's own tools beside the facade (admin's rekey, the test contracts), whose
+    driver calls then run through :meth:`Scope.call` under the storage's deadlines and
+    error translation. Not part of the public API."""
+    return storage._scope
+
+
 class SessionStorage:
     """Per-session JSON state and files on any supported fsspec backend.
 
