@@ -125,9 +125,10 @@ class SessionStorage:
     def from_settings(cls, settings: StorageSettings) -> SessionStorage:
         """A storage for ``settings``."""
         checked = check_instance("settings", settings, StorageSettings)
+        # By keyword: a subclass (the adapter) may take other arguments first.
         return cls(
-            checked.url,
-            checked.storage_options,
+            url=checked.url,
+            storage_options=checked.storage_options,
             timeout=checked.timeout,
             engine=checked.engine,
             encryption_keys=checked.encryption_keys,
