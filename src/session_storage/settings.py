@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import unquote
 
 import orjson
 
+from .backends import Driver, open_driver
+from .backends.coded import with_codecs
 from .backends.registry import AZURE, DEFAULT_ENGINE, S3, by_name, check_engine
 from .codecs.compression import Compression, compression_from_env
 from .codecs.encryption import Keyring, keys_from_env
@@ -156,6 +158,18 @@ class StorageSettings:
         """The compression setting as a Compression, or ``None`` without compression."""
         value = self.compression
         return value if isinstance(value, Compression) else None
+
+    def arguments(self) -> dict[str, Any]:
+        """These settings as the keyword arguments of :class:`SessionStorage`."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def open_driver(self) -> Driver:
+        """The driver these settings describe, rooted at :attr:`url`, with the clients'
+        timeouts set and wrapped in the configured codecs. Does no I/O; raises as
+        :func:`~session_storage.backends.open_driver` does."""
+        driver, _ = open_driver(self.url, self.storage_options, self.engine)
+        driver.timeout = self.timeout  # the clients' connect and read timeouts
+        return with_codecs(driver, self.keyring, self.compression_codec)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StorageSettings:

@@ -35,6 +35,7 @@ def codec_of(driver: Driver) -> Codec | None:
     codecs."""
     return driver.codec if isinstance(driver, CodedDriver) else None
 
+
 # Class-level facts of the wrapped driver's class that callers read from the driver.
 _MIRRORED = (
     "backend",
