@@ -13,7 +13,7 @@ from typing import Any
 from ..core.errors import ErrorKind, classify_builtin
 from .base import PAGE_SIZE, ObjectInfo, key_order
 from .clients import close_aiohttp_session, require
-from .object_store import ListPage, ObjectStoreDriver, resend_batch
+from .object_store import ListPage, ListQuery, ObjectStoreDriver, resend_batch
 from .registry import AZURE
 from .write_ids import WRITE_ID_KEY, WriteCondition
 
@@ -167,30 +167,23 @@ class AzureDriver(ObjectStoreDriver):
         props = await self._properties(path)
         return None if props is None else _object_info(props)
 
-    async def _list_page(
-        self,
-        bucket: str,
-        prefix: str,
-        *,
-        delimiter: bool,
-        max_keys: int,
-        start_after: str | None = None,
-        token: str | None = None,
-    ) -> ListPage:
+    async def _list_page(self, query: ListQuery) -> ListPage:
         from azure.storage.blob.aio import BlobPrefix
 
-        container = self._container(bucket)
-        if delimiter:
+        container = self._container(query.bucket)
+        if query.delimiter:
             # Azure's listing has no StartAfter: earlier names are read and skipped
             # here, so only a listing from the start can ask for just what it needs.
-            per_page = max_keys if start_after is None else PAGE_SIZE
+            per_page = query.max_keys if query.start_after is None else PAGE_SIZE
             items = container.walk_blobs(
-                name_starts_with=prefix, delimiter="/", results_per_page=per_page
+                name_starts_with=query.prefix, delimiter="/", results_per_page=per_page
             )
         else:
-            items = container.list_blobs(name_starts_with=prefix, results_per_page=max_keys)
-        after = None if start_after is None else key_order(start_after)
-        pages = items.by_page(continuation_token=token)
+            items = container.list_blobs(
+                name_starts_with=query.prefix, results_per_page=query.max_keys
+            )
+        after = None if query.start_after is None else key_order(query.start_after)
+        pages = items.by_page(continuation_token=query.token)
         folders: list[str] = []
         files: list[tuple[str, ObjectInfo]] = []
         async for page in pages:  # the first page only: one request

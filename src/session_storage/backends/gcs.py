@@ -16,7 +16,7 @@ from typing import Any
 from ..core.errors import ErrorKind, classify_builtin
 from .base import ObjectInfo, after_folder
 from .clients import close_aiohttp_session, require
-from .object_store import ListPage, ObjectStoreDriver
+from .object_store import ListPage, ListQuery, ObjectStoreDriver
 from .registry import GCS
 from .write_ids import WRITE_ID_KEY, WriteCondition
 
@@ -168,25 +168,16 @@ class GCSDriver(ObjectStoreDriver):
         obj = await self._resource(path)
         return None if obj is None else _object_info(obj)
 
-    async def _list_page(
-        self,
-        bucket: str,
-        prefix: str,
-        *,
-        delimiter: bool,
-        max_keys: int,
-        start_after: str | None = None,
-        token: str | None = None,
-    ) -> ListPage:
-        params: dict[str, Any] = {"prefix": prefix, "maxResults": max_keys}
-        if delimiter:
+    async def _list_page(self, query: ListQuery) -> ListPage:
+        params: dict[str, Any] = {"prefix": query.prefix, "maxResults": query.max_keys}
+        if query.delimiter:
             params["delimiter"] = "/"
-        if start_after is not None:
+        if query.start_after is not None:
             # startOffset is inclusive; no key of a later folder sorts before this one.
-            params["startOffset"] = after_folder(start_after)
-        if token is not None:
-            params["pageToken"] = token
-        page = await self._call("GET", "b/{}/o", bucket, json_out=True, **params)
+            params["startOffset"] = after_folder(query.start_after)
+        if query.token is not None:
+            params["pageToken"] = query.token
+        page = await self._call("GET", "b/{}/o", query.bucket, json_out=True, **params)
         return ListPage(
             folders=list(page.get("prefixes", [])),
             files=[(item["name"], _object_info(item)) for item in page.get("items", [])],

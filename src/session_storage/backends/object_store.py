@@ -46,7 +46,23 @@ async def resend_batch(send: Callable[[], Awaitable[T]], lost: Callable[[Excepti
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
-__all__ = ["ListPage", "ObjectStoreDriver"]
+__all__ = ["ListPage", "ListQuery", "ObjectStoreDriver"]
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """One listing request for the keys of ``bucket`` that start with ``prefix``."""
+
+    bucket: str
+    prefix: str
+    delimiter: bool
+    """Whether keys that go on past the next ``/`` come back as folders."""
+    max_keys: int
+    """The most folders and objects, together, the page may hold."""
+    start_after: str | None = None
+    """The key of a folder (no trailing ``/``) whose contents and predecessors are left out."""
+    token: str | None = None
+    """The previous page's :attr:`ListPage.token`: asks for the page after it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,22 +113,8 @@ class ObjectStoreDriver(Driver):
     # -- what each store spells its own way ------------------------------------------
 
     @abstractmethod
-    async def _list_page(
-        self,
-        bucket: str,
-        prefix: str,
-        *,
-        delimiter: bool,
-        max_keys: int,
-        start_after: str | None = None,
-        token: str | None = None,
-    ) -> ListPage:
-        """One listing request for keys starting with ``prefix``.
-
-        With ``delimiter``, keys that go on past the next ``/`` come back as folders.
-        ``max_keys`` bounds folders and objects together; ``start_after`` is the key
-        of a folder (no trailing ``/``) whose contents and predecessors are left out.
-        """
+    async def _list_page(self, query: ListQuery) -> ListPage:
+        """One listing request: the page of ``query``."""
 
     @abstractmethod
     async def _delete_batch(self, bucket: str, keys: list[str]) -> None:
@@ -189,7 +191,7 @@ class ObjectStoreDriver(Driver):
             # for 10.
             want = PAGE_SIZE if remaining is None else min(remaining, PAGE_SIZE)
             page = await self._list_page(
-                bucket, base + prefix, delimiter=True, max_keys=want, start_after=after, token=token
+                ListQuery(bucket, base + prefix, True, want, start_after=after, token=token)
             )
             names = [key[cut:-1] for key in page.folders]
             if remaining is not None:
@@ -208,7 +210,7 @@ class ObjectStoreDriver(Driver):
         token = None
         while True:
             page = await self._list_page(
-                bucket, base, delimiter=False, max_keys=self.list_page_size, token=token
+                ListQuery(bucket, base, False, self.list_page_size, token=token)
             )
             if page.files:
                 yield [(f"{bucket}/{key}", info) for key, info in page.files]
@@ -221,7 +223,7 @@ class ObjectStoreDriver(Driver):
 
     async def has_files(self, folder: str) -> bool:
         bucket, base = self._split_folder(folder)
-        page = await self._list_page(bucket, base, delimiter=False, max_keys=1)
+        page = await self._list_page(ListQuery(bucket, base, delimiter=False, max_keys=1))
         return bool(page.files)
 
     async def delete_files(self, paths: Sequence[str]) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from ..core.errors import ErrorKind, classify_builtin
 from .base import ObjectInfo, after_folder
 from .clients import close_aiohttp_session, require
-from .object_store import ListPage, ObjectStoreDriver
+from .object_store import ListPage, ListQuery, ObjectStoreDriver
 from .registry import S3
 from .write_ids import WRITE_ID_KEY, WriteCondition
 
@@ -192,23 +192,18 @@ class S3Driver(ObjectStoreDriver):
             version=resp.get("ETag"),
         )
 
-    async def _list_page(
-        self,
-        bucket: str,
-        prefix: str,
-        *,
-        delimiter: bool,
-        max_keys: int,
-        start_after: str | None = None,
-        token: str | None = None,
-    ) -> ListPage:
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
-        if delimiter:
+    async def _list_page(self, query: ListQuery) -> ListPage:
+        kwargs: dict[str, Any] = {
+            "Bucket": query.bucket,
+            "Prefix": query.prefix,
+            "MaxKeys": query.max_keys,
+        }
+        if query.delimiter:
             kwargs["Delimiter"] = "/"
-        if start_after is not None:
-            kwargs["StartAfter"] = after_folder(start_after)
-        if token is not None:
-            kwargs["ContinuationToken"] = token
+        if query.start_after is not None:
+            kwargs["StartAfter"] = after_folder(query.start_after)
+        if query.token is not None:
+            kwargs["ContinuationToken"] = query.token
         resp = await self._call("list_objects_v2", **kwargs)
         return ListPage(
             folders=[p["Prefix"] for p in resp.get("CommonPrefixes", [])],

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from ...core.errors import ConfigurationError, ErrorKind, MissingDependencyError, classify_builtin
 from ..base import PAGE_SIZE, ObjectInfo, after_folder
-from ..object_store import ListPage, ObjectStoreDriver, resend_batch
+from ..object_store import ListPage, ListQuery, ObjectStoreDriver, resend_batch
 from ..registry import AZURE, GCS, S3
 from ..write_ids import WRITE_ID_KEY, WriteCondition
 from .config import StoreArgs, azure_args, gcs_args, s3_args
@@ -249,43 +249,35 @@ class ObstoreDriver(ObjectStoreDriver):
             version=self._version(meta),
         )
 
-    async def _list_page(
-        self,
-        bucket: str,
-        prefix: str,
-        *,
-        delimiter: bool,
-        max_keys: int,
-        start_after: str | None = None,
-        token: str | None = None,
-    ) -> ListPage:
-        # ``prefix`` is a folder ("key/" or "") plus, for delimiter listings, the start
+    async def _list_page(self, query: ListQuery) -> ListPage:
+        # The prefix is a folder ("key/" or "") plus, for delimiter listings, the start
         # of a name; obstore takes the folder, and the rest becomes a start key.
-        folder, _, name_start = prefix.rpartition("/")
+        folder, _, name_start = query.prefix.rpartition("/")
         base = f"{folder}/" if folder else ""
-        offset = token
+        offset = query.token
         if offset is None:
             starts = []
             if name_start:
                 starts.append(base + start_below(name_start))
-            if start_after is not None:
-                starts.append(after_folder(start_after))
+            if query.start_after is not None:
+                starts.append(after_folder(query.start_after))
             offset = max(starts) if starts else None
         # One request answers up to 1000 keys, whatever the page needs of them: asking
         # for fewer would not save the request.
-        size = PAGE_SIZE if delimiter else min(max_keys, PAGE_SIZE)
-        stream = self._obs.list(self._store(bucket), folder or None, offset=offset, chunk_size=size)
+        size = PAGE_SIZE if query.delimiter else min(query.max_keys, PAGE_SIZE)
+        store = self._store(query.bucket)
+        stream = self._obs.list(store, folder or None, offset=offset, chunk_size=size)
         metas: list[Mapping[str, Any]] = []
         async with self._gate():
             async for chunk in stream:
                 metas = list(chunk)
                 break
         full = len(metas) == size
-        if not delimiter:
+        if not query.delimiter:
             files = [(m["path"], self._object_info(m)) for m in metas]
             next_token = files[-1][0] if full and files else None
             return ListPage([], files, next_token)
-        return self._folders_page(metas, base, prefix, max_keys, full)
+        return self._folders_page(metas, base, query.prefix, query.max_keys, full)
 
     def _folders_page(
         self,
