@@ -30,8 +30,10 @@ from session_storage import (
     VersionedBytes,
     VersionedState,
 )
+from session_storage.backends.coded import codec_of
 from session_storage.backends.local.paths import MARKER_NAME
 from session_storage.core.keys import encode_segment, session_sort_key
+from session_storage.storage import scope_of
 
 StorageFactory = Callable[[], SessionStorage]
 
@@ -107,7 +109,7 @@ class Raw:
         # 2025 on; ask the wrapped one itself.
         inner = getattr(self.fs, "sync_fs", self.fs)
         self.root = inner._strip_protocol(storage.url).rstrip("/")
-        self.driver = (under_test or storage)._scope.driver
+        self.codec = codec_of(scope_of(under_test or storage).driver)
 
     def path(self, relative: str) -> str:
         return f"{self.root}/{relative}"
@@ -122,7 +124,7 @@ class Raw:
     async def body(self, relative: str) -> bytes:
         """The stored bytes with any codec envelope opened: what the caller stored."""
         data = await self.get(relative)
-        codec = getattr(self.driver, "codec", None)
+        codec = self.codec
         return data if codec is None else bytes(codec.decode(self.path(relative), data))
 
     async def files(self) -> list[str]:

@@ -6,6 +6,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from .backends.registry import DEFAULT_ENGINE
+from .codecs.compression import Compression
+from .concurrency.background import DEFAULT_CONCURRENCY
+from .concurrency.deadlines import DEFAULT_TIMEOUT
+from .core.arguments import invalid
 from .settings import DEFAULT_BUCKET, DEFAULT_ROOT, backend_url, options_from_env
 from .storage import SessionStorage
 
@@ -22,6 +27,11 @@ class SessionStorageAdapter(SessionStorage):
     ``root`` from the argument, else ``SESSION_STORAGE_ROOT``, else ``.data``.
     ``storage_options`` default to ``SESSION_STORAGE_OPTIONS``. Raises
     ConfigurationError for an unknown backend.
+
+    Every argument of SessionStorage is taken too, with the same meaning; ``url`` and
+    ``storage_options`` only by keyword (the first two places are ``backend`` and
+    ``bucket``). A ``url`` replaces ``backend``, ``bucket`` and ``root``: giving it
+    with any of them raises InvalidArgumentError.
     """
 
     def __init__(
@@ -30,13 +40,34 @@ class SessionStorageAdapter(SessionStorage):
         bucket: str = DEFAULT_SESSION_BUCKET,
         *,
         root: str | None = None,
+        url: str | os.PathLike[str] | None = None,
         storage_options: Mapping[str, Any] | None = None,
+        background_concurrency: int = DEFAULT_CONCURRENCY,
+        max_concurrency: int | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        engine: str = DEFAULT_ENGINE,
+        encryption_keys: Mapping[str, bytes | str] | None = None,
+        compression: Compression | str | Mapping[str, Any] | None = None,
     ) -> None:
         env = os.environ
-        base = root or env.get("SESSION_STORAGE_ROOT", "").strip() or DEFAULT_ROOT
-        options = options_from_env(env) if storage_options is None else storage_options
-        super().__init__(backend_url(backend, bucket, base), options)
-        self.bucket = bucket
+        named = url is None
+        if url is None:
+            base = root or env.get("SESSION_STORAGE_ROOT", "").strip() or DEFAULT_ROOT
+            url = backend_url(backend, bucket, base)
+        elif (backend, bucket, root) != ("file", DEFAULT_SESSION_BUCKET, None):
+            raise invalid("give url, or backend, bucket and root, not both")
+        super().__init__(
+            url,
+            options_from_env(env) if storage_options is None else storage_options,
+            background_concurrency=background_concurrency,
+            max_concurrency=max_concurrency,
+            timeout=timeout,
+            engine=engine,
+            encryption_keys=encryption_keys,
+            compression=compression,
+        )
+        # Given a URL: what follows its scheme (the bucket and prefix, or the folder).
+        self.bucket = bucket if named else self.url.partition("://")[2]
 
 
 def get_default_storage_adapter() -> SessionStorageAdapter:

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import unquote
 
 import orjson
 
-from .backends.registry import AZURE, BACKENDS, DEFAULT_ENGINE, S3, by_name, check_engine
+from .backends import Driver, open_driver
+from .backends.coded import with_codecs
+from .backends.registry import AZURE, DEFAULT_ENGINE, S3, by_name, check_engine
 from .codecs.compression import Compression, compression_from_env
 from .codecs.encryption import Keyring, keys_from_env
 from .concurrency.deadlines import DEFAULT_TIMEOUT, check_timeout, timeout_from_env
 from .core.errors import ConfigurationError
 from .core.redaction import MASK, is_secret_name, redact_url, split_userinfo
 
-__all__ = ["BACKEND_NAMES", "DEFAULT_URL", "StorageSettings", "backend_url"]
+__all__ = ["DEFAULT_URL", "StorageSettings", "backend_url"]
 
 DEFAULT_ROOT = ".data"
 DEFAULT_BUCKET = "sessions"
 DEFAULT_URL = f"{DEFAULT_ROOT}/{DEFAULT_BUCKET}"
 """With nothing configured, sessions live in the local folder ``.data/sessions``."""
-
-BACKEND_NAMES = tuple(backend.name for backend in BACKENDS)
 
 _S3_SCHEMES = tuple(f"{scheme}://" for scheme in S3.schemes)
 _AZURE_SCHEMES = tuple(f"{scheme}://" for scheme in AZURE.schemes)
@@ -158,6 +158,18 @@ class StorageSettings:
         """The compression setting as a Compression, or ``None`` without compression."""
         value = self.compression
         return value if isinstance(value, Compression) else None
+
+    def arguments(self) -> dict[str, Any]:
+        """These settings as the keyword arguments of :class:`SessionStorage`."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def open_driver(self) -> Driver:
+        """The driver these settings describe, rooted at :attr:`url`, with the clients'
+        timeouts set and wrapped in the configured codecs. Does no I/O; raises as
+        :func:`~session_storage.backends.open_driver` does."""
+        driver, _ = open_driver(self.url, self.storage_options, self.engine)
+        driver.timeout = self.timeout  # the clients' connect and read timeouts
+        return with_codecs(driver, self.keyring, self.compression_codec)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StorageSettings:

@@ -1,19 +1,18 @@
 """SessionStorage: the facade callers use. Sessions and files in, bucket paths out.
 
 A table of contents: construction, lifecycle and narrowing live here; every other
-method hands the call, in this storage's :class:`~session_storage.operations.scope.Scope`, to
-the function of its capability module that its docstring points to for the details.
+method hands the call, in this storage's :class:`~.operations.scope.Scope`, to the
+function of its capability module that its docstring points to for the details.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar, overload
 
-from .backends import open_driver
-from .backends.coded import with_codecs
 from .backends.registry import DEFAULT_ENGINE
 from .codecs.compression import Compression
 from .concurrency.background import DEFAULT_CONCURRENCY, SaveHandle
@@ -33,41 +32,31 @@ __all__ = ["DEFAULT_FILENAME", "SessionStorage"]
 S = TypeVar("S", bound="SessionStorage")
 
 
+def scope_of(storage: SessionStorage) -> Scope:
+    """The scope (driver, codecs included, and root) of ``storage``, for the library's
+    own tools beside the facade (admin, test contracts). Not part of the public API."""
+    return storage._scope
+
+
 class SessionStorage:
     """Per-session JSON state and files on any supported fsspec backend.
 
     ``url`` is a local path or ``file://`` URL (the default, ``.data/sessions``),
     ``memory://name``, ``s3://bucket/prefix``, ``gs://bucket/prefix`` or
     ``az://container/prefix``; ``storage_options`` go to the fsspec filesystem.
+    ``timeout`` (each operation's deadline in seconds; 30, or ``None`` for none),
+    ``engine`` (``"fsspec"`` or ``"obstore"``), ``encryption_keys`` and ``compression``
+    are as in :class:`~.settings.StorageSettings`; a bad one raises ConfigurationError.
+    ``max_concurrency`` bounds the operations of one batch call; ``background_concurrency``
+    the background saves in flight of this storage and its narrowed views together.
 
-    ``max_concurrency`` bounds the operations of one batch call (see
-    :attr:`max_concurrency`); ``background_concurrency`` the background saves in flight
-    of this storage and its narrowed views together.
-
-    The constructor does no I/O: the filesystem opens in the running event loop on
-    first use and is released by :meth:`aclose` or by leaving ``async with``. One
-    storage can serve many concurrent tasks and successive event loops.
+    No I/O here: the filesystem opens in the running event loop on first use and is
+    released by :meth:`aclose` or by leaving ``async with``. One storage serves many
+    concurrent tasks and successive event loops.
 
     Missing things are not errors: loads return ``None``, deletes return ``False``.
-    Everything else raises a :class:`~session_storage.core.errors.SessionStorageError`
-    naming the backend, session, file and URL; a bad argument, an
-    :class:`~session_storage.core.errors.InvalidArgumentError` naming it.
-
-    ``timeout`` is each operation's deadline in seconds, client retries included (30
-    by default, ``None`` for none); see :mod:`session_storage.concurrency.deadlines`.
-
-    ``engine="obstore"`` runs ``s3://``, ``gs://`` and ``az://`` on obstore's Rust client
-    (the same ``storage_options``, far less client CPU); ``"fsspec"`` is the default.
-    An unknown engine, or one that cannot serve the URL, raises ConfigurationError;
-    obstore not installed, MissingDependencyError.
-
-    ``encryption_keys={"2026-11": key, ...}`` encrypts every stored body with AES-256-GCM
-    under the first key (32 bytes, or their base64) and decrypts with any of them;
-    ``compression="zstd"`` (or ``{"method": "zstd", "level": 3, "min_size": 512}``)
-    compresses bodies first. Either one makes every read accept plain, compressed and
-    encrypted objects alike; a file encrypted under a key id not given raises
-    EncryptionKeyError, one that fails to decrypt CorruptDataError. See
-    :mod:`session_storage.codecs.envelope`.
+    Everything else raises a :class:`~.core.errors.SessionStorageError` naming the
+    backend, session, file and URL; a bad argument, an InvalidArgumentError naming it.
     """
 
     def __init__(
@@ -82,25 +71,23 @@ class SessionStorage:
         encryption_keys: Mapping[str, bytes | str] | None = None,
         compression: Compression | str | Mapping[str, Any] | None = None,
     ) -> None:
-        options = check_mapping("storage_options", storage_options)
         settings = StorageSettings(
             check_url(url),
-            options or {},
+            check_mapping("storage_options", storage_options) or {},
             timeout,
             engine,
             encryption_keys=encryption_keys,
             compression=compression,
         )
-        driver, root = open_driver(settings.url, settings.storage_options, settings.engine)
-        driver.timeout = settings.timeout  # the clients' connect and read timeouts
+        driver = settings.open_driver()
         shared = Shared.create(
-            with_codecs(driver, settings.keyring, settings.compression_codec),
+            driver,
             timeout=settings.timeout,
             max_concurrency=max_concurrency,
             background_concurrency=background_concurrency,
-            label=f"{type(self).__name__}({redact_url(driver.url(root))!r})",
+            label=f"{type(self).__name__}({redact_url(driver.url(driver.root))!r})",
         )
-        self._attach(Scope(shared, root), settings, owner=True)
+        self._attach(Scope(shared, driver.root), settings, owner=True)
 
     def _attach(self, scope: Scope, settings: StorageSettings, *, owner: bool) -> None:
         self._scope = scope
@@ -116,20 +103,12 @@ class SessionStorage:
     @classmethod
     def from_settings(cls, settings: StorageSettings) -> SessionStorage:
         """A storage for ``settings``."""
-        checked = check_instance("settings", settings, StorageSettings)
-        return cls(
-            checked.url,
-            checked.storage_options,
-            timeout=checked.timeout,
-            engine=checked.engine,
-            encryption_keys=checked.encryption_keys,
-            compression=checked.compression,
-        )
+        # By keyword: a subclass (the adapter) may take other arguments first.
+        return cls(**check_instance("settings", settings, StorageSettings).arguments())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SessionStorage:
-        """A storage configured by ``SESSION_STORAGE_*`` variables (see
-        :meth:`StorageSettings.from_env`); with nothing set, ``.data/sessions``."""
+        """A storage configured by ``SESSION_STORAGE_*`` (see StorageSettings.from_env)."""
         checked = check_mapping("environ", environ)
         return cls.from_settings(StorageSettings.from_env(checked))
 
@@ -142,36 +121,24 @@ class SessionStorage:
 
     @property
     def url(self) -> str:
-        """The URL of this storage's root (a narrowed storage's own root), safe to log:
-        credentials given in the URL went to ``settings.storage_options``, any left
-        show as ``***``."""
+        """The URL of this storage's (own) root, safe to log: credentials show as ``***``."""
         return redact_url(self._scope.url())
 
     @property
     def settings(self) -> StorageSettings:
         """The settings of this storage's root."""
-        shared = self._settings
-        return StorageSettings(
-            self.url,
-            shared.storage_options,
-            shared.timeout,
-            shared.engine,
-            encryption_keys=shared.encryption_keys,
-            compression=shared.compression,
-        )
+        return dataclasses.replace(self._settings, url=self.url)
 
     @property
     def max_concurrency(self) -> int:
-        """How many operations a batch call runs at once unless told otherwise: by default
-        1 in memory, 8 on local disk, the connection pool size on S3 (64 unless
-        ``config_kwargs`` set ``max_pool_connections``), 32 on GCS and Azure."""
+        """Operations a batch call runs at once unless told otherwise: by default 1 in
+        memory, 8 on disk, S3's connection pool size (64), 32 on GCS and Azure."""
         return self._scope.shared.max_concurrency
 
     @property
     def supports_conditional_writes(self) -> bool:
-        """Whether this backend enforces ``if_version`` / ``if_absent`` atomically: memory,
-        S3, GCS, Azure, and local disk with ``flock``. Where not, conditional stores,
-        :meth:`update_session` and :meth:`append_event` raise NotSupportedError."""
+        """Whether this backend enforces ``if_version`` / ``if_absent`` atomically (all but
+        local disk without ``flock``); where not, they raise NotSupportedError."""
         return self._scope.driver.supports_conditional_writes
 
     @property
@@ -206,9 +173,8 @@ class SessionStorage:
     # -- narrowing -----------------------------------------------------------------
 
     def narrow(self: S, *keys: str) -> S:
-        """A storage rooted ``keys`` levels below this one, sharing its filesystem. Keys are
-        encoded like session ids, so none reaches outside (InvalidKeyError without keys);
-        the new root is a folder here, listed by :meth:`list_sessions` once it holds a file."""
+        """A storage rooted ``keys`` levels below this one, sharing its filesystem; keys are
+        encoded like session ids, so none reaches outside (InvalidKeyError without keys)."""
         return self._view(self._scope.narrowed(keys))
 
     def narrow_path(self, *keys: str) -> str:
@@ -226,10 +192,9 @@ class SessionStorage:
         if_version: str | None = None,
         if_absent: bool = False,
     ) -> str:
-        """Store ``state`` plus ``_metadata`` as the session's ``filename`` atomically; the
-        new version. A state that is not a JSON-serializable dict raises SerializationError,
-        a failed ``if_version`` / ``if_absent`` ConflictError, with nothing written. See
-        :func:`state.store`."""
+        """Store ``state`` plus ``_metadata`` as ``filename`` atomically; the new version. Not
+        a JSON dict: SerializationError; a failed ``if_version`` / ``if_absent``:
+        ConflictError; nothing written. See :func:`state.store`."""
         condition = (if_version, if_absent)
         return (await json_state.store(self._scope, session_id, state, filename, *condition))[1]
 
@@ -249,9 +214,8 @@ class SessionStorage:
     async def load_session(
         self, session_id: str, filename: str = DEFAULT_FILENAME, *, with_version: bool = False
     ) -> dict[str, Any] | VersionedState | None:
-        """The stored state (``_metadata`` included), or ``None`` if there is none, from one
-        request; a file that is not a JSON object raises CorruptDataError. With
-        ``with_version=True``: ``VersionedState(state, version)``, both ``None`` if missing."""
+        """The stored state, or ``None`` if missing; not a JSON object: CorruptDataError.
+        With ``with_version=True``: ``VersionedState(state, version)``, None if missing."""
         loaded = await json_state.prepare_load(self._scope, session_id, filename)()
         return loaded if with_version else loaded.state
 
@@ -265,11 +229,9 @@ class SessionStorage:
         backoff: float = DEFAULT_BACKOFF,
         max_backoff: float = DEFAULT_MAX_BACKOFF,
     ) -> dict[str, Any] | None:
-        """Store ``fn(state)`` unless somebody wrote in between, else retry on the fresh state.
-
-        ``fn`` gets ``None`` for a missing file and returns ``None`` to write nothing; the
-        state as stored (or loaded) is returned. ConflictError after ``retries`` conflicting
-        retries. See :func:`update.update`."""
+        """Store ``fn(state)`` (``state`` None if missing; ``fn`` returns None to write
+        nothing) unless somebody wrote in between, else retry on the fresh state; the state
+        as stored or loaded. ConflictError after ``retries``. See :func:`update.update`."""
         policy = (retries, backoff, max_backoff)
         return await update.update(self._scope, session_id, fn, filename, *policy)
 
@@ -278,17 +240,14 @@ class SessionStorage:
     def store_session_nowait(
         self, session_id: str, state: Mapping[str, Any], filename: str = DEFAULT_FILENAME
     ) -> SaveHandle:
-        """Accept a :meth:`store_session` to run in the background; returns at once. Bad
-        input raises here, nothing queued; ``await handle`` gives the version written or the
-        write's error. Needs a running loop. See :func:`state.store_nowait`."""
+        """Accept a :meth:`store_session` to run in the background (bad input raises here);
+        ``await handle`` gives its version or error. See :func:`state.store_nowait`."""
         return json_state.store_nowait(self._scope, session_id, state, filename)
 
     async def flush(self) -> None:
-        """Wait for every background save accepted so far (a narrowed storage: its own;
-        the owner: its views' too); then raise BackgroundSaveError carrying every failed
-        save since the last flush."""
-        prefix = None if self._owner else self._scope.root.rstrip("/") + "/"
-        await self._scope.shared.saver.flush(prefix)
+        """Wait for the background saves accepted so far (the owner: its views' too); then
+        raise BackgroundSaveError with every save failed since. See :func:`state.flush`."""
+        await json_state.flush(self._scope, self._owner)
 
     # -- raw bytes and metadata ----------------------------------------------------
 
@@ -301,11 +260,10 @@ class SessionStorage:
         if_version: str | None = None,
         if_absent: bool = False,
     ) -> str:
-        """Store raw bytes as the session's ``filename`` (no stamp); returns the version.
-        Conditions work as in :meth:`store_session`; data that is not bytes-like raises
-        InvalidArgumentError, nothing written. See :func:`files.store_bytes`."""
-        args = (session_id, filename, data, if_version, if_absent)
-        return await files.store_bytes(self._scope, *args)
+        """Store raw bytes (no stamp) as :meth:`store_session` stores a state; the version.
+        Data that is not bytes-like raises InvalidArgumentError. See :func:`files.store_bytes`."""
+        condition = (if_version, if_absent)
+        return await files.store_bytes(self._scope, session_id, filename, data, *condition)
 
     @overload
     async def load_bytes(
@@ -344,9 +302,8 @@ class SessionStorage:
     async def list_sessions(
         self, prefix: str = "", limit: int | None = None, start_after: str | None = None
     ) -> list[str]:
-        """Ids of the sessions directly under this root, in key order; ``[]`` if none: only
-        those starting with ``prefix``, after ``start_after`` (the last id of the previous
-        page), at most ``limit``. See :func:`listing.list_sessions`."""
+        """Ids of the sessions under this root starting with ``prefix``, after ``start_after``,
+        at most ``limit``, in key order; ``[]`` if none. See :func:`listing.list_sessions`."""
         return await listing.list_sessions(self._scope, prefix, limit, start_after)
 
     def iter_sessions(
@@ -369,16 +326,14 @@ class SessionStorage:
 
     async def delete_session(self, session_id: str, filename: str | None = None) -> bool:
         """Delete one file, or with no ``filename`` every file of the session; ``False`` if
-        nothing existed. A whole session costs one LIST and one batched delete per 1000
-        files on object stores. See :func:`files.prepare_delete`."""
+        nothing existed. See :func:`files.prepare_delete`."""
         return await files.prepare_delete(self._scope, session_id, filename)()
 
     async def delete_sessions_older_than(
         self, age: timedelta | float, *, dry_run: bool = False, now: datetime | None = None
     ) -> list[str]:
-        """Delete every session whose newest file is older than ``age`` (a timedelta or seconds
-        before ``now``); their sorted ids, ``[]`` if none. ``dry_run`` deletes nothing; a session
-        written after the scan is kept. See :func:`retention.delete_older_than`."""
+        """Delete every session whose newest file is older than ``age`` (timedelta or seconds);
+        their sorted ids, ``[]`` if none. See :func:`retention.delete_older_than`."""
         return await retention.delete_older_than(self._scope, age, dry_run, now)
 
     # -- batches -------------------------------------------------------------------
@@ -428,15 +383,10 @@ class SessionStorage:
         if_count: int | None = None,
         if_count_at_least: int | None = None,
     ) -> int:
-        """Append ``item`` (any JSON value) to the session's event ``stream``; its index.
-
-        Indices run from 0 without gaps, appenders never overwrite one another, a repeated
-        ``idempotency_key`` returns the first index and writes nothing, a missing stream
-        is created. ``if_count=n``: append only if the stream holds exactly ``n`` events
-        (nobody appended, truncated or deleted since the caller saw ``n``);
-        ``if_count_at_least=n``: only if it holds at least ``n`` (nobody truncated or
-        deleted). Otherwise ConflictError, and nothing is written. See
-        :func:`events.append`."""
+        """Append ``item`` (any JSON value) to the session's event ``stream`` (a missing one
+        is created); its index. A repeated ``idempotency_key`` returns the first index and
+        writes nothing. Only if the stream holds exactly ``if_count`` / at least
+        ``if_count_at_least`` events, else ConflictError. See :func:`events.append`."""
         return await events.append(
             self._scope, session_id, stream, item, idempotency_key, if_count_at_least, if_count
         )
@@ -451,11 +401,8 @@ class SessionStorage:
         if_count: int | None = None,
         if_count_at_least: int | None = None,
     ) -> int:
-        """Append ``items`` (a list of JSON values) as one unit; the index of the first.
-
-        Readers see all of them or none; ``[]`` writes nothing and returns the stream's
-        length. ``if_count`` and ``if_count_at_least`` as for :meth:`append_event`. See
-        :func:`events.append_many`."""
+        """Append ``items`` (a list of JSON values) as one unit, as :meth:`append_event`
+        does; the index of the first (``[]``: the length). See :func:`events.append_many`."""
         return await events.append_many(
             self._scope, session_id, stream, items, idempotency_key, if_count_at_least, if_count
         )
@@ -469,10 +416,9 @@ class SessionStorage:
         *,
         with_records: bool = False,
     ) -> list[Any]:
-        """The items of events ``start, start+1, ...`` (at most ``limit``), in order; a
-        negative ``start`` counts from the end (``-20``: the latest 20). ``[]`` for a
-        missing stream or a ``start`` past the end. With ``with_records``, each element is
-        an :class:`EventRecord` ``(index, appended_at, item)``. See :func:`events.read`."""
+        """The items (or EventRecords) of events ``start, start+1, ...``, at most ``limit``;
+        a negative ``start`` counts from the end. ``[]`` for a missing stream or a
+        ``start`` past the end. See :func:`events.read`."""
         return await events.read(self._scope, session_id, stream, start, limit, with_records)
 
     def iter_events(
@@ -484,9 +430,8 @@ class SessionStorage:
         page_size: int = 100,
         with_records: bool = False,
     ) -> AsyncIterator[Any]:
-        """Yield the items (or :class:`EventRecord`s) of the stream from ``start`` (negative:
-        from the end) in index order, a page at a time; nothing for a missing stream. See
-        :func:`events.iter_items`."""
+        """The items (or EventRecords) of the stream from ``start`` on, a page at a time;
+        nothing for a missing stream. See :func:`events.iter_items`."""
         return events.iter_items(self._scope, session_id, stream, start, page_size, with_records)
 
     async def pop_events(self, session_id: str, stream: str, count: int = 1) -> list[Any]:

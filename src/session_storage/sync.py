@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mappin
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .backends.registry import DEFAULT_ENGINE
+from .codecs.compression import Compression
 from .concurrency.background import DEFAULT_CONCURRENCY, SaveHandle
 from .concurrency.deadlines import DEFAULT_TIMEOUT
 from .concurrency.loop_thread import LoopThread
@@ -78,7 +79,10 @@ class SyncSessionStorage:
         max_concurrency: int | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         engine: str = DEFAULT_ENGINE,
+        encryption_keys: Mapping[str, bytes | str] | None = None,
+        compression: Compression | str | Mapping[str, Any] | None = None,
     ) -> None:
+        """The arguments of :class:`SessionStorage`, with the same meaning."""
         self._attach(
             SessionStorage(
                 url,
@@ -87,6 +91,8 @@ class SyncSessionStorage:
                 max_concurrency=max_concurrency,
                 timeout=timeout,
                 engine=engine,
+                encryption_keys=encryption_keys,
+                compression=compression,
             )
         )
 

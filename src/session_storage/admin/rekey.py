@@ -30,7 +30,7 @@ from ..core.errors import (
 )
 from ..core.keys import decode_filename, decode_segment
 from ..operations.scope import FileRef, Scope
-from ..storage import SessionStorage
+from ..storage import SessionStorage, scope_of
 from .transfer import CopyProgress
 
 __all__ = ["RekeyResult", "rekey"]
@@ -79,7 +79,7 @@ async def rekey(
     if not isinstance(storage, SessionStorage):
         raise invalid(f"storage must be a SessionStorage, got {type(storage).__name__}")
     limit = check_int("max_concurrency", max_concurrency, 1)
-    scope: Scope = storage._scope
+    scope = scope_of(storage)
     driver = scope.driver
     if not isinstance(driver, CodedDriver) or driver.codec.keys is None:
         raise ConfigurationError(

@@ -97,7 +97,7 @@ async def copy_sessions(
     }
     total_bytes = sum(size for _, _, size in wanted)
     # Listed sizes are stored sizes: with codecs they say nothing about the bodies.
-    coded = any(hasattr(s._scope.driver, "codec") for s in (source, destination))
+    coded = _coded(source) or _coded(destination)
     counts = {"copied": 0, "skipped": 0, "vanished": 0, "bytes": 0, "done": 0, "done_bytes": 0}
 
     async def copy_one(session_id: str, filename: str, size: int) -> None:
@@ -126,6 +126,12 @@ async def copy_sessions(
         vanished=counts["vanished"],
         bytes_copied=counts["bytes"],
     )
+
+
+def _coded(storage: SessionStorage) -> bool:
+    """Whether ``storage`` passes every body through codecs (encryption, compression)."""
+    settings = storage.settings
+    return settings.keyring is not None or settings.compression_codec is not None
 
 
 def _worth_comparing(stored_size: int | None, body_size: int, coded: bool) -> bool:

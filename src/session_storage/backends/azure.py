@@ -13,9 +13,9 @@ from typing import Any
 from ..core.errors import ErrorKind, classify_builtin
 from .base import PAGE_SIZE, ObjectInfo, key_order
 from .clients import close_aiohttp_session, require
-from .object_store import ListPage, ObjectStoreDriver, resend_batch
+from .object_store import ListPage, ListQuery, ObjectStoreDriver, resend_batch
 from .registry import AZURE
-from .write_ids import WRITE_ID_KEY, new_write_id
+from .write_ids import WRITE_ID_KEY, WriteCondition
 
 __all__ = ["AzureDriver"]
 
@@ -122,94 +122,70 @@ class AzureDriver(ObjectStoreDriver):
             return None
         return body, stream.properties.etag
 
-    async def put(
-        self,
-        path: str,
-        data: bytes,
-        content_type: str,
-        *,
-        if_version: str | None = None,
-        if_absent: bool = False,
-        verify_own: bool = True,
+    async def _put(
+        self, path: str, data: bytes, content_type: str, condition: WriteCondition | None
     ) -> str:
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
         from azure.storage.blob import ContentSettings
 
-        condition: dict[str, Any] = {}
-        if if_absent:
-            condition["if_none_match"] = "*"
-        if if_version is not None:
-            condition["etag"] = if_version
-            condition["match_condition"] = MatchConditions.IfNotModified
-        write_id = None
-        if condition and verify_own:
-            # Recognise this write if a lost reply makes the SDK resend it.
-            write_id = new_write_id()
-            condition["metadata"] = {WRITE_ID_KEY: write_id}
-        blob = self._blob(path)
+        kwargs: dict[str, Any] = {}
+        if condition is not None:
+            if condition.if_absent:
+                kwargs["if_none_match"] = "*"
+            if condition.if_version is not None:
+                kwargs["etag"] = condition.if_version
+                kwargs["match_condition"] = MatchConditions.IfNotModified
+            if metadata := condition.metadata():
+                kwargs["metadata"] = metadata
         try:
-            resp = await blob.upload_blob(
+            resp = await self._blob(path).upload_blob(
                 data,
                 overwrite=True,
                 content_settings=ContentSettings(content_type=content_type),
-                **condition,
+                **kwargs,
             )
         except (ResourceExistsError, ResourceModifiedError) as exc:
             # 409 BlobAlreadyExists for if_none_match, 412 ConditionNotMet for etag.
-            if write_id is not None:
-                own = await self._version_if_written_by(blob, write_id)
-                if own is not None:
-                    return own  # our first attempt landed; its reply was lost
             raise FileExistsError(f"precondition failed for {path}") from exc
         return str(resp["etag"])
 
-    @staticmethod
-    async def _version_if_written_by(blob: Any, write_id: str) -> str | None:
-        """The ETag of the stored blob if ``write_id`` wrote it, else ``None``."""
+    async def _properties(self, path: str) -> Any:
+        """The BlobProperties of ``path`` (one HEAD), or None if it is missing."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            props = await blob.get_blob_properties()
+            return await self._blob(path).get_blob_properties()
         except ResourceNotFoundError:
             return None
-        if (props.metadata or {}).get(WRITE_ID_KEY) != write_id:
+
+    async def _stored_write(self, path: str) -> tuple[str | None, str | None] | None:
+        props = await self._properties(path)
+        if props is None:
             return None
-        return str(props.etag)
+        return (props.metadata or {}).get(WRITE_ID_KEY), str(props.etag)
 
     async def info(self, path: str) -> ObjectInfo | None:
-        from azure.core.exceptions import ResourceNotFoundError
+        props = await self._properties(path)
+        return None if props is None else _object_info(props)
 
-        try:
-            props = await self._blob(path).get_blob_properties()
-        except ResourceNotFoundError:
-            return None
-        return _object_info(props)
-
-    async def _list_page(
-        self,
-        bucket: str,
-        prefix: str,
-        *,
-        delimiter: bool,
-        max_keys: int,
-        start_after: str | None = None,
-        token: str | None = None,
-    ) -> ListPage:
+    async def _list_page(self, query: ListQuery) -> ListPage:
         from azure.storage.blob.aio import BlobPrefix
 
-        container = self._container(bucket)
-        if delimiter:
+        container = self._container(query.bucket)
+        if query.delimiter:
             # Azure's listing has no StartAfter: earlier names are read and skipped
             # here, so only a listing from the start can ask for just what it needs.
-            per_page = max_keys if start_after is None else PAGE_SIZE
+            per_page = query.max_keys if query.start_after is None else PAGE_SIZE
             items = container.walk_blobs(
-                name_starts_with=prefix, delimiter="/", results_per_page=per_page
+                name_starts_with=query.prefix, delimiter="/", results_per_page=per_page
             )
         else:
-            items = container.list_blobs(name_starts_with=prefix, results_per_page=max_keys)
-        after = None if start_after is None else key_order(start_after)
-        pages = items.by_page(continuation_token=token)
+            items = container.list_blobs(
+                name_starts_with=query.prefix, results_per_page=query.max_keys
+            )
+        after = None if query.start_after is None else key_order(query.start_after)
+        pages = items.by_page(continuation_token=query.token)
         folders: list[str] = []
         files: list[tuple[str, ObjectInfo]] = []
         async for page in pages:  # the first page only: one request

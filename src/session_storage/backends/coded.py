@@ -19,7 +19,7 @@ from ..codecs.envelope import Codec, UnknownKeyIdError, UnreadableObjectError
 from ..core.errors import ErrorKind
 from .base import Driver, ObjectInfo
 
-__all__ = ["CodedDriver", "with_codecs"]
+__all__ = ["CodedDriver", "codec_of", "with_codecs"]
 
 
 def with_codecs(driver: Driver, keys: Keyring | None, compression: Compression | None) -> Driver:
@@ -28,6 +28,13 @@ def with_codecs(driver: Driver, keys: Keyring | None, compression: Compression |
     if keys is None and compression is None:
         return driver
     return CodedDriver(driver, Codec(driver.root, keys, compression))
+
+
+def codec_of(driver: Driver) -> Codec | None:
+    """The codec every body of ``driver`` passes through; ``None`` for a driver without
+    codecs."""
+    return driver.codec if isinstance(driver, CodedDriver) else None
+
 
 # Class-level facts of the wrapped driver's class that callers read from the driver.
 _MIRRORED = (

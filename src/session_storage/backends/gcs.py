@@ -16,9 +16,9 @@ from typing import Any
 from ..core.errors import ErrorKind, classify_builtin
 from .base import ObjectInfo, after_folder
 from .clients import close_aiohttp_session, require
-from .object_store import ListPage, ObjectStoreDriver
+from .object_store import ListPage, ListQuery, ObjectStoreDriver
 from .registry import GCS
-from .write_ids import WRITE_ID_KEY, new_write_id
+from .write_ids import WRITE_ID_KEY, WriteCondition
 
 __all__ = ["GCSDriver"]
 
@@ -125,81 +125,59 @@ class GCSDriver(ObjectStoreDriver):
             return None
         return bytes(body), headers.get("X-Goog-Generation")
 
-    async def put(
-        self,
-        path: str,
-        data: bytes,
-        content_type: str,
-        *,
-        if_version: str | None = None,
-        if_absent: bool = False,
-        verify_own: bool = True,
+    async def _put(
+        self, path: str, data: bytes, content_type: str, condition: WriteCondition | None
     ) -> str:
         fs = self.filesystem
         bucket, key = self._split(path)
         # ifGenerationMatch=0 means "only if absent"; the server checks it atomically
         # and answers 412, which gcsfs raises as FileExistsError.
-        match = "0" if if_absent else if_version
-        # Recognise this write if a lost reply makes gcsfs resend it.
-        write_id = new_write_id() if match is not None and verify_own else None
-        metadata = {WRITE_ID_KEY: write_id} if write_id is not None else None
+        match = None
+        if condition is not None:
+            match = "0" if condition.if_absent else condition.if_version
+        metadata = condition.metadata() if condition is not None else None
         body, header = _multipart(key, data, content_type, metadata)
-        try:
-            resp = await fs._call(
-                "POST",
-                f"{fs._location}/upload/storage/v1/b/{{}}/o",
-                bucket,
-                uploadType="multipart",
-                ifGenerationMatch=match,
-                headers={"Content-Type": header},
-                data=body,
-                json_out=True,
-            )
-        except FileExistsError:
-            if write_id is not None:
-                own = await self._version_if_written_by(bucket, key, write_id)
-                if own is not None:
-                    return own  # our first attempt landed; its reply was lost
-            raise
+        resp = await fs._call(
+            "POST",
+            f"{fs._location}/upload/storage/v1/b/{{}}/o",
+            bucket,
+            uploadType="multipart",
+            ifGenerationMatch=match,
+            headers={"Content-Type": header},
+            data=body,
+            json_out=True,
+        )
         return str(resp["generation"])
 
-    async def _version_if_written_by(self, bucket: str, key: str, write_id: str) -> str | None:
-        """The generation of the stored object if ``write_id`` wrote it, else ``None``."""
-        try:
-            obj = await self._call("GET", "b/{}/o/{}", bucket, key, json_out=True)
-        except FileNotFoundError:
-            return None
-        if (obj.get("metadata") or {}).get(WRITE_ID_KEY) != write_id:
-            return None
-        return str(obj["generation"])
-
-    async def info(self, path: str) -> ObjectInfo | None:
+    async def _resource(self, path: str) -> dict[str, Any] | None:
+        """The object resource of ``path`` (its metadata), or None if it is missing."""
         bucket, key = self._split(path)
         try:
-            obj = await self._call("GET", "b/{}/o/{}", bucket, key, json_out=True)
+            obj: dict[str, Any] = await self._call("GET", "b/{}/o/{}", bucket, key, json_out=True)
         except FileNotFoundError:
             return None
-        return _object_info(obj)
+        return obj
 
-    async def _list_page(
-        self,
-        bucket: str,
-        prefix: str,
-        *,
-        delimiter: bool,
-        max_keys: int,
-        start_after: str | None = None,
-        token: str | None = None,
-    ) -> ListPage:
-        params: dict[str, Any] = {"prefix": prefix, "maxResults": max_keys}
-        if delimiter:
+    async def _stored_write(self, path: str) -> tuple[str | None, str | None] | None:
+        obj = await self._resource(path)
+        if obj is None:
+            return None
+        return (obj.get("metadata") or {}).get(WRITE_ID_KEY), str(obj["generation"])
+
+    async def info(self, path: str) -> ObjectInfo | None:
+        obj = await self._resource(path)
+        return None if obj is None else _object_info(obj)
+
+    async def _list_page(self, query: ListQuery) -> ListPage:
+        params: dict[str, Any] = {"prefix": query.prefix, "maxResults": query.max_keys}
+        if query.delimiter:
             params["delimiter"] = "/"
-        if start_after is not None:
+        if query.start_after is not None:
             # startOffset is inclusive; no key of a later folder sorts before this one.
-            params["startOffset"] = after_folder(start_after)
-        if token is not None:
-            params["pageToken"] = token
-        page = await self._call("GET", "b/{}/o", bucket, json_out=True, **params)
+            params["startOffset"] = after_folder(query.start_after)
+        if query.token is not None:
+            params["pageToken"] = query.token
+        page = await self._call("GET", "b/{}/o", query.bucket, json_out=True, **params)
         return ListPage(
             folders=list(page.get("prefixes", [])),
             files=[(item["name"], _object_info(item)) for item in page.get("items", [])],

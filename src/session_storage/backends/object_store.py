@@ -3,10 +3,12 @@
 A path on an object store is ``bucket/key``. Folders exist only as key prefixes, so a
 folder is "its key plus ``/``" (or nothing, at the top of a bucket), a listing is a
 run of pages joined by continuation tokens, and deletes go in batches per bucket. This
-base holds all of that once; a driver supplies only what its API spells differently:
+base holds all of that once, and the write-id check of a conditional put after a lost
+reply (see :mod:`.write_ids`); a driver supplies only what its API spells differently:
 one listing request (:meth:`ObjectStoreDriver._list_page`), one batched delete
-(:meth:`ObjectStoreDriver._delete_batch`), and its own get, put, info, delete of one
-file, error classification and client lifecycle.
+(:meth:`ObjectStoreDriver._delete_batch`), one put (:meth:`ObjectStoreDriver._put`)
+and the write id stored with an object (:meth:`ObjectStoreDriver._stored_write`), and
+its own get, info, delete of one file, error classification and client lifecycle.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import ClassVar, TypeVar
 
 from ..concurrency.bounded import run_bounded
 from .base import PAGE_SIZE, Driver, ObjectInfo
+from .write_ids import WriteCondition
 
 T = TypeVar("T")
 
@@ -43,7 +46,23 @@ async def resend_batch(send: Callable[[], Awaitable[T]], lost: Callable[[Excepti
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
-__all__ = ["ListPage", "ObjectStoreDriver"]
+__all__ = ["ListPage", "ListQuery", "ObjectStoreDriver"]
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """One listing request for the keys of ``bucket`` that start with ``prefix``."""
+
+    bucket: str
+    prefix: str
+    delimiter: bool
+    """Whether keys that go on past the next ``/`` come back as folders."""
+    max_keys: int
+    """The most folders and objects, together, the page may hold."""
+    start_after: str | None = None
+    """The key of a folder (no trailing ``/``) whose contents and predecessors are left out."""
+    token: str | None = None
+    """The previous page's :attr:`ListPage.token`: asks for the page after it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,22 +113,8 @@ class ObjectStoreDriver(Driver):
     # -- what each store spells its own way ------------------------------------------
 
     @abstractmethod
-    async def _list_page(
-        self,
-        bucket: str,
-        prefix: str,
-        *,
-        delimiter: bool,
-        max_keys: int,
-        start_after: str | None = None,
-        token: str | None = None,
-    ) -> ListPage:
-        """One listing request for keys starting with ``prefix``.
-
-        With ``delimiter``, keys that go on past the next ``/`` come back as folders.
-        ``max_keys`` bounds folders and objects together; ``start_after`` is the key
-        of a folder (no trailing ``/``) whose contents and predecessors are left out.
-        """
+    async def _list_page(self, query: ListQuery) -> ListPage:
+        """One listing request: the page of ``query``."""
 
     @abstractmethod
     async def _delete_batch(self, bucket: str, keys: list[str]) -> None:
@@ -118,7 +123,55 @@ class ObjectStoreDriver(Driver):
         Raises OSError naming the first key that could not be deleted.
         """
 
-    # -- the primitives, from those two ----------------------------------------------
+    @abstractmethod
+    async def _put(
+        self, path: str, data: bytes, content_type: str, condition: WriteCondition | None
+    ) -> str:
+        """One write request; returns the new version.
+
+        With a ``condition``, the store checks it atomically with the write, a failed
+        one raises ``FileExistsError`` having written nothing, and the condition's
+        :meth:`~.write_ids.WriteCondition.metadata` goes into the object's user metadata.
+        """
+
+    @abstractmethod
+    async def _stored_write(self, path: str) -> tuple[str | None, str | None] | None:
+        """The write id (None if it has none) and version of the object at ``path``,
+        from one metadata request; None if there is no such object."""
+
+    # -- the primitives, from those ---------------------------------------------------
+
+    async def put(
+        self,
+        path: str,
+        data: bytes,
+        content_type: str,
+        *,
+        if_version: str | None = None,
+        if_absent: bool = False,
+        verify_own: bool = True,
+    ) -> str:
+        condition = WriteCondition.of(if_version, if_absent, verify_own)
+        try:
+            return await self._put(path, data, content_type, condition)
+        except FileExistsError:
+            # The client may have resent a write whose reply was lost: the resend then
+            # fails the condition that the first attempt changed. If the stored object
+            # carries this write's id, the write landed, and its version is the answer.
+            own = await self._own_version(path, condition)
+            if own is None:
+                raise
+            return own
+
+    async def _own_version(self, path: str, condition: WriteCondition | None) -> str | None:
+        """The version of the object at ``path`` if ``condition``'s write stored it (one
+        metadata request), else None: without a write id, nothing is recognised."""
+        if condition is None or condition.write_id is None:
+            return None
+        stored = await self._stored_write(path)
+        if stored is None or stored[0] != condition.write_id:
+            return None
+        return stored[1]
 
     async def iter_children(
         self,
@@ -138,7 +191,7 @@ class ObjectStoreDriver(Driver):
             # for 10.
             want = PAGE_SIZE if remaining is None else min(remaining, PAGE_SIZE)
             page = await self._list_page(
-                bucket, base + prefix, delimiter=True, max_keys=want, start_after=after, token=token
+                ListQuery(bucket, base + prefix, True, want, start_after=after, token=token)
             )
             names = [key[cut:-1] for key in page.folders]
             if remaining is not None:
@@ -157,7 +210,7 @@ class ObjectStoreDriver(Driver):
         token = None
         while True:
             page = await self._list_page(
-                bucket, base, delimiter=False, max_keys=self.list_page_size, token=token
+                ListQuery(bucket, base, False, self.list_page_size, token=token)
             )
             if page.files:
                 yield [(f"{bucket}/{key}", info) for key, info in page.files]
@@ -170,7 +223,7 @@ class ObjectStoreDriver(Driver):
 
     async def has_files(self, folder: str) -> bool:
         bucket, base = self._split_folder(folder)
-        page = await self._list_page(bucket, base, delimiter=False, max_keys=1)
+        page = await self._list_page(ListQuery(bucket, base, delimiter=False, max_keys=1))
         return bool(page.files)
 
     async def delete_files(self, paths: Sequence[str]) -> None:

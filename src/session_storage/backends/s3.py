@@ -13,9 +13,9 @@ from typing import Any
 from ..core.errors import ErrorKind, classify_builtin
 from .base import ObjectInfo, after_folder
 from .clients import close_aiohttp_session, require
-from .object_store import ListPage, ObjectStoreDriver
+from .object_store import ListPage, ListQuery, ObjectStoreDriver
 from .registry import S3
-from .write_ids import WRITE_ID_KEY, new_write_id
+from .write_ids import WRITE_ID_KEY, WriteCondition
 
 __all__ = ["S3Driver"]
 
@@ -135,35 +135,21 @@ class S3Driver(ObjectStoreDriver):
             resp["Body"].close()
         return body, resp.get("ETag")
 
-    async def put(
-        self,
-        path: str,
-        data: bytes,
-        content_type: str,
-        *,
-        if_version: str | None = None,
-        if_absent: bool = False,
-        verify_own: bool = True,
+    async def _put(
+        self, path: str, data: bytes, content_type: str, condition: WriteCondition | None
     ) -> str:
         bucket, key = self._split(path)
-        condition: dict[str, Any] = {}
-        if if_absent:
-            condition["IfNoneMatch"] = "*"
-        if if_version is not None:
-            condition["IfMatch"] = if_version
-        write_id = None
-        if condition and verify_own:
-            # Recognise this write if a lost reply makes the client resend it.
-            write_id = new_write_id()
-            condition["Metadata"] = {WRITE_ID_KEY: write_id}
+        kwargs: dict[str, Any] = {}
+        if condition is not None:
+            if condition.if_absent:
+                kwargs["IfNoneMatch"] = "*"
+            if condition.if_version is not None:
+                kwargs["IfMatch"] = condition.if_version
+            if metadata := condition.metadata():
+                kwargs["Metadata"] = metadata
         try:
             resp = await self._call(
-                "put_object",
-                Bucket=bucket,
-                Key=key,
-                Body=data,
-                ContentType=content_type,
-                **condition,
+                "put_object", Bucket=bucket, Key=key, Body=data, ContentType=content_type, **kwargs
             )
         except OSError as exc:
             # s3fs turns a failed If-None-Match into FileExistsError but a failed
@@ -171,34 +157,33 @@ class S3Driver(ObjectStoreDriver):
             # conditional writes race, and 404 to If-Match on a missing key. All of
             # them mean: the condition did not hold.
             code = _error_code(exc)
-            if condition and (
-                code in _CONDITION_FAILED or (if_version is not None and code == "NoSuchKey")
+            if condition is not None and (
+                code in _CONDITION_FAILED
+                or (condition.if_version is not None and code == "NoSuchKey")
             ):
-                if write_id is not None:
-                    own = await self._version_if_written_by(bucket, key, write_id)
-                    if own is not None:
-                        return own  # our first attempt landed; its reply was lost
                 raise FileExistsError(f"precondition failed for {path}") from exc
             raise
         etag: str = resp["ETag"]
         return etag
 
-    async def _version_if_written_by(self, bucket: str, key: str, write_id: str) -> str | None:
-        """The ETag of the stored object if ``write_id`` wrote it, else ``None``."""
-        try:
-            resp = await self._call("head_object", Bucket=bucket, Key=key)
-        except FileNotFoundError:
-            return None
-        if (resp.get("Metadata") or {}).get(WRITE_ID_KEY) != write_id:
-            return None
-        etag: str = resp["ETag"]
-        return etag
-
-    async def info(self, path: str) -> ObjectInfo | None:
+    async def _head(self, path: str) -> dict[str, Any] | None:
+        """The HeadObject reply of ``path``, or None if it is missing."""
         bucket, key = self._split(path)
         try:
-            resp = await self._call("head_object", Bucket=bucket, Key=key)
+            resp: dict[str, Any] = await self._call("head_object", Bucket=bucket, Key=key)
         except FileNotFoundError:
+            return None
+        return resp
+
+    async def _stored_write(self, path: str) -> tuple[str | None, str | None] | None:
+        resp = await self._head(path)
+        if resp is None:
+            return None
+        return (resp.get("Metadata") or {}).get(WRITE_ID_KEY), resp["ETag"]
+
+    async def info(self, path: str) -> ObjectInfo | None:
+        resp = await self._head(path)
+        if resp is None:
             return None
         return ObjectInfo(
             size=int(resp["ContentLength"]),
@@ -207,23 +192,18 @@ class S3Driver(ObjectStoreDriver):
             version=resp.get("ETag"),
         )
 
-    async def _list_page(
-        self,
-        bucket: str,
-        prefix: str,
-        *,
-        delimiter: bool,
-        max_keys: int,
-        start_after: str | None = None,
-        token: str | None = None,
-    ) -> ListPage:
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
-        if delimiter:
+    async def _list_page(self, query: ListQuery) -> ListPage:
+        kwargs: dict[str, Any] = {
+            "Bucket": query.bucket,
+            "Prefix": query.prefix,
+            "MaxKeys": query.max_keys,
+        }
+        if query.delimiter:
             kwargs["Delimiter"] = "/"
-        if start_after is not None:
-            kwargs["StartAfter"] = after_folder(start_after)
-        if token is not None:
-            kwargs["ContinuationToken"] = token
+        if query.start_after is not None:
+            kwargs["StartAfter"] = after_folder(query.start_after)
+        if query.token is not None:
+            kwargs["ContinuationToken"] = query.token
         resp = await self._call("list_objects_v2", **kwargs)
         return ListPage(
             folders=[p["Prefix"] for p in resp.get("CommonPrefixes", [])],

@@ -16,7 +16,7 @@ from typing import Any
 from ..backends import ObjectInfo
 from ..core.arguments import invalid
 from ..core.versions import VersionedBytes
-from .scope import FileRef, FolderRef, Scope
+from .scope import Scope
 from .state import put
 
 __all__ = [
@@ -104,19 +104,11 @@ def prepare_delete(
     one LIST and one batched delete per 1000 files.
     """
     folder = scope.folder(session_id)
-    ref: FileRef | FolderRef
+    delete: Callable[[], Awaitable[bool]]
     if filename is None:
-        ref = folder
-        delete = partial(scope.delete_tree, ref.path)
+        delete = partial(scope.delete_tree, folder, "delete")
     else:
-        ref = scope.file(session_id, filename)
-        delete = partial(scope.delete_file, ref.path)
+        delete = partial(scope.delete_file, scope.file(session_id, filename), "delete")
     # Event streams of the session may shrink: their next index is no longer known.
     scope.shared.event_logs.forget(folder.path)
-    return partial(_delete, scope, ref, delete)
-
-
-async def _delete(
-    scope: Scope, ref: FileRef | FolderRef, delete: Callable[[], Awaitable[bool]]
-) -> bool:
-    return await scope.call(ref, "delete", delete())
+    return delete

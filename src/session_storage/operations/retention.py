@@ -80,7 +80,8 @@ async def delete_older_than(
 
 
 async def _delete(scope: Scope, ref: FolderRef, cutoff: datetime) -> bool:
-    return await scope.call(ref, "delete", delete_if_expired(scope, ref.path, cutoff))
+    expired = delete_if_expired(scope, ref.path, cutoff, ref.session_id)
+    return await scope.call(ref, "delete", expired)
 
 
 def cutoff_for(age: timedelta | float, now: datetime | None = None) -> datetime:
@@ -116,8 +117,11 @@ async def newest_by_session(driver: Driver, root: str) -> dict[str, datetime]:
     return newest
 
 
-async def delete_if_expired(scope: Scope, folder: str, cutoff: datetime) -> bool:
-    """Delete every file of ``folder`` if all of them are older than ``cutoff``.
+async def delete_if_expired(
+    scope: Scope, folder: str, cutoff: datetime, session_id: str | None = None
+) -> bool:
+    """Delete every file of ``folder`` (the folder of ``session_id``, which errors name)
+    if all of them are older than ``cutoff``.
 
     Looks at the session again first and returns False, deleting nothing, if a file
     has been written since the scan (or the session is gone).
@@ -127,5 +131,5 @@ async def delete_if_expired(scope: Scope, folder: str, cutoff: datetime) -> bool
         files.extend(page)
     if not files or any(info.modified >= cutoff for _, info in files):
         return False
-    await scope.delete_files([path for path, _ in files])
+    await scope.delete_files(FolderRef(session_id, folder), "delete", [path for path, _ in files])
     return True

@@ -334,15 +334,20 @@ class Scope:
         )
 
     # -- deletes -------------------------------------------------------------------
-    # Every delete goes through these three. The driver prunes the folders a delete
-    # leaves empty up to the root it was opened with (local disk; object stores have
-    # no empty folders), so a narrowed view's emptied prefix goes too.
+    # Every delete goes through these three, each a driver call through :meth:`call`.
+    # The driver prunes the folders a delete leaves empty up to the root it was opened
+    # with (local disk; object stores have no empty folders), so a narrowed view's
+    # emptied prefix goes too.
 
-    async def delete_file(self, path: str) -> bool:
-        return await self.shared.driver.delete_file(path)
+    async def delete_file(self, ref: FileRef, action: str) -> bool:
+        """Delete one file; whether it existed."""
+        return await self.call(ref, action, self.shared.driver.delete_file(ref.path))
 
-    async def delete_files(self, paths: Sequence[str]) -> None:
-        await self.shared.driver.delete_files(paths)
+    async def delete_files(self, ref: Located, action: str, paths: Sequence[str]) -> None:
+        """Delete ``paths`` (all about ``ref``) in as few requests as the backend allows;
+        missing ones are skipped."""
+        await self.call(ref, action, self.shared.driver.delete_files(paths))
 
-    async def delete_tree(self, folder: str) -> bool:
-        return await self.shared.driver.delete_tree(folder)
+    async def delete_tree(self, ref: FolderRef, action: str) -> bool:
+        """Delete every file below ``ref``'s folder; whether there was any."""
+        return await self.call(ref, action, self.shared.driver.delete_tree(ref.path))

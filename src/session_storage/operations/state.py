@@ -21,6 +21,7 @@ from .scope import FileRef, Scope
 __all__ = [
     "DEFAULT_FILENAME",
     "JSON",
+    "flush",
     "load",
     "prepare_load",
     "prepare_store",
@@ -126,6 +127,13 @@ def store_nowait(
     """
     ref, write = prepare_store(scope, session_id, state, filename)
     return scope.shared.saver.submit(ref.path, write, session_id, filename)
+
+
+async def flush(scope: Scope, owner: bool) -> None:
+    """Wait for every background save accepted so far: all of the shared saver's for
+    the ``owner`` (its views' too), else those below this scope's root; then raise
+    BackgroundSaveError carrying every failed save since the last flush."""
+    await scope.shared.saver.flush(None if owner else scope.root.rstrip("/") + "/")
 
 
 def prepare_load(

@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 
 from ...core.errors import ConfigurationError, ErrorKind, MissingDependencyError, classify_builtin
 from ..base import PAGE_SIZE, ObjectInfo, after_folder
-from ..object_store import ListPage, ObjectStoreDriver, resend_batch
+from ..object_store import ListPage, ListQuery, ObjectStoreDriver, resend_batch
 from ..registry import AZURE, GCS, S3
-from ..write_ids import WRITE_ID_KEY, new_write_id
+from ..write_ids import WRITE_ID_KEY, WriteCondition
 from .config import StoreArgs, azure_args, gcs_args, s3_args
 
 __all__ = ["ObstoreAzureDriver", "ObstoreDriver", "ObstoreGCSDriver", "ObstoreS3Driver"]
@@ -183,41 +183,27 @@ class ObstoreDriver(ObjectStoreDriver):
             return None
         return bytes(buffer), self._version(result.meta)
 
-    async def put(
-        self,
-        path: str,
-        data: bytes,
-        content_type: str,
-        *,
-        if_version: str | None = None,
-        if_absent: bool = False,
-        verify_own: bool = True,
+    async def _put(
+        self, path: str, data: bytes, content_type: str, condition: WriteCondition | None
     ) -> str:
-        obstore = self._obs
         store, key = self.store_for(path)
         attributes = {_CONTENT_TYPE: content_type}
         mode: Any = None
-        if if_absent:
-            mode = "create"
-        elif if_version is not None:
-            mode = self._update_mode(if_version)
-        write_id = None
-        if mode is not None and verify_own:
-            # Recognise this write if a lost reply makes the client resend it.
-            write_id = new_write_id()
-            attributes[WRITE_ID_KEY] = write_id
+        if condition is not None:
+            attributes.update(condition.metadata())
+            if condition.if_absent:
+                mode = "create"
+            elif condition.if_version is not None:
+                mode = self._update_mode(condition.if_version)
         try:
             async with self._gate():
-                result = await obstore.put_async(
+                result = await self._obs.put_async(
                     store, key, data, attributes=attributes, mode=mode, use_multipart=False
                 )
         except Exception as exc:
-            if mode is None or not self._condition_failed(exc, if_version is not None):
+            updating = condition is not None and condition.if_version is not None
+            if condition is None or not self._condition_failed(exc, updating):
                 raise
-            if write_id is not None:
-                own = await self._version_if_written_by(store, key, write_id)
-                if own is not None:
-                    return own  # our first attempt landed; its reply was lost
             raise FileExistsError(f"precondition failed for {path}") from exc
         version = self._version(result)
         if version is None:
@@ -235,16 +221,14 @@ class ObstoreDriver(ObjectStoreDriver):
             return not self._bucket_missing(exc)
         return "409" in str(exc) and "Conflict" in str(exc)
 
-    async def _version_if_written_by(self, store: Any, key: str, write_id: str) -> str | None:
-        """The version of the stored object if ``write_id`` wrote it, else ``None``."""
+    async def _stored_write(self, path: str) -> tuple[str | None, str | None] | None:
+        store, key = self.store_for(path)
         try:
             async with self._gate():
                 result = await self._obs.get_async(store, key, options={"head": True})
         except FileNotFoundError:
             return None
-        if result.attributes.get(WRITE_ID_KEY) != write_id:
-            return None
-        return self._version(result.meta)
+        return result.attributes.get(WRITE_ID_KEY), self._version(result.meta)
 
     async def info(self, path: str) -> ObjectInfo | None:
         store, key = self.store_for(path)
@@ -265,43 +249,35 @@ class ObstoreDriver(ObjectStoreDriver):
             version=self._version(meta),
         )
 
-    async def _list_page(
-        self,
-        bucket: str,
-        prefix: str,
-        *,
-        delimiter: bool,
-        max_keys: int,
-        start_after: str | None = None,
-        token: str | None = None,
-    ) -> ListPage:
-        # ``prefix`` is a folder ("key/" or "") plus, for delimiter listings, the start
+    async def _list_page(self, query: ListQuery) -> ListPage:
+        # The prefix is a folder ("key/" or "") plus, for delimiter listings, the start
         # of a name; obstore takes the folder, and the rest becomes a start key.
-        folder, _, name_start = prefix.rpartition("/")
+        folder, _, name_start = query.prefix.rpartition("/")
         base = f"{folder}/" if folder else ""
-        offset = token
+        offset = query.token
         if offset is None:
             starts = []
             if name_start:
                 starts.append(base + start_below(name_start))
-            if start_after is not None:
-                starts.append(after_folder(start_after))
+            if query.start_after is not None:
+                starts.append(after_folder(query.start_after))
             offset = max(starts) if starts else None
         # One request answers up to 1000 keys, whatever the page needs of them: asking
         # for fewer would not save the request.
-        size = PAGE_SIZE if delimiter else min(max_keys, PAGE_SIZE)
-        stream = self._obs.list(self._store(bucket), folder or None, offset=offset, chunk_size=size)
+        size = PAGE_SIZE if query.delimiter else min(query.max_keys, PAGE_SIZE)
+        store = self._store(query.bucket)
+        stream = self._obs.list(store, folder or None, offset=offset, chunk_size=size)
         metas: list[Mapping[str, Any]] = []
         async with self._gate():
             async for chunk in stream:
                 metas = list(chunk)
                 break
         full = len(metas) == size
-        if not delimiter:
+        if not query.delimiter:
             files = [(m["path"], self._object_info(m)) for m in metas]
             next_token = files[-1][0] if full and files else None
             return ListPage([], files, next_token)
-        return self._folders_page(metas, base, prefix, max_keys, full)
+        return self._folders_page(metas, base, query.prefix, query.max_keys, full)
 
     def _folders_page(
         self,
