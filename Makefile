@@ -7,8 +7,8 @@ BIN := $(VENV)/bin
 # compression extras (the contract suite has a zstd+aes lane).
 LOWEST ?= .venv-lowest
 LOWEST_TOOLS := pytest pytest-asyncio pytest-timeout moto
-LOWEST_SUITE := tests/test_contract.py::TestMemory tests/test_contract.py::TestFile \
-	tests/test_contract.py::TestS3
+LOWEST_SUITE := tests/backends/test_driver_contract.py::TestMemory tests/backends/test_driver_contract.py::TestFile \
+	tests/backends/test_driver_contract.py::TestS3
 
 .PHONY: quickstart test test-lowest bench lint check clean
 

@@ -1,0 +1,72 @@
+"""One storage, two event loops in two threads at the same moment: a clear error.
+
+A network filesystem's connections belong to the loop that opened them. Successive
+loops (``asyncio.run`` twice) get fresh connections; two loops at once must not
+close each other's, so the second one is refused while the first has an operation in
+flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from session_storage import NotSupportedError, SessionStorage, StorageTimeoutError
+
+from ..support.cloud import FaultyStorageFactory
+
+
+def _wait_for(check: Callable[[], bool], limit: float = 30.0) -> None:
+    """Wait (bounded) until ``check()`` holds: a condition, not a fixed pause."""
+    deadline = time.monotonic() + limit
+    while not check():
+        assert time.monotonic() < deadline, "condition never held"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("backend", ["s3", "azure"])
+def test_a_second_loop_is_refused_while_the_first_runs_an_operation(
+    make_faulty_storage: FaultyStorageFactory, backend: str
+) -> None:
+    base, proxy = make_faulty_storage(backend)
+    settings = base.settings
+    # The first loop's call must still hang when the second one comes, however slow the
+    # machine: a deadline far above the few seconds the second call needs to start.
+    storage = SessionStorage(settings.url, settings.storage_options, timeout=20)
+    asyncio.run(storage.store_session("s", {"n": 1}))  # opens on a first, finished loop
+
+    proxy.inject("hang")  # the next requests are read and never answered
+    outcome: list[BaseException | object] = []
+
+    def first() -> None:
+        try:
+            outcome.append(asyncio.run(storage.load_session("s")))
+        except BaseException as exc:  # noqa: BLE001 - the outcome is asserted below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    _wait_for(lambda: proxy.applied["hang"] >= 1)
+
+    with pytest.raises(NotSupportedError) as refused:
+        asyncio.run(storage.load_session("s"))
+    message = str(refused.value)
+    assert "another event loop" in message and "'s'" in message
+    assert refused.value.backend == backend
+
+    worker.join(60)
+    assert not worker.is_alive()
+    assert isinstance(outcome[0], StorageTimeoutError)  # the first loop's call, unharmed
+
+    proxy.clear()  # successive loops are fine again
+
+    async def later() -> object:
+        async with storage:
+            return await storage.load_session("s")
+
+    loaded = asyncio.run(later())
+    assert isinstance(loaded, dict) and loaded["n"] == 1
