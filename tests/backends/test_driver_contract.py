@@ -1,31 +1,21 @@
-"""The contract suite, run on every backend."""
+"""The driver contract on every lane: memory, local disk, S3, GCS and Azure, the cloud
+backends on both engines (fsspec and obstore), each in the plain and the zstd+aes codec
+lane. Each test gets a bucket (or container) of its own, deleted when it ends."""
 
 from __future__ import annotations
 
-import itertools
 import uuid
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
 from session_storage import SessionStorage
 
-from ..support.contract import Raw, StorageContract, StorageFactory
+from ..support.driver_contract import DriverContract
+from ..support.lanes import AzureLane, FileLane, GCSLane, MemoryLane, ObstoreLane, S3Lane
 
 
-class TestMemory(StorageContract):
-    backend = "memory"
-    codec_lanes = ("plain", "zstd+aes")
-
-    @pytest.fixture
-    def make_storage(self) -> StorageFactory:
-        return lambda: SessionStorage(f"memory://contract-{uuid.uuid4().hex}")
-
-    def peer(self, storage: SessionStorage) -> SessionStorage:
-        return storage  # a memory store is private to its storage object
-
+class TestMemory(MemoryLane, DriverContract):
     # fsspec's memory store is one class-level dict; before fsspec 2026.9 it ignores
     # ``global_store=False``. These hold on every fsspec release pyproject.toml allows.
     @pytest.mark.parametrize("second_url", ["memory://same", "memory://other", "memory://"])
@@ -64,81 +54,29 @@ class TestMemory(StorageContract):
                 del MemoryFileSystem.store[key]
 
 
-class TestFile(StorageContract):
-    backend = "file"
-    codec_lanes = ("plain", "zstd+aes")
-    # A local file name holds 255 bytes; a 1000-character id does not fit in one.
-    holds_1000_character_ids = False
-
-    @pytest.fixture
-    def make_storage(self, tmp_path: Path) -> StorageFactory:
-        counter = itertools.count()
-        return lambda: SessionStorage(tmp_path / f"root-{next(counter)}")
-
-
-class TestS3(StorageContract):
-    backend = "s3"
-    codec_lanes = ("plain", "zstd+aes")
-    engine = "fsspec"
-
-    @pytest.fixture
-    def make_storage(self, make_s3_storage: Callable[..., SessionStorage]) -> StorageFactory:
-        return lambda: make_s3_storage(engine=self.engine)
-
-
-class TestGCS(StorageContract):
-    backend = "gcs"
-    codec_lanes = ("plain", "zstd+aes")
-    engine = "fsspec"
-
-    @pytest.fixture
-    def make_storage(self, make_gcs_storage: Callable[..., SessionStorage]) -> StorageFactory:
-        return lambda: make_gcs_storage(engine=self.engine)
-
-
-class TestAzure(StorageContract):
-    backend = "azure"
-    codec_lanes = ("plain", "zstd+aes")
-    engine = "fsspec"
-    # Azurite takes ~30 ms per upload; 300 files still span two 256-blob delete batches.
-    many_files = 300
-
-    @pytest.fixture
-    def make_storage(self, make_azure_storage: Callable[..., SessionStorage]) -> StorageFactory:
-        return lambda: make_azure_storage(engine=self.engine)
-
-
-class ObstoreLane:
-    """The same contract on the obstore engine.
-
-    The raw hooks read and write through an fsspec storage on the same root: files
-    the obstore engine wrote must look the same to the other engine, and the checks
-    do not go through the client under test.
-    """
-
-    engine = "obstore"
-    # The codecs wrap whichever driver the engine gives; the fsspec lanes cover them
-    # in CI. The zstd+aes lanes pass here too (`-k "Obstore and zstd"`), but in the
-    # whole suite the extra uploads pushed Azurite (one Node process holding every
-    # test's blobs in memory) into stalls of over 30 s.
-    codec_lanes = ("plain",)
-
-    @pytest.fixture
-    async def raw(self, storage: SessionStorage) -> AsyncIterator[Raw]:
-        settings = storage.settings
-        async with SessionStorage(settings.url, settings.storage_options) as twin:
-            assert twin.engine == "fsspec" and storage.engine == "obstore"
-            yield Raw(twin, under_test=storage)
-
-
-class TestS3Obstore(ObstoreLane, TestS3):
+class TestFile(FileLane, DriverContract):
     pass
 
 
-class TestAzureObstore(ObstoreLane, TestAzure):
+class TestS3(S3Lane, DriverContract):
     pass
 
 
-class TestGCSObstore(ObstoreLane, TestGCS):
-    """fake-gcs-server through tests/support/gcs_xml_shim.py, which takes the XML-API uploads
-    and paged listings obstore sends; the conditions are the server's own."""
+class TestGCS(GCSLane, DriverContract):
+    pass
+
+
+class TestAzure(AzureLane, DriverContract):
+    pass
+
+
+class TestS3Obstore(ObstoreLane, S3Lane, DriverContract):
+    pass
+
+
+class TestGCSObstore(ObstoreLane, GCSLane, DriverContract):
+    pass
+
+
+class TestAzureObstore(ObstoreLane, AzureLane, DriverContract):
+    pass
