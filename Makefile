@@ -4,11 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # The lowest versions pyproject.toml allows, for the core and the s3, encryption and
-# compression extras (the contract suite has a zstd+aes lane).
+# compression extras (both contracts have a zstd+aes lane).
 LOWEST ?= .venv-lowest
 LOWEST_TOOLS := pytest pytest-asyncio pytest-timeout moto
-LOWEST_SUITE := tests/test_contract.py::TestMemory tests/test_contract.py::TestFile \
-	tests/test_contract.py::TestS3
+LOWEST_SUITE := $(foreach class,TestMemory TestFile TestS3,\
+	tests/backends/test_driver_contract.py::$(class) tests/operations/test_facade_contract.py::$(class))
 
 .PHONY: quickstart test test-lowest bench lint check clean
 
@@ -49,11 +49,12 @@ $(LOWEST)/.installed: pyproject.toml .ci/lowest_versions.py
 quickstart: $(VENV)/.core
 	$(BIN)/python examples/quickstart.py
 
+# The whole suite; it ends with the 15 slowest tests.
 test: $(VENV)/.test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
-# The contract suite (plain and zstd+aes lanes) on memory, local disk and S3 under the
-# lowest allowed versions.
+# Both contracts (driver and facade, plain and zstd+aes lanes) on memory, local disk and
+# S3 under the lowest allowed versions.
 test-lowest: $(LOWEST)/.installed
 	$(LOWEST)/bin/uv pip list --python $(LOWEST)/bin/python 2>/dev/null \
 		| grep -iE '^(fsspec|orjson|anyio|s3fs|aiobotocore|botocore|cryptography|zstandard|moto|pytest) '

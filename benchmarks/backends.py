@@ -4,7 +4,7 @@ A backend starts whatever it needs (a server, a folder), hands out fresh empty
 storages, and says what it can offer beyond that: request counts at the server
 (``requests``), an obstore store on the same data (``obstore``), a memory probe in a
 subprocess (``subprocess_ok``). GCS runs on fake-gcs-server and Azure on Azurite,
-started by the test suite's own launchers (``tests/emulators.py``); when one cannot
+started by the test suite's own launchers (``tests/support/emulators.py``); when one cannot
 start, :meth:`Backend.start` raises :class:`Unavailable` and the run goes on without it.
 """
 
@@ -197,7 +197,7 @@ class GCSFake(_Emulated):
     name = "gcs"
 
     def start(self) -> None:
-        from tests.emulators import fake_gcs_server
+        from tests.support.emulators import fake_gcs_server
 
         self.endpoint = self._enter(fake_gcs_server())
         self.options = {"endpoint_url": self.endpoint, "token": "anon", "project": "test"}
@@ -221,7 +221,7 @@ class AzureAzurite(_Emulated):
     name = "azure"
 
     def start(self) -> None:
-        from tests.emulators import azurite_blob
+        from tests.support.emulators import azurite_blob
 
         self.connection_string = self._enter(azurite_blob())
 

@@ -1,7 +1,7 @@
 """(3) Requests per operation, counted where they arrive: at the server.
 
 Only backends whose server counts requests (moto here) take part. The test suite
-asserts the same counts (tests/test_s3.py); this prints them next to their targets.
+asserts the same counts (tests/backends/test_s3.py); this prints them next to their targets.
 """
 
 from __future__ import annotations

@@ -1,13 +1,17 @@
-"""Shared fixtures. The S3 server fixture is the package's own pytest plugin."""
+"""Shared fixtures; the helpers they use live in tests/support. The S3 server fixture
+(``moto_s3_server``) is the package's own pytest plugin.
+
+Every storage a factory fixture makes gets a bucket (or container) of its own, which
+is deleted with its contents when the test ends, so the emulators hold only the data
+of running tests.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import logging
 import re
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,56 +21,38 @@ import pytest
 from session_storage import SessionStorage
 from session_storage.pytest_plugin import s3_storage_options
 
-from .emulators import azurite_blob, fake_gcs_server
-from .faults import FaultProxy, fault_proxy
-from .gcs_xml_shim import gcs_xml_shim
-
-_REQUEST_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<target>\S+) HTTP/[\d.]+')
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # werkzeug colours error responses
-
-
-def new_bucket(endpoint: str) -> str:
-    """Create a fresh bucket on the moto server and return its name."""
-    import boto3
-
-    bucket = f"test-{uuid.uuid4().hex[:16]}"
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=bucket)
-    return bucket
+from .support.cloud import (
+    FaultyStorageFactory,
+    RequestLog,
+    delete_azure_container,
+    delete_bucket,
+    delete_gcs_bucket,
+    gcs_endpoint_for,
+    gcs_options,
+    new_azure_container,
+    new_bucket,
+    new_gcs_bucket,
+)
+from .support.emulators import azurite_blob, fake_gcs_server
+from .support.faults import FaultProxy, fault_proxy
+from .support.gcs_xml_shim import gcs_xml_shim
 
 
 @pytest.fixture
-def make_s3_storage(moto_s3_server: str) -> Callable[..., SessionStorage]:
-    """Factory of storages, each on its own new bucket of the moto server."""
+def make_s3_storage(moto_s3_server: str) -> Iterator[Callable[..., SessionStorage]]:
+    """Factory of storages, each on its own new bucket of the moto server; the buckets
+    are deleted when the test ends."""
+    buckets: list[str] = []
 
     def make(prefix: str = "", engine: str = "fsspec") -> SessionStorage:
         bucket = new_bucket(moto_s3_server)
+        buckets.append(bucket)
         url = f"s3://{bucket}/{prefix}".rstrip("/")
         return SessionStorage(url, s3_storage_options(moto_s3_server), engine=engine)
 
-    return make
-
-
-class RequestLog(logging.Handler):
-    """Counts the requests moto's server answers, read from werkzeug's access log."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.INFO)
-        self.requests: list[tuple[str, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        match = _REQUEST_LINE.search(_ANSI.sub("", record.getMessage()))
-        if match:
-            self.requests.append((match["method"], match["target"]))
-
-    def take(self) -> list[tuple[str, str]]:
-        taken, self.requests = self.requests, []
-        return taken
+    yield make
+    for bucket in buckets:
+        delete_bucket(moto_s3_server, bucket)
 
 
 @pytest.fixture
@@ -96,16 +82,9 @@ def gcs_endpoint() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def gcs_xml_endpoint(gcs_endpoint: str) -> Iterator[str]:
     """fake-gcs-server behind the shim that takes XML-API uploads and listings (what
-    the obstore engine sends); its endpoint URL. See tests/gcs_xml_shim.py."""
+    the obstore engine sends); its endpoint URL. See tests/support/gcs_xml_shim.py."""
     with gcs_xml_shim(gcs_endpoint) as endpoint:
         yield endpoint
-
-
-def gcs_endpoint_for(request: pytest.FixtureRequest, engine: str) -> str:
-    """The fake-gcs-server endpoint a storage of ``engine`` talks to."""
-    fixture = "gcs_xml_endpoint" if engine == "obstore" else "gcs_endpoint"
-    endpoint: str = request.getfixturevalue(fixture)
-    return endpoint
 
 
 @pytest.fixture(scope="session")
@@ -115,51 +94,42 @@ def azurite_connection_string() -> Iterator[str]:
         yield connection_string
 
 
-def gcs_options(endpoint: str) -> dict[str, str]:
-    return {"endpoint_url": endpoint, "token": "anon", "project": "test"}
-
-
-def new_gcs_bucket(endpoint: str) -> str:
-    """Create a fresh bucket on fake-gcs-server and return its name."""
-    bucket = f"test-{uuid.uuid4().hex[:16]}"
-    request = urllib.request.Request(
-        f"{endpoint}/storage/v1/b?project=test",
-        data=json.dumps({"name": bucket}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        assert response.status == 200
-    return bucket
-
-
 @pytest.fixture
 def make_gcs_storage(
     gcs_endpoint: str, request: pytest.FixtureRequest
-) -> Callable[..., SessionStorage]:
+) -> Iterator[Callable[..., SessionStorage]]:
     """Factory of storages, each on its own new bucket of fake-gcs-server (through the
-    XML shim for the obstore engine)."""
+    XML shim for the obstore engine); the buckets are deleted when the test ends."""
+    buckets: list[str] = []
 
     def make(prefix: str = "", engine: str = "fsspec") -> SessionStorage:
         bucket = new_gcs_bucket(gcs_endpoint)
+        buckets.append(bucket)
         url = f"gs://{bucket}/{prefix}".rstrip("/")
         options = gcs_options(gcs_endpoint_for(request, engine))
         return SessionStorage(url, options, engine=engine)
 
-    return make
+    yield make
+    for bucket in buckets:
+        delete_gcs_bucket(gcs_endpoint, bucket)
 
 
 @pytest.fixture
-def make_azure_storage(azurite_connection_string: str) -> Callable[..., SessionStorage]:
-    """Factory of storages, each on its own new container of Azurite."""
+def make_azure_storage(azurite_connection_string: str) -> Iterator[Callable[..., SessionStorage]]:
+    """Factory of storages, each on its own new container of Azurite; the containers
+    are deleted when the test ends."""
+    containers: list[str] = []
 
     def make(prefix: str = "", engine: str = "fsspec") -> SessionStorage:
         container = new_azure_container(azurite_connection_string)
+        containers.append(container)
         url = f"az://{container}/{prefix}".rstrip("/")
         options = {"connection_string": azurite_connection_string}
         return SessionStorage(url, options, engine=engine)
 
-    return make
+    yield make
+    for container in containers:
+        delete_azure_container(azurite_connection_string, container)
 
 
 @pytest.fixture(params=["memory", "file", "s3"])
@@ -191,16 +161,14 @@ def make_any_storage(
     return lambda: make()
 
 
-FaultyStorageFactory = Callable[..., tuple[SessionStorage, FaultProxy]]
-
-
 @pytest.fixture
 def make_faulty_storage(request: pytest.FixtureRequest) -> Iterator[FaultyStorageFactory]:
     """Factory of ``(storage, proxy)``: a storage on a fresh bucket of the ``backend``'s
     emulator ("s3", "gcs" or "azure"), whose every request passes a fault proxy.
 
-    The emulator itself is reached directly to create the bucket, so setup is never
-    faulted. Every proxy stops when the test ends.
+    The emulator itself is reached directly to create the bucket (and to delete it when
+    the test ends), so setup and teardown are never faulted. Every proxy stops when the
+    test ends.
     """
     with contextlib.ExitStack() as stack:
 
@@ -210,13 +178,17 @@ def make_faulty_storage(request: pytest.FixtureRequest) -> Iterator[FaultyStorag
             if backend == "s3":
                 endpoint = request.getfixturevalue("moto_s3_server")
                 proxy = stack.enter_context(fault_proxy(endpoint, seed))
-                url = f"s3://{new_bucket(endpoint)}"
+                bucket = new_bucket(endpoint)
+                stack.callback(delete_bucket, endpoint, bucket)
                 options = s3_storage_options(proxy.endpoint)
-                return SessionStorage(url, options, engine=engine), proxy
+                return SessionStorage(f"s3://{bucket}", options, engine=engine), proxy
             if backend == "gcs":
                 # The obstore engine's requests pass the XML shim after the proxy.
                 proxy = stack.enter_context(fault_proxy(gcs_endpoint_for(request, engine), seed))
-                url = f"gs://{new_gcs_bucket(request.getfixturevalue('gcs_endpoint'))}"
+                endpoint = request.getfixturevalue("gcs_endpoint")
+                bucket = new_gcs_bucket(endpoint)
+                stack.callback(delete_gcs_bucket, endpoint, bucket)
+                url = f"gs://{bucket}"
                 return SessionStorage(url, gcs_options(proxy.endpoint), engine=engine), proxy
             if backend == "azure":
                 connection = request.getfixturevalue("azurite_connection_string")
@@ -224,25 +196,10 @@ def make_faulty_storage(request: pytest.FixtureRequest) -> Iterator[FaultyStorag
                 assert blob_endpoint is not None
                 proxy = stack.enter_context(fault_proxy(blob_endpoint[1], seed))
                 container = new_azure_container(connection)
+                stack.callback(delete_azure_container, connection, container)
                 proxied = connection.replace(blob_endpoint[1], proxy.endpoint)
                 options = {"connection_string": proxied}
                 return SessionStorage(f"az://{container}", options, engine=engine), proxy
             raise ValueError(f"no emulator for backend {backend!r}")
 
         yield make
-
-
-def new_azure_container(connection_string: str) -> str:
-    """Create a fresh container on Azurite and return its name."""
-    from azure.core.exceptions import ResourceExistsError
-    from azure.storage.blob import BlobServiceClient
-
-    container = f"test-{uuid.uuid4().hex[:16]}"
-    with BlobServiceClient.from_connection_string(connection_string) as service:
-        try:
-            service.create_container(container)
-        except ResourceExistsError:
-            # The name is fresh: only the client's own retry of a create whose reply came
-            # late (a loaded Azurite) finds it existing.
-            pass
-    return container

@@ -30,7 +30,7 @@ from session_storage import (
 from session_storage.core.keys import session_sort_key
 from session_storage.pytest_plugin import s3_storage_options
 
-from .contract import WEIRD_IDS
+from .support.contract import WEIRD_IDS
 
 SyncFactory = Callable[[], SyncSessionStorage]
 
