@@ -1,0 +1,34 @@
+"""README names the tests that prove its promises: every one it names exists."""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# `tests/x/test_y.py`, optionally `::test_name` (a `*` stands for any rest of a name).
+_REFERENCE = re.compile(r"(tests/[\w/]+\.py)(?:::([\w*]+))?")
+
+
+def _defined_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    }
+
+
+def test_every_test_readme_names_exists() -> None:
+    references = _REFERENCE.findall((ROOT / "README.md").read_text())
+    assert references, "README names no tests"
+    missing = []
+    for path, name in references:
+        file = ROOT / path
+        if not file.is_file():
+            missing.append(path)
+        elif name and not fnmatch.filter(_defined_names(file), name):
+            missing.append(f"{path}::{name}")
+    assert missing == [], f"README names tests that do not exist: {missing}"
