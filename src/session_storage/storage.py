@@ -228,11 +228,14 @@ class SessionStorage:
         retries: int = DEFAULT_RETRIES,
         backoff: float = DEFAULT_BACKOFF,
         max_backoff: float = DEFAULT_MAX_BACKOFF,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any] | None:
         """Store ``fn(state)`` (``state`` None if missing; ``fn`` returns None to write
         nothing) unless somebody wrote in between, else retry on the fresh state; the state
-        as stored or loaded. ConflictError after ``retries``. See :func:`update.update`."""
-        policy = (retries, backoff, max_backoff)
+        as stored or loaded. ConflictError after ``retries``. A repeated
+        ``idempotency_key`` applies ``fn`` once (the state's stamp remembers its last 64
+        keys) and returns the state as loaded. See :func:`update.update`."""
+        policy = (retries, backoff, max_backoff, idempotency_key)
         return await update.update(self._scope, session_id, fn, filename, *policy)
 
     # -- background saves ----------------------------------------------------------

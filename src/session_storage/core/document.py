@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, NoReturn, TypeAlias, TypeVar
 
@@ -13,11 +13,13 @@ from .values import find_non_finite, find_unstorable
 
 __all__ = [
     "METADATA_KEY",
+    "UPDATES_KEY",
     "Where",
     "decode_state",
     "encode_json",
     "encode_stamped",
     "encode_state",
+    "stamped_updates",
     "utc_now_iso",
 ]
 
@@ -26,6 +28,10 @@ Where: TypeAlias = "str | Callable[[], str]"
 
 METADATA_KEY = "_metadata"
 """The reserved key under which every stored state carries its stamp."""
+
+UPDATES_KEY = "updates"
+"""The stamp's optional list of recent ``update_session`` idempotency keys (digests),
+oldest first; present only once a keyed update wrote the file."""
 
 
 def utc_now_iso() -> str:
@@ -94,9 +100,19 @@ def encode_state(
 
 
 def encode_stamped(
-    state: object, *, session_id: str, filename: str, backend: str, where: Where
+    state: object,
+    *,
+    session_id: str,
+    filename: str,
+    backend: str,
+    where: Where,
+    updates: Sequence[str] | None = None,
 ) -> tuple[dict[str, Any], bytes]:
-    """Like :func:`encode_state`, also returning the stamped dict that was encoded."""
+    """Like :func:`encode_state`, also returning the stamped dict that was encoded.
+
+    ``updates`` (the update keys to remember) goes into the stamp; without it, the
+    keys of a stamp already in ``state`` (a loaded state stored back) are kept.
+    """
     about = (where, session_id, filename, backend)
     if not isinstance(state, dict):
         problem = f"state must be a dict, got {type(state).__name__}"
@@ -109,12 +125,17 @@ def encode_stamped(
         )
         raise _error(SerializationError, problem, *about)
     stamped = dict(state)
-    stamped[METADATA_KEY] = {
+    stamp: dict[str, Any] = {
         "session_id": session_id,
         "filename": filename,
         "stored_at": utc_now_iso(),
         "backend": backend,
     }
+    if updates is None and METADATA_KEY in state:
+        updates = state[METADATA_KEY].get(UPDATES_KEY)
+    if updates:
+        stamp[UPDATES_KEY] = list(updates)
+    stamped[METADATA_KEY] = stamp
     try:
         return stamped, encode_json(stamped, stamped)
     except ValueError as exc:
@@ -127,7 +148,22 @@ _STAMP_KEYS = frozenset({"session_id", "filename", "stored_at", "backend"})
 
 def _is_stamp(value: object) -> bool:
     """Whether ``value`` is a stamp as the library writes it (from a loaded state)."""
-    return isinstance(value, dict) and value.keys() == _STAMP_KEYS
+    if not isinstance(value, dict):
+        return False
+    if value.keys() == _STAMP_KEYS:
+        return True
+    updates = value.get(UPDATES_KEY)
+    return (
+        value.keys() == _STAMP_KEYS | {UPDATES_KEY}
+        and isinstance(updates, list)
+        and all(isinstance(key, str) for key in updates)
+    )
+
+
+def stamped_updates(state: dict[str, Any] | None) -> list[str]:
+    """The update keys remembered in a loaded state's stamp (none if it has none)."""
+    stamp = state.get(METADATA_KEY) if state is not None else None
+    return list(stamp[UPDATES_KEY]) if _is_stamp(stamp) and UPDATES_KEY in stamp else []
 
 
 def decode_state(

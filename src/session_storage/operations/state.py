@@ -8,7 +8,7 @@ background saves and batch calls check everything up front and write later.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -64,7 +64,9 @@ async def put(
     return await scope.call(ref, "store", write, conflict)
 
 
-def _encode(scope: Scope, ref: FileRef, state: object) -> tuple[State, bytes]:
+def _encode(
+    scope: Scope, ref: FileRef, state: object, updates: Sequence[str] | None = None
+) -> tuple[State, bytes]:
     # Every JSON state write is encoded here: the one place to keep states out of
     # event streams.
     check_writable(ref.filename, session_id=ref.session_id, backend=scope.backend)
@@ -74,6 +76,7 @@ def _encode(scope: Scope, ref: FileRef, state: object) -> tuple[State, bytes]:
         filename=ref.filename,
         backend=scope.backend,
         where=partial(scope.where, "store", ref),
+        updates=updates,
     )
 
 
@@ -93,6 +96,7 @@ async def store(
     filename: str,
     if_version: str | None = None,
     if_absent: bool = False,
+    updates: Sequence[str] | None = None,
 ) -> tuple[State, str]:
     """Store ``state`` as the session's ``filename``, replacing it atomically; the stamped
     state and its new version.
@@ -107,9 +111,12 @@ async def store(
     ``if_absent=True`` only if it does not exist. The backend checks the condition
     atomically with the write; a failed one raises ConflictError (naming the
     condition) and writes nothing. The two exclude each other (InvalidArgumentError).
+
+    ``updates`` replaces the update keys the stamp remembers (see :mod:`.update`);
+    without it a loaded state's keys are kept.
     """
     ref = scope.file(session_id, filename)
-    stamped, data = _encode(scope, ref, state)
+    stamped, data = _encode(scope, ref, state, updates)
     return stamped, await put(scope, ref, data, JSON, if_version, if_absent)
 
 
