@@ -7,10 +7,13 @@ BIN := $(VENV)/bin
 # compression extras (both contracts have a zstd+aes lane).
 LOWEST ?= .venv-lowest
 LOWEST_TOOLS := pytest pytest-asyncio pytest-timeout moto
+# A user's environment for the pytest plugin: only the [testing] extra.
+TESTING ?= .venv-testing
+TESTING_MAX_PACKAGES ?= 55
 LOWEST_SUITE := $(foreach class,TestMemory TestFile TestS3,\
 	tests/backends/test_driver_contract.py::$(class) tests/operations/test_facade_contract.py::$(class))
 
-.PHONY: quickstart test test-lowest bench lint check clean
+.PHONY: quickstart test test-lowest test-testing-extra bench lint check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +49,14 @@ $(LOWEST)/.installed: pyproject.toml .ci/lowest_versions.py
 		--upgrade -r $(LOWEST)/requirements.txt
 	touch $@
 
+# Not editable: the wheel a user gets, its fixtures and its dependencies.
+$(TESTING)/.installed: pyproject.toml
+	rm -rf $(TESTING)
+	$(PYTHON) -m venv $(TESTING)
+	$(TESTING)/bin/python -m pip install -q --upgrade pip
+	$(TESTING)/bin/python -m pip install -q ".[testing]"
+	touch $@
+
 quickstart: $(VENV)/.core
 	$(BIN)/python examples/quickstart.py
 
@@ -60,6 +71,14 @@ test-lowest: $(LOWEST)/.installed
 		| grep -iE '^(fsspec|orjson|anyio|s3fs|aiobotocore|botocore|cryptography|zstandard|moto|pytest) '
 	$(LOWEST)/bin/python -m pytest -p no:cacheprovider $(LOWEST_SUITE)
 
+# The pytest plugin in a venv with only the [testing] extra: a user's test file (outside
+# this repository's conftest) passes on S3 and memory, and the extra stays small.
+test-testing-extra: $(TESTING)/.installed
+	n=$$($(TESTING)/bin/python -m pip list 2>/dev/null | tail -n +3 | wc -l); \
+		echo "packages with only [testing]: $$n (bound $(TESTING_MAX_PACKAGES))"; \
+		test $$n -le $(TESTING_MAX_PACKAGES)
+	cd .ci/users_suite && $(abspath $(TESTING))/bin/python -m pytest -q -p no:cacheprovider
+
 # Every benchmark, one table on stdout (about 7 minutes on 2 cores); see README "Performance".
 bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks
@@ -71,4 +90,4 @@ lint: $(VENV)/.test
 check: lint test
 
 clean:
-	rm -rf $(VENV) $(LOWEST) node_modules .data .pytest_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) $(LOWEST) $(TESTING) node_modules .data .pytest_cache .mypy_cache .hypothesis

@@ -6,6 +6,7 @@ These tests name nothing from this repository's conftest; the fixtures come from
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -117,3 +118,49 @@ def test_a_users_own_test_file_runs_with_the_installed_plugin(tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
+
+
+def test_s3_fixtures_without_the_testing_extra_say_how_to_install_it(tmp_path: Path) -> None:
+    """A user's suite in an environment without moto: the S3 fixture fails in one line
+    naming the extra, and the memory fixture still works.
+
+    moto is made unimportable by a module of that name first on the path that raises
+    ModuleNotFoundError, as a missing package does; the rest of the environment is this
+    one. .ci/users_suite/ holds a user file that `make test-testing-extra` runs in a venv
+    that has only the extra."""
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "moto.py").write_text(
+        'raise ModuleNotFoundError("No module named \'moto\'", name="moto")\n'
+    )
+    (tmp_path / "test_mine.py").write_text(
+        textwrap.dedent(
+            """
+            import pytest
+
+            def test_on_s3(s3_session_settings):
+                pass
+
+            @pytest.mark.asyncio
+            async def test_in_memory(memory_session_storage):
+                assert await memory_session_storage.list_sessions() == []
+            """
+        )
+    )
+    path = [str(blocked), *sys.path]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_mine.py"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(path)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    out = done.stdout
+    assert done.returncode == 1, out + done.stderr
+    assert "1 passed, 1 error" in out
+    lines = [line for line in out.splitlines() if 'pip install "session-storage[testing]"' in line]
+    assert lines, out
+    assert "need moto, not installed" in lines[0]
+    assert "ModuleNotFoundError" not in out  # no traceback, only the line

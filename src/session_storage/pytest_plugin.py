@@ -1,7 +1,9 @@
 """pytest fixtures for testing code that uses session-storage, with no cloud account.
 
-Registered through the ``pytest11`` entry point, so installing the package with its
-``test`` extra (or ``s3`` plus ``moto[server]``) makes these fixtures available:
+Registered through the ``pytest11`` entry point, so installing the package makes these
+fixtures available; the S3 ones need the ``testing`` extra
+(``pip install "session-storage[testing]"``: moto, Flask, the s3 extra, pytest-asyncio),
+and without it fail with one line that says so:
 
 - ``moto_s3_server`` (session scope): a moto S3 server on 127.0.0.1, port 0; yields
   its endpoint URL.
@@ -80,6 +82,33 @@ class _OneWriteAtATime:
             return list(self.app(environ, start_response))
 
 
+# What the S3 fixtures import, and the package each comes from.
+_S3_FIXTURE_NEEDS = {
+    "moto": "moto",
+    "flask": "flask",
+    "flask_cors": "flask-cors",
+    "boto3": "boto3",
+    "s3fs": "s3fs",
+}
+TESTING_EXTRA = 'pip install "session-storage[testing]"'
+
+
+def _require_testing_extra() -> None:
+    """Fail the test with one line naming the extra if an S3 fixture cannot work here."""
+    missing = []
+    for module, package in _S3_FIXTURE_NEEDS.items():
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(package)
+    if missing:
+        pytest.fail(
+            f"session-storage's S3 fixtures need {', '.join(missing)}, not installed: "
+            f"{TESTING_EXTRA}",
+            pytrace=False,
+        )
+
+
 def _moto_server() -> Any:
     """A ThreadedMotoServer whose conditional writes are atomic, as on S3."""
     from moto.server import ThreadedMotoServer
@@ -110,8 +139,10 @@ def _moto_server() -> Any:
 def moto_s3_server() -> Iterator[str]:
     """Start moto's S3 server on 127.0.0.1 (a free port) for the session; yield its URL.
 
-    Writes are serialized so that conditional writes are atomic, as on S3.
+    Writes are serialized so that conditional writes are atomic, as on S3. Without
+    the ``testing`` extra, fails the test with one line saying how to install it.
     """
+    _require_testing_extra()
     # werkzeug would log every request to stderr.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = _moto_server()
