@@ -52,6 +52,39 @@ async def test_update_session_counts_each_update_once(
 
 
 @pytest.mark.parametrize(("backend", "engine"), LANES)
+async def test_keyed_updates_resent_by_the_client_count_once(
+    make_faulty_storage: FaultyStorageFactory, backend: str, engine: str
+) -> None:
+    """A client that resends every request (its own reply was lost) calls
+    update_session twice with the same key, while 20% of the storage's own write
+    replies are lost too: each key counts once, and both calls return the same state."""
+    storage, proxy = make_faulty_storage(backend, seed=7, engine=engine)
+    calls = 0
+
+    def increment(state: dict[str, Any] | None) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        return _increment(state)
+
+    proxy.inject("drop_reply", methods=WRITES, probability=LOSS)
+    async with storage:
+        for i in range(15):
+            first = await storage.update_session("counter", increment, idempotency_key=f"r{i}")
+            again = await storage.update_session("counter", increment, idempotency_key=f"r{i}")
+            assert first is not None and again is not None
+            assert first["n"] == again["n"] == i + 1
+        proxy.clear()
+        state = await storage.load_session("counter")
+    print(
+        f"\n{backend}: 15 keyed updates sent twice, {proxy.applied['drop_reply']} replies "
+        f"lost -> counter {state and state['n']}, fn called {calls} times"
+    )
+    assert proxy.applied["drop_reply"] >= 2
+    assert state is not None and state["n"] == 15
+    assert calls >= 15
+
+
+@pytest.mark.parametrize(("backend", "engine"), LANES)
 async def test_append_event_appends_each_event_once(
     make_faulty_storage: FaultyStorageFactory, backend: str, engine: str
 ) -> None:
