@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from session_storage import (
     SessionStorage,
     SessionStorageAdapter,
     StorageSettings,
+    SyncSessionStorage,
 )
 from session_storage.backends import BACKENDS, Backend
 from session_storage.settings import backend_url
@@ -211,3 +213,38 @@ def test_local_raw_filesystem_opens_with_accepted_options(tmp_path: Path) -> Non
 def test_options_the_driver_sets_itself_are_refused(url: str, option: str) -> None:
     with pytest.raises(ConfigurationError, match=option):
         SessionStorage(url, {option: False})
+
+
+def test_repr_shows_the_engine_and_the_codecs_never_a_key() -> None:
+    key = bytes(range(32))
+    plain = SessionStorage("memory://shown")
+    assert repr(plain) == "SessionStorage('memory://shown', engine='fsspec')"
+    coded = SessionStorage(
+        "s3://b/app", engine="obstore", compression="zstd", encryption_keys={"k1": key}
+    )
+    assert repr(coded) == "SessionStorage('s3://b/app', engine='obstore', codecs='zstd+aes')"
+    assert repr(coded.narrow("tenant")).endswith("engine='obstore', codecs='zstd+aes')")
+    encrypted = SessionStorage("memory://enc", encryption_keys={"k1": key})
+    assert repr(encrypted).endswith("codecs='aes')")
+    with SyncSessionStorage("memory://sync-shown", compression="zstd") as sync:
+        shown = "SyncSessionStorage('memory://sync-shown', engine='fsspec', codecs='zstd')"
+        assert repr(sync) == shown
+    for text in (repr(coded), repr(encrypted), repr(coded.settings)):
+        assert repr(key) not in text and base64.b64encode(key).decode() not in text
+
+
+def test_only_from_env_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """README "Settings": the constructor takes its arguments only; from_env() (and the
+    CLI) read SESSION_STORAGE_*. A test's environment never changes a storage it builds."""
+    key = base64.b64encode(bytes(range(32))).decode()
+    monkeypatch.setenv("SESSION_STORAGE_URL", "s3://b/env")
+    monkeypatch.setenv("SESSION_STORAGE_ENGINE", "obstore")
+    monkeypatch.setenv("SESSION_STORAGE_ENCRYPTION_KEYS", f'{{"k": "{key}"}}')
+    monkeypatch.setenv("SESSION_STORAGE_COMPRESSION", "zstd")
+    built = SessionStorage("s3://b/app")
+    assert built.engine == "fsspec"
+    assert built.settings.encryption_keys is None and built.settings.compression is None
+    from_env = SessionStorage.from_env()
+    assert from_env.url == "s3://b/env"
+    assert from_env.engine == "obstore"
+    assert repr(from_env).endswith("engine='obstore', codecs='zstd+aes')")

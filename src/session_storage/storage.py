@@ -153,7 +153,18 @@ class SessionStorage:
         return self._scope.driver.filesystem
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.url!r})"
+        # The engine always, the codecs when on; never a key or a credential.
+        settings = self._settings
+        codecs = "+".join(
+            name
+            for name, on in (
+                ("zstd", settings.compression is not None),
+                ("aes", settings.encryption_keys is not None),
+            )
+            if on
+        )
+        shown = f", codecs={codecs!r}" if codecs else ""
+        return f"{type(self).__name__}({self.url!r}, engine={self.engine!r}{shown})"
 
     async def __aenter__(self: S) -> S:
         return self
