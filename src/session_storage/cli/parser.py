@@ -199,43 +199,75 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
-    def command(name: str, help: str) -> argparse.ArgumentParser:
+    def command(name: str, help: str, *examples: str) -> argparse.ArgumentParser:
+        # The exit codes are listed once, in the top-level help; each command shows how
+        # it is called.
+        lines = "".join(f"  session-storage {name} {example}\n" for example in examples)
         sub = commands.add_parser(
             name,
             help=help,
             description=help,
-            epilog=EXIT_CODES_HELP,
+            epilog=f"example:\n{lines}\nexit codes: see session-storage --help",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         _add_common(sub, top=False)
         return sub
 
-    ls = command("ls", "list the sessions, optionally those whose id starts with PREFIX")
-    ls.add_argument("prefix", nargs="?", default="", metavar="PREFIX")
+    session = "the session id, as the application stores it"
+    ls = command(
+        "ls", "list the sessions, optionally those whose id starts with PREFIX", "chat-", ""
+    )
+    ls.add_argument(
+        "prefix", nargs="?", default="", metavar="PREFIX", help="list only ids starting so"
+    )
 
-    files = command("files", "list the files of a session")
-    files.add_argument("session", metavar="SESSION")
+    files = command("files", "list the files of a session", "chat-42")
+    files.add_argument("session", metavar="SESSION", help=session)
 
-    show = command("show", f"print a stored file as pretty JSON (default file: {DEFAULT_FILENAME})")
-    show.add_argument("session", metavar="SESSION")
-    show.add_argument("file", nargs="?", default=DEFAULT_FILENAME, metavar="FILE")
+    show = command(
+        "show",
+        f"print a stored file as pretty JSON (default file: {DEFAULT_FILENAME})",
+        "chat-42",
+        "--url s3://my-bucket/app chat-42 notes.json",
+    )
+    show.add_argument("session", metavar="SESSION", help=session)
+    show.add_argument(
+        "file",
+        nargs="?",
+        default=DEFAULT_FILENAME,
+        metavar="FILE",
+        help=f"the file of the session (default: {DEFAULT_FILENAME})",
+    )
     show.add_argument("--raw", action="store_true", help="write the stored bytes as they are")
 
-    info = command("info", "size, times and version of a file, or of every file of a session")
-    info.add_argument("session", metavar="SESSION")
-    info.add_argument("file", nargs="?", default=None, metavar="FILE")
+    info = command(
+        "info",
+        "size, times and version of a file, or of every file of a session",
+        "chat-42 state.json",
+    )
+    info.add_argument("session", metavar="SESSION", help=session)
+    info.add_argument(
+        "file", nargs="?", default=None, metavar="FILE", help="one file (default: every file)"
+    )
 
-    rm = command("rm", "delete a session (every file) or one file of it")
-    rm.add_argument("session", metavar="SESSION")
-    rm.add_argument("file", nargs="?", default=None, metavar="FILE")
+    rm = command("rm", "delete a session (every file) or one file of it", "chat-42 --yes")
+    rm.add_argument("session", metavar="SESSION", help=session)
+    rm.add_argument(
+        "file",
+        nargs="?",
+        default=None,
+        metavar="FILE",
+        help="delete only this file (default: the whole session)",
+    )
     rm.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
     cp = command(
         "cp",
         "copy every session and file from SRC_URL to DST_URL, skipping identical files",
+        "file://.data/sessions s3://my-bucket/app --dst-option endpoint_url=http://127.0.0.1:9000",
     )
-    cp.add_argument("src", metavar="SRC_URL")
-    cp.add_argument("dst", metavar="DST_URL")
+    cp.add_argument("src", metavar="SRC_URL", help="the storage URL to copy from")
+    cp.add_argument("dst", metavar="DST_URL", help="the storage URL to copy into")
     cp.add_argument(
         "--src-option",
         action="append",
@@ -254,7 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cp.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
-    gc = command("gc", "delete the sessions whose newest file is older than a duration")
+    gc = command(
+        "gc",
+        "delete the sessions whose newest file is older than a duration",
+        "--older-than 30d --dry-run",
+    )
     gc.add_argument(
         "--older-than",
         required=True,
@@ -273,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rekey",
         "rewrite every file not encrypted under the first of SESSION_STORAGE_ENCRYPTION_KEYS "
         "(plain, or under an older key); resumable, never overwrites a newer write",
+        "--dry-run",
     )
     rekey.add_argument("--dry-run", action="store_true", help="count what would be rewritten")
     rekey.add_argument("--no-progress", action="store_true", help="never show a progress bar")
