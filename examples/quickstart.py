@@ -2,14 +2,21 @@
 
 Run it with ``make quickstart`` or ``python examples/quickstart.py``: it works in
 ``.data/sessions`` and leaves the session ``chat-42`` behind for the command line to
-show (``session-storage show chat-42``). Set ``SESSION_STORAGE_URL`` (for example
-``memory://demo`` or ``s3://bucket/prefix``) to run the same program against another
-backend. Running it again continues the same conversation.
+show. It ends by printing that command as it runs from the current folder: the
+``session-storage`` script of the interpreter running this program (after ``make
+quickstart``, ``.venv/bin/session-storage``: no venv is on PATH). Set
+``SESSION_STORAGE_URL`` (for example ``memory://demo`` or ``s3://bucket/prefix``) to run
+the same program against another backend. Running it again continues the same
+conversation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shlex
+import sys
+from pathlib import Path
 from typing import Any
 
 from session_storage import SessionStorage
@@ -20,6 +27,23 @@ def count_turn(state: dict[str, Any] | None) -> dict[str, Any]:
     state = dict(state or {"status": "active"})
     state.pop("_metadata", None)
     return {**state, "turns": state.get("turns", 0) + 1}
+
+
+def cli_command(executable: str = sys.executable, cwd: str | None = None) -> str:
+    """The command that runs the CLI as printed from ``cwd``: the ``session-storage``
+    script beside ``executable`` if it is there, else ``executable -m session_storage``;
+    relative to ``cwd`` when inside it (``.venv/bin/session-storage``)."""
+    here = Path(cwd or os.getcwd()).absolute()
+
+    def shown(path: Path) -> str:
+        path = path.absolute()  # not resolved: a venv's python is a symlink to the base one
+        text = os.path.relpath(path, here) if path.is_relative_to(here) else str(path)
+        return shlex.quote(text if os.sep in text else f".{os.sep}{text}")
+
+    script = Path(executable).parent / "session-storage"
+    if script.is_file() and os.access(script, os.X_OK):
+        return shown(script)
+    return f"{shown(Path(executable))} -m session_storage"
 
 
 async def main() -> None:
@@ -64,10 +88,8 @@ async def main() -> None:
         print(f"deleted '../sneaky/id' and tenant-a: {deleted}")
         print(f"deleting again: {await storage.delete_session('tenant-a')}")
         print(f"sessions left: {await storage.list_sessions()}")
-        print(
-            f"try: session-storage --url {storage.url} show chat-42   "
-            f"(or: files chat-42, info chat-42, rm chat-42)"
-        )
+        print(f"try: {cli_command()} --url {shlex.quote(storage.url)} show chat-42")
+        print("  (or instead of show chat-42: files chat-42, info chat-42, rm chat-42)")
 
 
 if __name__ == "__main__":

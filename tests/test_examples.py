@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shlex
 import subprocess
 import sys
 import uuid
@@ -41,17 +43,42 @@ def test_quickstart_runs_on_the_local_default(tmp_path: Path) -> None:
     assert "chat-42 is at turn 2" in again
     assert "appended message 1: {'role': 'user', 'content': 'hello #2'}" in again
 
-    # What it leaves behind is there for the command line to show.
+    # What it leaves behind is there for the command line to show, with the command it
+    # prints, run as printed from the folder it ran in.
+    printed = [line for line in again.splitlines() if line.startswith("try: ")]
+    assert len(printed) == 1, again
     shown = subprocess.run(
-        [sys.executable, "-m", "session_storage", "--url", str(root), "show", "chat-42"],
+        shlex.split(printed[0].removeprefix("try: ")),
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
         env={**os.environ, **env},
+        cwd=tmp_path,
     )
     assert shown.returncode == 0, shown.stderr
     assert '"turns": 2' in shown.stdout
+
+
+def test_quickstart_prints_the_venv_script_relative_to_the_repository(tmp_path: Path) -> None:
+    """From the repository root after `make quickstart`: `.venv/bin/session-storage`, not
+    a bare `session-storage` that is not on PATH; without the script, `python -m`."""
+    spec = importlib.util.spec_from_file_location("quickstart", EXAMPLES / "quickstart.py")
+    assert spec is not None and spec.loader is not None
+    quickstart = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quickstart)
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    python = bin_dir / "python"
+    python.touch()
+    fallback = quickstart.cli_command(str(python), str(tmp_path))
+    assert fallback == ".venv/bin/python -m session_storage"
+    script = bin_dir / "session-storage"
+    script.touch(mode=0o755)
+    assert quickstart.cli_command(str(python), str(tmp_path)) == ".venv/bin/session-storage"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert quickstart.cli_command(str(python), str(elsewhere)) == str(script)
 
 
 def _check_walk_through(out: str, backend: str) -> None:
