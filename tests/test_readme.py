@@ -32,3 +32,12 @@ def test_every_test_readme_names_exists() -> None:
         elif name and not fnmatch.filter(_defined_names(file), name):
             missing.append(f"{path}::{name}")
     assert missing == [], f"README names tests that do not exist: {missing}"
+
+
+def test_readme_links_work_on_the_package_index() -> None:
+    """README is the package's long description: a relative link such as
+    `benchmarks/RESULTS.md` would point nowhere on the index page. Links are absolute
+    or to a heading of the README itself; repository paths are written as code."""
+    targets = re.findall(r"\]\(([^)\s]+)\)", (ROOT / "README.md").read_text())
+    relative = [t for t in targets if not t.startswith(("https://", "http://", "#"))]
+    assert relative == []
