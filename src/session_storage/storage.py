@@ -154,15 +154,8 @@ class SessionStorage:
 
     def __repr__(self) -> str:
         # The engine always, the codecs when on; never a key or a credential.
-        settings = self._settings
-        codecs = "+".join(
-            name
-            for name, on in (
-                ("zstd", settings.compression is not None),
-                ("aes", settings.encryption_keys is not None),
-            )
-            if on
-        )
+        on = (self._settings.compression, "zstd"), (self._settings.encryption_keys, "aes")
+        codecs = "+".join(name for setting, name in on if setting is not None)
         shown = f", codecs={codecs!r}" if codecs else ""
         return f"{type(self).__name__}({self.url!r}, engine={self.engine!r}{shown})"
 

@@ -163,7 +163,9 @@ def _is_stamp(value: object) -> bool:
 def stamped_updates(state: dict[str, Any] | None) -> list[str]:
     """The update keys remembered in a loaded state's stamp (none if it has none)."""
     stamp = state.get(METADATA_KEY) if state is not None else None
-    return list(stamp[UPDATES_KEY]) if _is_stamp(stamp) and UPDATES_KEY in stamp else []
+    if not isinstance(stamp, dict) or not _is_stamp(stamp):
+        return []
+    return list(stamp.get(UPDATES_KEY, []))
 
 
 def decode_state(
