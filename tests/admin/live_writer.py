@@ -86,7 +86,7 @@ def appending(url: str, options: dict[str, Any], workdir: Path) -> Iterator[Writ
     )
     writer = Writer(url, options)
     try:
-        assert child.stdout is not None
+        assert child.stdout is not None and child.stderr is not None
         line = child.stdout.readline()
         assert line == "ready\n", f"the writer did not start: {line!r} {child.stderr.read()!r}"
         yield writer

@@ -4,6 +4,7 @@ copy fails naming it; files that vanish are reported, unreadable ones fail the c
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from session_storage import (
 )
 from session_storage.pytest_plugin import s3_storage_options
 
+from ..support.cloud import RequestLog
 from .live_writer import READY_AT, SESSION, STREAM, appending, check_snapshot
 
 COPIES_LOCAL = 8
@@ -168,3 +170,22 @@ async def test_a_file_that_cannot_be_read_fails_the_copy(tmp_path: Path) -> None
         with pytest.raises(UnsafePathError) as caught:
             await copy_sessions(src, dst, max_concurrency=1, progress=fifo_for_b)
         assert caught.value.session_id == "b"
+
+
+async def test_a_quiet_copy_reads_each_source_file_once(
+    make_s3_storage: Callable[..., SessionStorage], s3_requests: RequestLog
+) -> None:
+    async with make_s3_storage() as src, SessionStorage(f"memory://q-{uuid.uuid4().hex}") as dst:
+        await src.append_events(SESSION, STREAM, list(range(1000)))  # 7 sealed segments
+        await src.store_session(SESSION, {"count": 1000, "pad": ""})
+        await src.store_session("other", {})
+        files = len(await src.list_files(SESSION)) + 1
+        s3_requests.take()
+        result = await copy_sessions(src, dst)
+        requests = s3_requests.take()
+    assert (result.files, result.copied, result.streams) == (files, files, 1)
+    lists = [target for method, target in requests if "list-type" in target]
+    gets = [target for method, target in requests if method == "GET" and "list-type" not in target]
+    assert len(lists) == 1  # one listing of the source root
+    assert sorted(gets) == sorted(set(gets)) and len(gets) == files  # each file read once
+    assert await dst.read_events(SESSION, STREAM) == list(range(1000))
