@@ -27,7 +27,7 @@ _WRITER = """
 import json, os, sys
 from session_storage import SyncSessionStorage
 url, options, stop = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
-batches, ready_at = json.loads(sys.argv[4]), int(sys.argv[5])
+batches, ready_at, cut_every = json.loads(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 with SyncSessionStorage(url, options) as storage:
     count, turn, said = storage.event_count("chat", "log"), 0, False
     while not os.path.exists(stop):
@@ -35,7 +35,12 @@ with SyncSessionStorage(url, options) as storage:
         turn += 1
         assert storage.append_events("chat", "log", list(range(count, count + size))) == count
         count += size
-        storage.store_session("chat", {"count": count, "pad": "x" * (count % 997)})
+        if cut_every and turn % cut_every == 0 and count > ready_at:
+            # Drop the last 150 events (a sealed segment leaves the chain and is deleted);
+            # the items appended next are their indices again.
+            storage.truncate_events("chat", "log", count - 150)
+            count -= 150
+        storage.store_session("chat", {"count": count, "turn": turn, "pad": "x" * (count % 997)})
         if count >= ready_at and not said:
             print("ready", flush=True)
             said = True
@@ -55,19 +60,29 @@ class Writer:
         with SyncSessionStorage(self.url, self.options) as storage:
             return storage.event_count(SESSION, STREAM)
 
-    def wait_for_more(self, than: int, timeout: float = 30.0) -> None:
-        """Wait until the source stream holds more than ``than`` events."""
+    def wait_for_appends(self, appends: int, timeout: float = 30.0) -> None:
+        """Wait until the writer has made ``appends`` more appends (as its state says)."""
         deadline = time.monotonic() + timeout
         with SyncSessionStorage(self.url, self.options) as storage:
-            while storage.event_count(SESSION, STREAM) <= than:
+            start = _turn(storage.load_session(SESSION))
+            while _turn(storage.load_session(SESSION)) < start + appends:
                 assert time.monotonic() < deadline, "the writer stopped appending"
                 time.sleep(0.02)
 
 
+def _turn(state: dict[str, Any] | None) -> int:
+    assert state is not None
+    turn: int = state["turn"]
+    return turn
+
+
 @contextmanager
-def appending(url: str, options: dict[str, Any], workdir: Path) -> Iterator[Writer]:
+def appending(
+    url: str, options: dict[str, Any], workdir: Path, cut_every: int = 0
+) -> Iterator[Writer]:
     """Run a writer on ``url`` until the block ends; it has appended READY_AT events
-    when the block starts, and keeps appending until it ends."""
+    when the block starts, and keeps appending until it ends. With ``cut_every``, every
+    that many appends it also truncates the last 150 events (and appends them again)."""
     stop = workdir / f"stop-{os.getpid()}-{time.monotonic_ns()}"
     child = subprocess.Popen(
         [
@@ -79,6 +94,7 @@ def appending(url: str, options: dict[str, Any], workdir: Path) -> Iterator[Writ
             str(stop),
             json.dumps(BATCHES),
             str(READY_AT),
+            str(cut_every),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -32,7 +32,7 @@ def test_cp_of_a_local_store_in_use_copies_consistent_streams(tmp_path: Path) ->
             with SyncSessionStorage(dst) as copy:
                 events = copy.read_events(SESSION, STREAM)
                 check_snapshot(events, copy.load_session(SESSION), before)
-            writer.wait_for_more(than=writer.count() + 64)
+            writer.wait_for_appends(6)
     print(f"\nfile: {COPIES} `cp` runs under appends, all consistent; {retries} stream retries")
     with SyncSessionStorage(dst) as copy:
         assert copy.event_count(SESSION, STREAM) <= writer.appended
