@@ -8,6 +8,15 @@ destination file whose size equals the source's is read too and compared; only f
 that are missing or differ are written. Files of different sizes are never read on the
 destination side.
 
+Event streams are copied as units, each a consistent snapshot with its tail written
+last (see :mod:`.stream_copy`): first every listed file other than a stream's tail,
+then each stream's tail, after the segments it names that the listing did not have
+(sealed since). On a source nobody writes to that costs nothing more; under appends,
+one read of each segment sealed since the listing.
+
+A file deleted at the source between the listing and its read is skipped and counted
+as ``vanished``; a file that cannot be read raises (the copy is not reported done).
+
 With codecs (encryption, compression) on either side every file is decoded at the
 source and encoded for its place at the destination, where it is bound to its new
 path; listed sizes are then sizes of envelopes, not of bodies, so every destination
@@ -18,43 +27,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..concurrency.bounded import run_bounded
 from ..core.arguments import check_int, invalid
 from ..storage import SessionStorage
+from .copier import Copier, CopyProgress, CopyResult
+from .stream_copy import ATTEMPTS, StreamCopies
 
 __all__ = ["CopyProgress", "CopyResult", "copy_sessions"]
 
 DEFAULT_COPY_CONCURRENCY = 8
-
-
-@dataclass(frozen=True, slots=True)
-class CopyResult:
-    """What a copy did."""
-
-    sessions: int
-    """Sessions found at the source."""
-    files: int
-    """Files found at the source."""
-    copied: int
-    """Files written to the destination (missing there, or different)."""
-    skipped: int
-    """Files already identical at the destination."""
-    vanished: int
-    """Files deleted at the source between listing and reading them."""
-    bytes_copied: int
-    """Bytes written to the destination."""
-
-
-@dataclass(frozen=True, slots=True)
-class CopyProgress:
-    """Where a running copy is; passed to the progress callback after each file."""
-
-    files_done: int
-    files_total: int
-    bytes_done: int
-    bytes_total: int
 
 
 async def copy_sessions(
@@ -69,11 +51,16 @@ async def copy_sessions(
 
     Sessions and files are created at the same ids and names; files already at the
     destination with identical bytes are skipped; nothing at the destination is
-    deleted. ``progress`` is called with a CopyProgress after each file. Raises the
-    first backend error; files copied before it stay copied, and running the copy
-    again resumes (identical files are skipped). At most ``max_concurrency`` files
-    are copied at once; ``concurrency`` is its deprecated former name. A bad argument
-    raises InvalidArgumentError before anything is read.
+    deleted. A file deleted at the source while the copy runs is skipped and counted
+    in ``vanished``. Each event stream is copied as a consistent snapshot, the first
+    k events of the source stream, even while other processes append to it; one
+    truncated or rewritten at the source faster than it can be copied raises
+    ConflictError naming the session and stream (after a few tries), one whose files
+    are damaged CorruptDataError. ``progress`` is called with a CopyProgress after each
+    file. Raises the first backend error; files copied before it stay copied, and
+    running the copy again resumes (identical files are skipped). At most
+    ``max_concurrency`` files are copied at once; ``concurrency`` is its deprecated
+    former name. A bad argument raises InvalidArgumentError before anything is read.
     """
     if concurrency is not None:
         warnings.warn(
@@ -88,6 +75,16 @@ async def copy_sessions(
             raise invalid(f"{name} must be a SessionStorage, got {type(value).__name__}")
     if progress is not None and not callable(progress):
         raise invalid(f"progress must be callable or None, got {type(progress).__name__}")
+    return await _copy(source, destination, limit, progress, ATTEMPTS)
+
+
+async def _copy(
+    source: SessionStorage,
+    destination: SessionStorage,
+    limit: int,
+    progress: Callable[[CopyProgress], None] | None,
+    attempts: int,
+) -> CopyResult:
     wanted = [
         (m["session_id"], m["filename"], m["size"]) async for m in source.iter_file_metadata()
     ]
@@ -95,46 +92,33 @@ async def copy_sessions(
     there = {
         (m["session_id"], m["filename"]): m["size"] async for m in destination.iter_file_metadata()
     }
-    total_bytes = sum(size for _, _, size in wanted)
-    # Listed sizes are stored sizes: with codecs they say nothing about the bodies.
-    coded = _coded(source) or _coded(destination)
-    counts = {"copied": 0, "skipped": 0, "vanished": 0, "bytes": 0, "done": 0, "done_bytes": 0}
-
-    async def copy_one(session_id: str, filename: str, size: int) -> None:
-        data = await source.load_bytes(session_id, filename)
-        if data is None:
-            counts["vanished"] += 1
-        elif _worth_comparing(there.get((session_id, filename)), len(data), coded) and (
-            await destination.load_bytes(session_id, filename) == data
-        ):
-            counts["skipped"] += 1
-        else:
-            await destination.store_bytes(session_id, filename, data)
-            counts["copied"] += 1
-            counts["bytes"] += len(data)
-        counts["done"] += 1
-        counts["done_bytes"] += size
-        if progress is not None:
-            progress(CopyProgress(counts["done"], len(wanted), counts["done_bytes"], total_bytes))
-
-    await run_bounded(lambda item: copy_one(*item), wanted, limit)
-    return CopyResult(
-        sessions=len({session_id for session_id, _, _ in wanted}),
+    copier = Copier(
+        source,
+        destination,
+        there,
+        # Listed sizes are stored sizes: with codecs they say nothing about the bodies.
+        coded=_coded(source) or _coded(destination),
         files=len(wanted),
-        copied=counts["copied"],
-        skipped=counts["skipped"],
-        vanished=counts["vanished"],
-        bytes_copied=counts["bytes"],
+        total_bytes=sum(size for _, _, size in wanted),
+        progress=progress,
     )
+    streams = StreamCopies(wanted, attempts)
+
+    async def copy_one(item: tuple[str, str, int]) -> None:
+        session_id, filename, size = item
+        data = await copier.copy_file(session_id, filename, size)
+        if data is not None:
+            streams.note(session_id, filename, data)
+
+    # Tails last: each is copied after every segment it names, so a destination tail
+    # never names a segment the destination does not have.
+    files = [item for item in wanted if not streams.holds_tail(item[0], item[1])]
+    await run_bounded(copy_one, files, limit)
+    await run_bounded(lambda stream: streams.copy(copier, *stream), streams.streams, limit)
+    return copier.result(sessions=len({session_id for session_id, _, _ in wanted}))
 
 
 def _coded(storage: SessionStorage) -> bool:
     """Whether ``storage`` passes every body through codecs (encryption, compression)."""
     settings = storage.settings
     return settings.keyring is not None or settings.compression_codec is not None
-
-
-def _worth_comparing(stored_size: int | None, body_size: int, coded: bool) -> bool:
-    """Whether the destination file may equal the source's body: it exists, and (sizes
-    being comparable without codecs) has the body's size."""
-    return stored_size is not None and (coded or stored_size == body_size)

@@ -248,10 +248,16 @@ async def cmd_cp(args: argparse.Namespace) -> int:
         emit_json({"source": src.url, "destination": dst.url, **asdict(result)})
     else:
         echo(
-            f"{_count(result.sessions, 'session')}, {_count(result.files, 'file')}: "
-            f"copied {result.copied} "
+            f"{_count(result.sessions, 'session')}, {_count(result.files, 'file')}"
+            + (f" ({_count(result.streams, 'event stream')})" if result.streams else "")
+            + f": copied {result.copied} "
             f"({human_bytes(result.bytes_copied)}), skipped {result.skipped} identical"
             + (f", {result.vanished} vanished at the source" if result.vanished else "")
+            + (
+                f", {_count(result.stream_retries, 'stream snapshot')} taken again"
+                if result.stream_retries
+                else ""
+            )
             + f"; {src.url} -> {dst.url}"
         )
     return EXIT_OK
