@@ -26,6 +26,7 @@ from .core.errors import (
     SessionStorageError,
     StorageNotFoundError,
     StorageTimeoutError,
+    TooManyPendingSavesError,
     UnsafePathError,
 )
 from .core.versions import VersionedBytes, VersionedState
@@ -65,6 +66,7 @@ __all__ = [
     "StorageSettings",
     "StorageTimeoutError",
     "SyncSessionStorage",
+    "TooManyPendingSavesError",
     "UnsafePathError",
     "VersionedBytes",
     "VersionedState",

@@ -80,8 +80,11 @@ async def delete_older_than(
 
 
 async def _delete(scope: Scope, ref: FolderRef, cutoff: datetime) -> bool:
-    expired = delete_if_expired(scope, ref.path, cutoff, ref.session_id)
-    return await scope.call(ref, "delete", expired)
+    # Background saves of the session accepted before land first (and then count as
+    # fresh files: the session is kept); none accepted meanwhile is deleted.
+    async with scope.shared.saver.superseding(ref.path + "/", exact=False):
+        expired = delete_if_expired(scope, ref.path, cutoff, ref.session_id)
+        return await scope.call(ref, "delete", expired)
 
 
 def cutoff_for(age: timedelta | float, now: datetime | None = None) -> datetime:
