@@ -37,6 +37,7 @@ from functools import partial
 
 from ..core.arguments import check_int
 from ..core.errors import BackgroundSaveError, TooManyPendingSavesError
+from . import exit_budget
 from . import exit_drain as shutdown
 from .save_handle import PendingWrite, SaveHandle, Write
 
@@ -372,6 +373,8 @@ class BackgroundSaver:
         # Held, so that a storage dropped together with its loop still gets its saves
         # written, by the next loop that uses it or at interpreter exit.
         shutdown.hold(self)
+        if exit_budget.started():
+            return  # the exit deadline cut the writes short: the exit drain reports them
         if self._warned_generation != self._generation:
             self._warned_generation = self._generation
             _log.warning(
