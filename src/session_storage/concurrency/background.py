@@ -32,14 +32,14 @@ import warnings
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from functools import partial
+from itertools import islice
 
 from ..core.arguments import check_int
 from ..core.errors import BackgroundSaveError, TooManyPendingSavesError
 from . import exit_budget
 from . import exit_drain as shutdown
-from .save_handle import PendingWrite, SaveHandle, Write
+from .save_handle import Barrier, PendingWrite, SaveHandle, Write
 
 __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_MAX_PENDING", "BackgroundSaver", "SaveHandle"]
 
@@ -52,18 +52,6 @@ pending save of a small state costs about 1 KiB besides the state's encoded byte
 a backend that stops answering holds some 10-20 MB of small states, not gigabytes."""
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass(eq=False)
-class _Barrier:
-    """A delete in progress: what it covers, and the saves accepted since it began."""
-
-    match: str
-    exact: bool
-    held: dict[str, PendingWrite] = field(default_factory=dict)
-
-    def covers(self, path: str) -> bool:
-        return path == self.match if self.exact else path.startswith(self.match)
 
 
 class BackgroundSaver:
@@ -92,7 +80,7 @@ class BackgroundSaver:
         self._accepted = 0  # saves accepted so far: numbers each handle
         self._queued: dict[str, PendingWrite] = {}  # waiting to be written, oldest first
         self._writing: dict[str, PendingWrite] = {}  # being written now
-        self._barriers: list[_Barrier] = []  # deletes in progress, oldest first
+        self._barriers: list[Barrier] = []  # deletes in progress, oldest first
         self._tasks: dict[str, asyncio.Task[None]] = {}  # one per path being or about to be written
         self._failures: list[tuple[str, Exception]] = []  # not yet reported by a flush
 
@@ -158,7 +146,7 @@ class BackgroundSaver:
         failure stays for ``flush`` to report); saves accepted from then on are held
         back until the block is left, then written as usual.
         """
-        barrier = _Barrier(match, exact)
+        barrier = Barrier(match, exact)
         self._barriers.append(barrier)
         try:
             await self._wait_for(barrier.covers, before=barrier)
@@ -173,9 +161,7 @@ class BackgroundSaver:
             if barrier.held:
                 self._pump()
 
-    async def _wait_for(
-        self, covers: Callable[[str], bool], before: _Barrier | None = None
-    ) -> None:
+    async def _wait_for(self, covers: Callable[[str], bool], before: Barrier | None = None) -> None:
         """Wait for the pending saves of every path ``covers`` accepts (those held by
         barriers older than ``before`` included)."""
         if not any(covers(e.path) for e in self._entries(before)):
@@ -218,12 +204,7 @@ class BackgroundSaver:
 
     def unwritten(self, limit: int) -> list[str]:
         """The session and file of up to ``limit`` pending saves, for reports."""
-        described: list[str] = []
-        for entry in self._entries(None):
-            if len(described) >= limit:
-                break
-            described.append(entry.describe())
-        return described
+        return [entry.describe() for entry in islice(self._entries(None), limit)]
 
     def loop_running_elsewhere(self) -> bool:
         """Whether the saves belong to an event loop that runs (in another thread)."""
@@ -278,7 +259,7 @@ class BackgroundSaver:
     # -- where a state waits ---------------------------------------------------------
 
     def _queue_for(
-        self, path: str, barriers: list[_Barrier] | None = None
+        self, path: str, barriers: list[Barrier] | None = None
     ) -> dict[str, PendingWrite]:
         """The queue a save of ``path`` joins: held by the newest delete covering it."""
         for barrier in reversed(self._barriers if barriers is None else barriers):
@@ -286,7 +267,7 @@ class BackgroundSaver:
                 return barrier.held
         return self._queued
 
-    def _place(self, entry: PendingWrite, barriers: list[_Barrier]) -> None:
+    def _place(self, entry: PendingWrite, barriers: list[Barrier]) -> None:
         """Queue ``entry``, released by a delete, behind ``barriers``; of two states of
         one path the newer is written, the older resolves with it."""
         queue = self._queue_for(entry.path, barriers)
@@ -301,7 +282,7 @@ class BackgroundSaver:
     def _held(self) -> int:
         return sum(len(barrier.held) for barrier in self._barriers)
 
-    def _entries(self, before: _Barrier | None) -> Iterator[PendingWrite]:
+    def _entries(self, before: Barrier | None) -> Iterator[PendingWrite]:
         """Every pending state: being written, queued, then held by deletes older than
         ``before`` (by every delete if None)."""
         yield from self._writing.values()

@@ -5,17 +5,19 @@ that every handle of that path shares: a newer state replacing a waiting one cos
 small handle and an update of two fields, never a pass over the older handles (40,000
 saves to one session are accepted in linear time). A write that gives way to a newer
 one of the same path (its write was cancelled, or a delete held it back) *forwards*
-to it: its handles then resolve with the newer write.
+to it: its handles then resolve with the newer write. A :class:`Barrier` is a delete
+in progress, which holds back the saves accepted after it began.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-__all__ = ["PendingWrite", "SaveHandle", "Write"]
+__all__ = ["Barrier", "PendingWrite", "SaveHandle", "Write"]
 
 Write = Callable[[], Awaitable[str]]
 """Performs one store and returns the new version; called when the write starts."""
@@ -70,6 +72,19 @@ class PendingWrite:
 
     def describe(self) -> str:
         return f"session {self.session_id!r} file {self.filename!r}"
+
+
+@dataclass(eq=False)
+class Barrier:
+    """A delete in progress: the file (``exact``) or folder prefix it covers, and the
+    saves of covered paths accepted since it began, held until it is done."""
+
+    match: str
+    exact: bool
+    held: dict[str, PendingWrite] = field(default_factory=dict)
+
+    def covers(self, path: str) -> bool:
+        return path == self.match if self.exact else path.startswith(self.match)
 
 
 def _copy_outcome(target: asyncio.Future[str], source: asyncio.Future[str]) -> None:
