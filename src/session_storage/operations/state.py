@@ -122,8 +122,10 @@ def store_nowait(
     accepted; a waiting state is replaced by a newer one (the older handle resolves
     with it). ``await handle`` gives the version written or raises the write's error;
     ``flush()`` (and ``aclose()``) waits for every save and raises any that failed.
-    Direct calls do not wait for pending saves of the same file. Needs a running event
-    loop; see :mod:`session_storage.concurrency.background`.
+    Direct calls do not wait for pending saves of the same file; deletes do (see
+    :func:`session_storage.operations.files.superseding`). With ``max_pending`` saves
+    already pending, raises TooManyPendingSavesError and queues nothing. Needs a
+    running event loop; see :mod:`session_storage.concurrency.background`.
     """
     ref = scope.file(session_id, filename)
     _, data = _encode(scope, ref, state)
