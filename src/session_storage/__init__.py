@@ -6,6 +6,7 @@ from .adapter import DEFAULT_SESSION_BUCKET, SessionStorageAdapter, get_default_
 from .admin.rekey import RekeyResult, rekey
 from .admin.transfer import CopyProgress, CopyResult, copy_sessions
 from .concurrency.background import SaveHandle
+from .concurrency.exit_budget import set_exit_timeout
 from .core.document import METADATA_KEY
 from .core.errors import (
     BackendError,
@@ -26,6 +27,7 @@ from .core.errors import (
     SessionStorageError,
     StorageNotFoundError,
     StorageTimeoutError,
+    TooManyPendingSavesError,
     UnsafePathError,
 )
 from .core.versions import VersionedBytes, VersionedState
@@ -65,12 +67,14 @@ __all__ = [
     "StorageSettings",
     "StorageTimeoutError",
     "SyncSessionStorage",
+    "TooManyPendingSavesError",
     "UnsafePathError",
     "VersionedBytes",
     "VersionedState",
     "copy_sessions",
     "get_default_storage_adapter",
     "rekey",
+    "set_exit_timeout",
 ]
 
 __version__ = "0.1.0"

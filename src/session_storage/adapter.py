@@ -8,7 +8,7 @@ from typing import Any
 
 from .backends.registry import DEFAULT_ENGINE
 from .codecs.compression import Compression
-from .concurrency.background import DEFAULT_CONCURRENCY
+from .concurrency.background import DEFAULT_CONCURRENCY, DEFAULT_MAX_PENDING
 from .concurrency.deadlines import DEFAULT_TIMEOUT
 from .core.arguments import invalid
 from .settings import DEFAULT_BUCKET, DEFAULT_ROOT, backend_url, options_from_env
@@ -43,6 +43,7 @@ class SessionStorageAdapter(SessionStorage):
         url: str | os.PathLike[str] | None = None,
         storage_options: Mapping[str, Any] | None = None,
         background_concurrency: int = DEFAULT_CONCURRENCY,
+        max_pending: int = DEFAULT_MAX_PENDING,
         max_concurrency: int | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         engine: str = DEFAULT_ENGINE,
@@ -60,6 +61,7 @@ class SessionStorageAdapter(SessionStorage):
             url,
             options_from_env(env) if storage_options is None else storage_options,
             background_concurrency=background_concurrency,
+            max_pending=max_pending,
             max_concurrency=max_concurrency,
             timeout=timeout,
             engine=engine,

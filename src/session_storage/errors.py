@@ -24,6 +24,7 @@ from .core.errors import (
     SessionStorageError,
     StorageNotFoundError,
     StorageTimeoutError,
+    TooManyPendingSavesError,
     UnsafePathError,
     translate,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "SessionStorageError",
     "StorageNotFoundError",
     "StorageTimeoutError",
+    "TooManyPendingSavesError",
     "UnsafePathError",
     "translate",
 ]

@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from .backends.registry import DEFAULT_ENGINE
 from .codecs.compression import Compression
-from .concurrency.background import DEFAULT_CONCURRENCY, SaveHandle
+from .concurrency.background import DEFAULT_CONCURRENCY, DEFAULT_MAX_PENDING, SaveHandle
 from .concurrency.deadlines import DEFAULT_TIMEOUT
 from .core.arguments import check_instance, check_mapping, check_url
 from .core.redaction import redact_url
@@ -48,7 +48,9 @@ class SessionStorage:
     ``engine`` (``"fsspec"`` or ``"obstore"``), ``encryption_keys`` and ``compression``
     are as in :class:`~.settings.StorageSettings`; a bad one raises ConfigurationError.
     ``max_concurrency`` bounds the operations of one batch call; ``background_concurrency``
-    the background saves in flight of this storage and its narrowed views together.
+    the background saves in flight of this storage and its narrowed views together, and
+    ``max_pending`` (10,000) those accepted and not yet written: past it
+    ``store_session_nowait`` raises TooManyPendingSavesError.
 
     No I/O here: the filesystem opens in the running event loop on first use and is
     released by :meth:`aclose` or by leaving ``async with``. One storage serves many
@@ -65,6 +67,7 @@ class SessionStorage:
         storage_options: Mapping[str, Any] | None = None,
         *,
         background_concurrency: int = DEFAULT_CONCURRENCY,
+        max_pending: int = DEFAULT_MAX_PENDING,
         max_concurrency: int | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         engine: str = DEFAULT_ENGINE,
@@ -85,6 +88,7 @@ class SessionStorage:
             timeout=settings.timeout,
             max_concurrency=max_concurrency,
             background_concurrency=background_concurrency,
+            max_pending=max_pending,
             label=f"{type(self).__name__}({redact_url(driver.url(driver.root))!r})",
         )
         self._attach(Scope(shared, driver.root), settings, owner=True)

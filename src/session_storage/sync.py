@@ -20,7 +20,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .backends.registry import DEFAULT_ENGINE
 from .codecs.compression import Compression
-from .concurrency.background import DEFAULT_CONCURRENCY, SaveHandle
+from .concurrency.background import DEFAULT_CONCURRENCY, DEFAULT_MAX_PENDING, SaveHandle
 from .concurrency.deadlines import DEFAULT_TIMEOUT
 from .concurrency.loop_thread import LoopThread
 from .core.arguments import check_instance, invalid
@@ -76,6 +76,7 @@ class SyncSessionStorage:
         storage_options: Mapping[str, Any] | None = None,
         *,
         background_concurrency: int = DEFAULT_CONCURRENCY,
+        max_pending: int = DEFAULT_MAX_PENDING,
         max_concurrency: int | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         engine: str = DEFAULT_ENGINE,
@@ -88,6 +89,7 @@ class SyncSessionStorage:
                 url,
                 storage_options,
                 background_concurrency=background_concurrency,
+                max_pending=max_pending,
                 max_concurrency=max_concurrency,
                 timeout=timeout,
                 engine=engine,

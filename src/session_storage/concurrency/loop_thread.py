@@ -8,7 +8,8 @@ interpreter exit is closed by an ``atexit`` hook, so its final coroutine (flushi
 background saves) runs even in a script that forgot to close. The loop hops to threads
 through a :class:`~session_storage.concurrency.workers.WorkerPool` of its own, which, unlike the
 default executor, still works in ``atexit`` handlers; an error of the final coroutine
-at exit is logged, not printed as an ignored exception.
+at exit is logged, not printed as an ignored exception, and the wait at exit is
+bounded by the exit deadline (:mod:`session_storage.concurrency.exit_budget`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
 from ..core.errors import BackgroundSaveError
+from . import exit_budget
 from .workers import PrivateLoop
 
 __all__ = ["LoopThread"]
@@ -29,6 +32,10 @@ __all__ = ["LoopThread"]
 T = TypeVar("T")
 
 _log = logging.getLogger(__name__)
+
+_STOP_GRACE = 5.0
+"""Seconds a closing thread gets to stop after a timed-out final coroutine (a daemon
+thread: at exit, one still running is left behind)."""
 
 _ITER_BATCH = 256
 """Items fetched per round trip to the loop when iterating an async iterator."""
@@ -84,15 +91,28 @@ class LoopThread:
             if not exhausted and aclose is not None and self.running:
                 self.call(aclose())
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         """Run the final coroutine, stop the loop and join the thread (if started).
 
         The final coroutine's error, if any, is raised after the thread has stopped.
+        With ``timeout``, the final coroutine gets that many seconds: then it is
+        cancelled, TimeoutError is raised, and the thread gets a few seconds more to
+        stop (the tasks still running are cancelled, as ``asyncio.run`` does).
         """
         if not self.running:
             return
         try:
-            self.call(self._final())
+            if timeout is None:
+                self.call(self._final())
+            elif timeout > 0:
+                future = self.submit(self._final())
+                try:
+                    future.result(timeout)
+                except BaseException:  # the deadline, or Ctrl-C
+                    future.cancel()
+                    raise
+            else:
+                raise TimeoutError("no time left to run the final coroutine")
         finally:
             with self._lock:
                 loop, thread = self._loop, self._thread
@@ -100,16 +120,23 @@ class LoopThread:
                 atexit.unregister(self._close_at_exit)
             if loop is not None and thread is not None:
                 loop.call_soon_threadsafe(loop.stop)
-                thread.join()
+                thread.join(None if timeout is None else _STOP_GRACE)
 
     def _close_at_exit(self) -> None:
         # Nobody can catch an error raised here: the interpreter would print it as an
         # ignored exception and exit 0. Log each failed save with its session and file.
+        # The exit budget bounds the wait; what is left unwritten stays with its saver
+        # and the exit drain reports it.
+        exit_budget.begin()
         try:
-            self.close()
+            self.close(exit_budget.remaining())
         except BackgroundSaveError as exc:
             for failure in exc.failures:
                 _log.error("background save failed at interpreter exit: %s", failure)
+        except (TimeoutError, FutureTimeout):  # distinct classes before Python 3.11
+            pass  # the exit drain, which runs next, reports the saves left
+        except KeyboardInterrupt:
+            exit_budget.interrupt()
         except Exception:  # noqa: BLE001 - the last chance to say it: log, never raise
             _log.exception("closing %s at interpreter exit failed", self._name)
 

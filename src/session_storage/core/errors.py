@@ -37,6 +37,7 @@ __all__ = [
     "SessionStorageError",
     "StorageNotFoundError",
     "StorageTimeoutError",
+    "TooManyPendingSavesError",
     "UnsafePathError",
     "describe",
     "failure",
@@ -256,6 +257,15 @@ class BackgroundSaveError(SessionStorageError, OSError):
             url=single.url if single else None,
         )
         self.failures = tuple(failures)
+
+
+class TooManyPendingSavesError(SessionStorageError):
+    """``store_session_nowait`` refused a save: the storage already holds ``max_pending``
+    background saves not yet written (its backend is slow or down).
+
+    Nothing was queued; the handles of the saves already accepted are unaffected. Wait
+    for them (``await storage.flush()``), or store this state directly.
+    """
 
 
 _KIND_TO_CLASS: dict[ErrorKind, type[SessionStorageError]] = {

@@ -26,6 +26,7 @@ __all__ = [
     "metadata_of",
     "prepare_delete",
     "store_bytes",
+    "superseding",
 ]
 
 
@@ -101,14 +102,30 @@ def prepare_delete(
     returned call performs it and says whether anything existed.
 
     Deleting what is missing never raises. Object stores delete a whole session with
-    one LIST and one batched delete per 1000 files.
+    one LIST and one batched delete per 1000 files. Background saves of what is
+    deleted that were accepted before the call land first, so the delete supersedes
+    them (see :func:`superseding`); saves accepted while it runs land after it.
     """
     folder = scope.folder(session_id)
     delete: Callable[[], Awaitable[bool]]
     if filename is None:
         delete = partial(scope.delete_tree, folder, "delete")
+        match, exact = folder.path + "/", False
     else:
-        delete = partial(scope.delete_file, scope.file(session_id, filename), "delete")
+        ref = scope.file(session_id, filename)
+        delete = partial(scope.delete_file, ref, "delete")
+        match, exact = ref.path, True
     # Event streams of the session may shrink: their next index is no longer known.
     scope.shared.event_logs.forget(folder.path)
-    return delete
+    return partial(superseding, scope, match, exact, delete)
+
+
+async def superseding(
+    scope: Scope, match: str, exact: bool, delete: Callable[[], Awaitable[bool]]
+) -> bool:
+    """Run ``delete`` (of the file ``match``, or if not ``exact`` of everything below the
+    folder ``match``) after every background save of it accepted before this call, and
+    before those accepted while it runs: a delete is never undone by an earlier save.
+    """
+    async with scope.shared.saver.superseding(match, exact=exact):
+        return await delete()

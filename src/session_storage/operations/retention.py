@@ -7,7 +7,9 @@ its files is now at or past the cutoff: a session written while retention ran
 survives. What remains is the gap between that second look and the delete (one LIST
 and one batched delete on S3, a directory scan on disk): a file written inside it is
 deleted with its session. Object stores offer no delete conditioned on a time, so
-this is the narrowest the window gets.
+this is the narrowest the window gets. Background saves accepted before the call
+land before the scan; one of an expired session accepted during it lands before that
+session's second look, and so keeps it.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ async def delete_older_than(
     """
     cutoff = cutoff_for(age, now)
     check_bool("dry_run", dry_run)
+    # Background saves accepted before this call land first and are judged with the
+    # rest; those accepted while it runs land after it (each delete waits for them).
+    async with scope.shared.saver.superseding(scope.root.rstrip("/") + "/", exact=False):
+        pass
     # Local disk: refuse a folder the library did not create; clean crash leftovers.
     sweep = scope.driver.sweep(scope.root, dry_run=dry_run)
     await scope.call(scope.root_ref(), "delete expired sessions in", sweep)
@@ -80,8 +86,11 @@ async def delete_older_than(
 
 
 async def _delete(scope: Scope, ref: FolderRef, cutoff: datetime) -> bool:
-    expired = delete_if_expired(scope, ref.path, cutoff, ref.session_id)
-    return await scope.call(ref, "delete", expired)
+    # Background saves of the session accepted before land first (and then count as
+    # fresh files: the session is kept); none accepted meanwhile is deleted.
+    async with scope.shared.saver.superseding(ref.path + "/", exact=False):
+        expired = delete_if_expired(scope, ref.path, cutoff, ref.session_id)
+        return await scope.call(ref, "delete", expired)
 
 
 def cutoff_for(age: timedelta | float, now: datetime | None = None) -> datetime:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 import anyio
 
-from ..concurrency.background import BackgroundSaver
+from ..concurrency.background import DEFAULT_MAX_PENDING, BackgroundSaver
 from ..concurrency.keyed_locks import KeyedLocks
 from ..concurrency.loop_guard import LoopGuard
 from ..core.arguments import check_int
@@ -107,6 +107,7 @@ class Shared:
         timeout: float | None,
         max_concurrency: int | None,
         background_concurrency: int,
+        max_pending: int = DEFAULT_MAX_PENDING,
         label: str,
     ) -> Shared:
         """Check the concurrency bounds and build the shared parts around ``driver``
@@ -120,7 +121,9 @@ class Shared:
             driver=driver,
             timeout=timeout,
             max_concurrency=driver.default_concurrency if limit is None else limit,
-            saver=BackgroundSaver(background, label=label, release=driver.aclose),
+            saver=BackgroundSaver(
+                background, max_pending=max_pending, label=label, release=driver.aclose
+            ),
             event_logs=EventLogs(driver),
             update_locks=KeyedLocks(),
             loops=LoopGuard(),

@@ -129,10 +129,16 @@ def store_nowait(
     accepted; a waiting state is replaced by a newer one (the older handle resolves
     with it). ``await handle`` gives the version written or raises the write's error;
     ``flush()`` (and ``aclose()``) waits for every save and raises any that failed.
-    Direct calls do not wait for pending saves of the same file. Needs a running event
-    loop; see :mod:`session_storage.concurrency.background`.
+    Direct calls do not wait for pending saves of the same file; deletes do (see
+    :func:`session_storage.operations.files.superseding`). With ``max_pending`` saves
+    already pending, raises TooManyPendingSavesError and queues nothing. Needs a
+    running event loop; see :mod:`session_storage.concurrency.background`.
     """
-    ref, write = prepare_store(scope, session_id, state, filename)
+    ref = scope.file(session_id, filename)
+    _, data = _encode(scope, ref, state)
+    # A copy of exact size: orjson's output of a small state keeps its 4 KiB working
+    # buffer, and a pending save may wait long (measured 4.7 KiB a save, 1 KiB copied).
+    write = partial(put, scope, ref, bytes(memoryview(data)), JSON)
     return scope.shared.saver.submit(ref.path, write, session_id, filename)
 
 
