@@ -14,6 +14,8 @@ ended (``asyncio.run`` cancels its tasks on exit) are written by the next loop t
 uses the storage, or at interpreter exit (:mod:`session_storage.concurrency.exit_drain`); a warning
 says so when the loop ends. A saver garbage-collected with saves never written warns
 with a ``ResourceWarning``, and failures no flush reported are logged at ERROR then.
+In a forked child the saves accepted before the fork stay the parent's: the child
+forgets them, and their handles fail there (see :meth:`BackgroundSaver.after_fork_in_child`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 from ..core.arguments import check_int
 from ..core.errors import BackgroundSaveError
 from . import exit_drain as shutdown
+from . import fork
 
 __all__ = ["DEFAULT_CONCURRENCY", "BackgroundSaver", "SaveHandle"]
 
@@ -143,6 +146,7 @@ class BackgroundSaver:
         self._writing: dict[str, _Entry] = {}  # being written now
         self._tasks: dict[str, asyncio.Task[None]] = {}  # one per path being or about to be written
         self._failures: list[tuple[str, Exception]] = []  # not yet reported by a flush
+        fork.track(self)
 
     # -- accepting -----------------------------------------------------------------
 
@@ -238,6 +242,18 @@ class BackgroundSaver:
         finally:
             if self._release is not None:
                 await self._release()
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: the parent writes (and reports) what it accepted, so the
+        child forgets it, and a handle of it fails here instead of never resolving."""
+        entries = [*self._queued.values(), *self._writing.values()]
+        self._queued, self._writing, self._tasks, self._failures = {}, {}, {}, []
+        self._loop, self._generation = None, self._generation + 1
+        shutdown.let_go(self)
+        for handle in (h for entry in entries for h in entry.handles):
+            what = f"session {handle.session_id!r} file {handle.filename!r}: its background save"
+            error = fork.parent_owns(what, session_id=handle.session_id, filename=handle.filename)
+            fork.fail_inherited(handle._future, error)
 
     def take_failures(self) -> list[Exception]:
         """Every failure no flush reported yet; they count as reported from now on."""

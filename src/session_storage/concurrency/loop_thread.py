@@ -9,6 +9,12 @@ background saves) runs even in a script that forgot to close. The loop hops to t
 through a :class:`~session_storage.concurrency.workers.WorkerPool` of its own, which, unlike the
 default executor, still works in ``atexit`` handlers; an error of the final coroutine
 at exit is logged, not printed as an ignored exception.
+
+In a child forked from a process whose loop thread was running (see :mod:`.fork`),
+the thread is gone: the child forgets it (the next call starts one of its own), and
+every call the parent had in flight fails at once in the child with a
+SessionStorageError, instead of waiting forever for a loop nothing runs; the parent
+still runs those calls.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from ..core.errors import BackgroundSaveError
+from . import fork
 from .workers import PrivateLoop
 
 __all__ = ["LoopThread"]
@@ -43,6 +50,9 @@ class LoopThread:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        # Futures handed out and not yet done: in a forked child they fail at once.
+        self._pending: set[Future[Any]] = set()
+        fork.track(self)
 
     @property
     def running(self) -> bool:
@@ -61,7 +71,10 @@ class LoopThread:
                     "a SyncSessionStorage was called from inside its own event loop "
                     "(for example from an update function); use the async storage there"
                 )
-            return asyncio.run_coroutine_threadsafe(coro, loop)
+            future = asyncio.run_coroutine_threadsafe(coro, loop)
+            self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+        return future
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the loop and block until it is done; its result or error."""
@@ -101,6 +114,18 @@ class LoopThread:
             if loop is not None and thread is not None:
                 loop.call_soon_threadsafe(loop.stop)
                 thread.join()
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: forget the parent's thread and loop, fail its calls."""
+        self._lock = threading.Lock()  # a thread that is gone here may have held it
+        loop, self._loop, self._thread = self._loop, None, None
+        pending, self._pending = self._pending, set()
+        if loop is None:
+            return
+        atexit.unregister(self._close_at_exit)
+        fork.disown_loop(loop)
+        for future in pending:
+            fork.fail_inherited(future, fork.parent_owns(f"a call on {self._name}"))
 
     def _close_at_exit(self) -> None:
         # Nobody can catch an error raised here: the interpreter would print it as an
