@@ -50,8 +50,9 @@ class LoopThread:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        # Futures handed out and not yet done: in a forked child they fail at once.
-        self._pending: set[Future[Any]] = set()
+        # Futures handed out and not yet done, with what each is for: in a forked
+        # child they fail at once, saying so.
+        self._pending: dict[Future[Any], str | None] = {}
         fork.track(self)
 
     @property
@@ -59,8 +60,11 @@ class LoopThread:
         """Whether the thread has been started and not closed."""
         return self._loop is not None
 
-    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
-        """Schedule ``coro`` on the loop (starting it if needed); a future of its result."""
+    def submit(self, coro: Coroutine[Any, Any, T], what: str | None = None) -> Future[T]:
+        """Schedule ``coro`` on the loop (starting it if needed); a future of its result.
+
+        ``what`` names the call in the error its future gets in a forked child.
+        """
         with self._lock:
             # Scheduling under the lock orders every call before a concurrent close's
             # stop, so a call racing with close is cancelled rather than left hanging.
@@ -72,8 +76,9 @@ class LoopThread:
                     "(for example from an update function); use the async storage there"
                 )
             future = asyncio.run_coroutine_threadsafe(coro, loop)
-            self._pending.add(future)
-        future.add_done_callback(self._pending.discard)
+            pending = self._pending
+            pending[future] = what
+        future.add_done_callback(lambda done: pending.pop(done, None))
         return future
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -119,13 +124,13 @@ class LoopThread:
         """In a forked child: forget the parent's thread and loop, fail its calls."""
         self._lock = threading.Lock()  # a thread that is gone here may have held it
         loop, self._loop, self._thread = self._loop, None, None
-        pending, self._pending = self._pending, set()
+        pending, self._pending = self._pending, {}
         if loop is None:
             return
         atexit.unregister(self._close_at_exit)
         fork.disown_loop(loop)
-        for future in pending:
-            fork.fail_inherited(future, fork.parent_owns(f"a call on {self._name}"))
+        for future, what in list(pending.items()):  # failing one removes it from ``pending``
+            fork.fail_inherited(future, fork.parent_owns(what or f"a call on {self._name}"))
 
     def _close_at_exit(self) -> None:
         # Nobody can catch an error raised here: the interpreter would print it as an
