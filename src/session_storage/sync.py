@@ -252,7 +252,8 @@ class SyncSessionStorage:
             return self._storage.store_session_nowait(session_id, state, filename)
 
         handle = self._runner.call(accept())
-        return self._runner.submit(_outcome(handle))
+        what = f"session {session_id!r} file {filename!r}: its background save"
+        return self._runner.submit(_outcome(handle), what)
 
     # -- everything else: one line per async method ----------------------------------
 

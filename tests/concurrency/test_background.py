@@ -302,14 +302,16 @@ def test_concurrency_must_be_positive() -> None:
 
 
 def _accept_and_flush(saves: int) -> float:
-    """Seconds to accept ``saves`` saves of one session on memory:// and flush them."""
+    """CPU seconds of this process to accept ``saves`` saves of one session on
+    memory:// and flush them (CPU time, not wall time: other processes on a busy
+    machine do not count)."""
 
     async def run() -> float:
         storage = SessionStorage(f"memory://coalesce-{saves}")
-        started = time.perf_counter()
+        started = time.process_time()
         handles = [storage.store_session_nowait("one", {"i": i}) for i in range(saves)]
         await storage.flush()
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         assert [h.superseded for h in handles[-2:]] == [True, False]
         assert handles[0].result() == handles[-1].result()
         assert (await storage.load_session("one") or {})["i"] == saves - 1
@@ -328,5 +330,6 @@ def test_coalescing_costs_constant_time_per_save() -> None:
         f"\nsaves to one session accepted and flushed: 5,000 in {small:.3f} s, "
         f"40,000 in {large:.3f} s"
     )
-    assert large < 8 * small + 0.5  # linear, with room for a busy machine
+    # Linear, with room for a busy machine; quadratic coalescing took 30 s here.
+    assert large < 8 * small + 2.0
     assert large < 15.0

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from ..concurrency import fork
 from ..concurrency.bounded import run_bounded
 from ..core.errors import ConfigurationError, ErrorKind, classify_builtin
 from .registry import Backend
@@ -109,6 +110,7 @@ class Driver(ABC):
         self._check_options()
         self._fs: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        fork.track(self)
 
     def _check_options(self) -> None:
         """Raise ConfigurationError naming an option not in :attr:`accepted_options`."""
@@ -201,6 +203,24 @@ class Driver(ABC):
             self._retire(fs, loop)
             return
         await self._close(fs)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: drop the filesystem opened in the parent.
+
+        Its connections are the parent's (a request sent on one here would mix with
+        the parent's on the same socket) and its event loop runs there, not here; the
+        next call opens a new one, as after :meth:`aclose`. The child's copies of the
+        sockets are closed, which leaves the parent's open. A filesystem with no
+        connections (local, memory: its store lives in it) stays as it is.
+        """
+        if not self.loop_bound:
+            return
+        fs, self._fs = self._fs, None
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            fork.disown_loop(loop)  # first: closing the sockets must not touch its selector
+        if fs is not None and (loop is None or loop.is_closed()):
+            self._abandon(fs)
 
     def __del__(self) -> None:
         # Like aiohttp's "Unclosed client session": a network filesystem was opened and

@@ -18,10 +18,11 @@ The states arrive already encoded: a bad state raised in the caller and nothing 
 queued. A failed write is recorded on its handles and kept until a ``flush`` reports
 it. Nothing here is bound to one event loop for good: saves left over when a loop
 ended (``asyncio.run`` cancels its tasks on exit) are written by the next loop that
-uses the storage, or at interpreter exit (:mod:`session_storage.concurrency.exit_drain`);
-a warning says so when the loop ends. A saver garbage-collected with saves never
-written warns with a ``ResourceWarning``, and failures no flush reported are logged at
-ERROR then.
+uses the storage, or at interpreter exit (:mod:`session_storage.concurrency.exit_drain`); a warning
+says so when the loop ends. A saver garbage-collected with saves never written warns
+with a ``ResourceWarning``, and failures no flush reported are logged at ERROR then.
+In a forked child the saves accepted before the fork stay the parent's: the child
+forgets them, and their handles fail there (see :meth:`BackgroundSaver.after_fork_in_child`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from itertools import islice
 
 from ..core.arguments import check_int
 from ..core.errors import BackgroundSaveError, TooManyPendingSavesError
-from . import exit_budget
+from . import exit_budget, fork
 from . import exit_drain as shutdown
 from .save_handle import Barrier, PendingWrite, SaveHandle, Write
 
@@ -83,6 +84,7 @@ class BackgroundSaver:
         self._barriers: list[Barrier] = []  # deletes in progress, oldest first
         self._tasks: dict[str, asyncio.Task[None]] = {}  # one per path being or about to be written
         self._failures: list[tuple[str, Exception]] = []  # not yet reported by a flush
+        fork.track(self)
 
     # -- accepting -----------------------------------------------------------------
 
@@ -221,6 +223,23 @@ class BackgroundSaver:
         finally:
             if self._release is not None:
                 await self._release()
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: the parent writes (and reports) what it accepted, so the
+        child forgets it, and a handle of it fails here instead of never resolving."""
+        held = (write for barrier in self._barriers for write in barrier.held.values())
+        writes = [*self._queued.values(), *self._writing.values(), *held]
+        self._queued, self._writing, self._tasks, self._failures = {}, {}, {}, []
+        self._barriers = []
+        self._loop, self._generation = None, self._generation + 1
+        shutdown.let_go(self)
+        for write in writes:  # handles of one write share its future
+            error = fork.parent_owns(
+                f"{write.describe()}: its background save",
+                session_id=write.session_id,
+                filename=write.filename,
+            )
+            fork.fail_inherited(write.future, error)
 
     def take_failures(self) -> list[Exception]:
         """Every failure no flush reported yet; they count as reported from now on."""

@@ -3,7 +3,8 @@
 Conditional writes make concurrent writers safe, not cheap: each lost race costs a
 request. Tasks that share a storage object can see each other coming, so they queue
 per file (or per event stream) instead, and only writers in other processes or
-storage objects still race.
+storage objects still race. A forked child starts with no locks held: the parent's
+holders run in the parent.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
+
+from . import fork
 
 __all__ = ["KeyedLocks"]
 
@@ -25,6 +28,12 @@ class KeyedLocks:
 
     def __init__(self) -> None:
         self._locks: dict[tuple[int, Hashable], tuple[asyncio.Lock, int]] = {}
+        fork.track(self)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: no task of the parent can release its locks here, and a
+        new loop could reuse the id of a parent's loop in the keys."""
+        self._locks = {}
 
     @asynccontextmanager
     async def hold(self, key: Hashable) -> AsyncIterator[None]:

@@ -7,13 +7,16 @@ twice), but if two loops in two threads use one storage at the same moment, each
 switch closes the connections the other is still using, and the caller sees an
 unrelated client error. :class:`LoopGuard` tells the two cases apart: it counts the
 operations in flight and refuses an operation from a second loop while the first
-loop still runs one.
+loop still runs one. In a forked child the parent's operations do not exist: the
+count starts afresh there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+
+from . import fork
 
 __all__ = ["LoopGuard"]
 
@@ -25,6 +28,7 @@ class LoopGuard:
         self._lock = threading.Lock()  # loops in other threads update the count too
         self._loop: asyncio.AbstractEventLoop | None = None
         self._in_flight = 0
+        fork.track(self)
 
     def enter(self) -> bool:
         """Count an operation of the running loop; False if another loop that is still
@@ -44,3 +48,9 @@ class LoopGuard:
         """Uncount an operation that :meth:`enter` counted."""
         with self._lock:
             self._in_flight = max(0, self._in_flight - 1)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: the parent's operations run there, not here."""
+        self._lock = threading.Lock()  # a thread that is gone here may have held it
+        self._loop = None
+        self._in_flight = 0

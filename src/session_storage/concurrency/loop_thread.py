@@ -10,6 +10,12 @@ through a :class:`~session_storage.concurrency.workers.WorkerPool` of its own, w
 default executor, still works in ``atexit`` handlers; an error of the final coroutine
 at exit is logged, not printed as an ignored exception, and the wait at exit is
 bounded by the exit deadline (:mod:`session_storage.concurrency.exit_budget`).
+
+In a child forked from a process whose loop thread was running (see :mod:`.fork`),
+the thread is gone: the child forgets it (the next call starts one of its own), and
+every call the parent had in flight fails at once in the child with a
+SessionStorageError, instead of waiting forever for a loop nothing runs; the parent
+still runs those calls.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
 from ..core.errors import BackgroundSaveError
-from . import exit_budget
+from . import exit_budget, fork
 from .workers import PrivateLoop
 
 __all__ = ["LoopThread"]
@@ -50,14 +56,21 @@ class LoopThread:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        # Futures handed out and not yet done, with what each is for: in a forked
+        # child they fail at once, saying so.
+        self._pending: dict[Future[Any], str | None] = {}
+        fork.track(self)
 
     @property
     def running(self) -> bool:
         """Whether the thread has been started and not closed."""
         return self._loop is not None
 
-    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
-        """Schedule ``coro`` on the loop (starting it if needed); a future of its result."""
+    def submit(self, coro: Coroutine[Any, Any, T], what: str | None = None) -> Future[T]:
+        """Schedule ``coro`` on the loop (starting it if needed); a future of its result.
+
+        ``what`` names the call in the error its future gets in a forked child.
+        """
         with self._lock:
             # Scheduling under the lock orders every call before a concurrent close's
             # stop, so a call racing with close is cancelled rather than left hanging.
@@ -68,7 +81,11 @@ class LoopThread:
                     "a SyncSessionStorage was called from inside its own event loop "
                     "(for example from an update function); use the async storage there"
                 )
-            return asyncio.run_coroutine_threadsafe(coro, loop)
+            future = asyncio.run_coroutine_threadsafe(coro, loop)
+            pending = self._pending
+            pending[future] = what
+        future.add_done_callback(lambda done: pending.pop(done, None))
+        return future
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the loop and block until it is done; its result or error."""
@@ -121,6 +138,18 @@ class LoopThread:
             if loop is not None and thread is not None:
                 loop.call_soon_threadsafe(loop.stop)
                 thread.join(None if timeout is None else _STOP_GRACE)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: forget the parent's thread and loop, fail its calls."""
+        self._lock = threading.Lock()  # a thread that is gone here may have held it
+        loop, self._loop, self._thread = self._loop, None, None
+        pending, self._pending = self._pending, {}
+        if loop is None:
+            return
+        atexit.unregister(self._close_at_exit)
+        fork.disown_loop(loop)
+        for future, what in list(pending.items()):  # failing one removes it from ``pending``
+            fork.fail_inherited(future, fork.parent_owns(what or f"a call on {self._name}"))
 
     def _close_at_exit(self) -> None:
         # Nobody can catch an error raised here: the interpreter would print it as an

@@ -23,6 +23,7 @@ from ..base import PAGE_SIZE, ObjectInfo, after_folder
 from ..object_store import ListPage, ListQuery, ObjectStoreDriver, resend_batch
 from ..registry import AZURE, GCS, S3
 from ..write_ids import WRITE_ID_KEY, WriteCondition
+from . import runtime
 from .config import StoreArgs, azure_args, gcs_args, s3_args
 
 __all__ = ["ObstoreAzureDriver", "ObstoreDriver", "ObstoreGCSDriver", "ObstoreS3Driver"]
@@ -97,6 +98,7 @@ class ObstoreDriver(ObjectStoreDriver):
     def _gate(self) -> asyncio.Semaphore:
         """The bound on requests in flight, of the running loop (a semaphore belongs to
         one loop, and one storage may serve several in turn)."""
+        runtime.starting()  # a request follows: obstore's runtime runs in this process
         loop = asyncio.get_running_loop()
         gate = self._gates.get(loop)
         if gate is None:
@@ -129,6 +131,7 @@ class ObstoreDriver(ObjectStoreDriver):
 
     def _store(self, bucket: str) -> Any:
         """The obstore store of ``bucket``, built on first use (no I/O)."""
+        runtime.check(self.name, self.url(self.root))  # every request asks for its store
         store = self._stores.get(bucket)
         if store is None:
             cls = self._store_class(self._obs)
