@@ -55,6 +55,7 @@ def _s3_client(endpoint: str) -> Any:
     """One boto3 client per moto server (building one takes ~50 ms; they are
     thread-safe)."""
     import boto3
+    from botocore.config import Config
 
     return boto3.client(
         "s3",
@@ -62,6 +63,8 @@ def _s3_client(endpoint: str) -> Any:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
         region_name="us-east-1",
+        # A teardown that cannot delete gives up quickly rather than retrying.
+        config=Config(connect_timeout=10, read_timeout=30, retries={"max_attempts": 2}),
     )
 
 
@@ -135,7 +138,7 @@ def delete_gcs_bucket(endpoint: str, bucket: str) -> None:
     has no bulk delete: one DELETE per object, on one kept-alive connection.
     """
     url = urllib.parse.urlsplit(endpoint)
-    connection = http.client.HTTPConnection(url.netloc, timeout=30)
+    connection = http.client.HTTPConnection(url.netloc, timeout=10)
     base = f"{url.path.rstrip('/')}/storage/v1/b/{bucket}"
 
     def call(method: str, path: str) -> tuple[int, bytes]:
@@ -181,11 +184,17 @@ def new_azure_container(connection_string: str) -> str:
 
 
 def delete_azure_container(connection_string: str, container: str) -> None:
-    """Delete ``container`` with its blobs from Azurite (one request); best effort."""
+    """Delete ``container`` with its blobs from Azurite (one request); best effort.
+
+    One attempt with short timeouts: the SDK's default retries on a busy Azurite held a
+    teardown for minutes.
+    """
     from azure.storage.blob import BlobServiceClient
 
     with (
         contextlib.suppress(Exception),
-        BlobServiceClient.from_connection_string(connection_string) as service,
+        BlobServiceClient.from_connection_string(
+            connection_string, retry_total=0, connection_timeout=5, read_timeout=10
+        ) as service,
     ):
         service.delete_container(container)

@@ -5,7 +5,7 @@ one per call, and records the input of every call, so a test can see what histor
 the runner handed the model. :func:`conversation` is the script of a two-turn chat
 whose first turn calls a tool.
 
-Run as ``python -m tests.openai_agents_model URL SESSION TURN`` it plays one turn of
+Run as ``python -m tests.support.openai_agents_model URL SESSION TURN`` it plays one turn of
 that chat against a storage at URL (S3 endpoint in ``AWS_ENDPOINT_URL``) in a process
 of its own, and prints what the model was given and what the session holds, as JSON.
 """
