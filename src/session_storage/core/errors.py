@@ -17,6 +17,10 @@ from typing import Generic, Literal, TypeVar
 
 from .redaction import redact_text, redact_url
 
+# The error classes, which the package itself re-exports (``from session_storage
+# import ConflictError``); :mod:`session_storage.errors` adds ErrorKind and translate.
+# Both take this list rather than repeat it. The helpers below the classes (describe,
+# failure, ...) are the library's own and are imported by name.
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
@@ -26,7 +30,6 @@ __all__ = [
     "ConflictError",
     "CorruptDataError",
     "EncryptionKeyError",
-    "ErrorKind",
     "ForeignRootError",
     "InvalidArgumentError",
     "InvalidKeyError",
@@ -38,9 +41,6 @@ __all__ = [
     "StorageNotFoundError",
     "StorageTimeoutError",
     "UnsafePathError",
-    "describe",
-    "failure",
-    "translate",
 ]
 
 ErrorKind = Literal[
