@@ -12,7 +12,9 @@ A missing session or file is never an error: loads return ``None`` and deletes `
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Mapping, Sequence
+from types import ModuleType
 from typing import Generic, Literal, TypeVar
 
 from .redaction import redact_text, redact_url
@@ -132,6 +134,16 @@ class EncryptionKeyError(ConfigurationError):
 
 class MissingDependencyError(SessionStorageError, ImportError):
     """The extra that a backend needs is not installed."""
+
+
+def import_optional(module: str, missing: str, *, backend: str | None = None) -> ModuleType:
+    """Import ``module``, a dependency the library needs only for some features; if it
+    is not installed, MissingDependencyError with the message ``missing`` (which says
+    what to install), the ImportError chained."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(missing, backend=backend) from exc
 
 
 class StorageNotFoundError(SessionStorageError, FileNotFoundError):

@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ...core.errors import ConfigurationError, ErrorKind, MissingDependencyError, classify_builtin
+from ...core.errors import ConfigurationError, ErrorKind, classify_builtin, import_optional
 from ..base import PAGE_SIZE, ObjectInfo, after_folder
 from ..object_store import ListPage, ListQuery, ObjectStoreDriver, resend_batch
 from ..registry import AZURE, GCS, S3
@@ -52,13 +52,9 @@ _UNREACHABLE_TEXT = (
 
 
 def _obstore() -> Any:
-    try:
-        import obstore
-    except ImportError as exc:
-        raise MissingDependencyError(
-            'the obstore engine needs obstore: pip install "session-storage[obstore]"'
-        ) from exc
-    return obstore
+    return import_optional(
+        "obstore", 'the obstore engine needs obstore: pip install "session-storage[obstore]"'
+    )
 
 
 def start_below(key: str) -> str:
