@@ -370,7 +370,7 @@ async def test_two_workers_popping_never_both_get_an_item(
 
 def play_turn_in_new_process(url: str, turn: int, env: dict[str, str]) -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-m", "tests.openai_agents_model", url, "chat-9", str(turn)],
+        [sys.executable, "-m", "tests.support.openai_agents_model", url, "chat-9", str(turn)],
         capture_output=True,
         text=True,
         timeout=120,
