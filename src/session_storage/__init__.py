@@ -8,67 +8,31 @@ from .admin.transfer import CopyProgress, CopyResult, copy_sessions
 from .concurrency.background import SaveHandle
 from .concurrency.exit_budget import set_exit_timeout
 from .core.document import METADATA_KEY
-from .core.errors import (
-    BackendError,
-    BackendUnavailableError,
-    BackgroundSaveError,
-    BatchError,
-    ConfigurationError,
-    ConflictError,
-    CorruptDataError,
-    EncryptionKeyError,
-    ForeignRootError,
-    InvalidArgumentError,
-    InvalidKeyError,
-    MissingDependencyError,
-    NotSupportedError,
-    PermissionDeniedError,
-    SerializationError,
-    SessionStorageError,
-    StorageNotFoundError,
-    StorageTimeoutError,
-    TooManyPendingSavesError,
-    UnsafePathError,
-)
+from .core.errors import *  # noqa: F403
+from .core.errors import __all__ as __all__
 from .core.versions import VersionedBytes, VersionedState
 from .operations.events import EventRecord
 from .settings import StorageSettings
 from .storage import DEFAULT_FILENAME, SessionStorage
 from .sync import SyncSessionStorage
 
+# The error classes are listed once, in core.errors.__all__: the star import takes them,
+# and importing that list as ``__all__`` makes mypy treat each one as re-exported from
+# here (a list built at run time alone would hide them from type checkers).
 __all__ = [
+    *__all__,
     "DEFAULT_FILENAME",
     "DEFAULT_SESSION_BUCKET",
     "METADATA_KEY",
-    "BackendError",
-    "BackendUnavailableError",
-    "BackgroundSaveError",
-    "BatchError",
-    "ConfigurationError",
-    "ConflictError",
     "CopyProgress",
     "CopyResult",
-    "CorruptDataError",
-    "EncryptionKeyError",
     "EventRecord",
-    "ForeignRootError",
-    "InvalidArgumentError",
-    "InvalidKeyError",
-    "MissingDependencyError",
-    "NotSupportedError",
-    "PermissionDeniedError",
     "RekeyResult",
     "SaveHandle",
-    "SerializationError",
     "SessionStorage",
     "SessionStorageAdapter",
-    "SessionStorageError",
-    "StorageNotFoundError",
     "StorageSettings",
-    "StorageTimeoutError",
     "SyncSessionStorage",
-    "TooManyPendingSavesError",
-    "UnsafePathError",
     "VersionedBytes",
     "VersionedState",
     "copy_sessions",

@@ -5,20 +5,7 @@ Defined in :mod:`session_storage.core.keys`; this is the import path README docu
 
 from __future__ import annotations
 
-from .core.keys import (
-    decode_filename,
-    decode_segment,
-    encode_filename,
-    encode_segment,
-    join,
-    session_sort_key,
-)
-
-__all__ = [
-    "decode_filename",
-    "decode_segment",
-    "encode_filename",
-    "encode_segment",
-    "join",
-    "session_sort_key",
-]
+# Every name of core.keys.__all__; importing that list as ``__all__`` makes mypy treat
+# each of them as re-exported from here.
+from .core.keys import *  # noqa: F403
+from .core.keys import __all__ as __all__

@@ -5,18 +5,7 @@ documents (``session_storage.redaction.redact_url``)."""
 
 from __future__ import annotations
 
-from .core.redaction import (
-    MASK,
-    is_secret_name,
-    redact_text,
-    redact_url,
-    split_userinfo,
-)
-
-__all__ = [
-    "MASK",
-    "is_secret_name",
-    "redact_text",
-    "redact_url",
-    "split_userinfo",
-]
+# Every name of core.redaction.__all__; importing that list as ``__all__`` makes mypy
+# treat each of them as re-exported from here.
+from .core.redaction import *  # noqa: F403
+from .core.redaction import __all__ as __all__

@@ -364,3 +364,16 @@ def test_codecs_from_the_environment() -> None:
     assert secret not in str(info.value)
     with pytest.raises(ConfigurationError, match="must be a JSON object"):
         StorageSettings.from_env({"SESSION_STORAGE_ENCRYPTION_KEYS": f'["{secret}"]'})
+
+
+def test_missing_cryptography_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from session_storage import MissingDependencyError
+    from session_storage.codecs.encryption import Keyring
+
+    # An import of the module that holds AESGCM now fails.
+    monkeypatch.setitem(sys.modules, "cryptography.hazmat.primitives.ciphers.aead", None)
+    with pytest.raises(MissingDependencyError, match=r"session-storage\[encryption\]") as info:
+        Keyring({"k1": OLD}).cipher("k1")
+    assert isinstance(info.value.__cause__, ImportError)

@@ -89,3 +89,33 @@ async def test_a_failure_inside_a_task_group_is_reported_as_itself() -> None:
     assert "bucket 'b' does not exist" in str(info.value) and "'s'" in str(info.value)
     assert isinstance(getattr(info.value.__cause__, "exceptions", None), tuple)  # the group
     assert errors.innermost(ValueError("x")).args == ("x",)
+
+
+def test_the_public_modules_re_export_the_core_names_and_no_others() -> None:
+    import session_storage
+    import session_storage.errors
+    import session_storage.keys
+    import session_storage.redaction
+    from session_storage.core import keys, redaction
+
+    classes = [
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type)
+        and value.__module__ == errors.__name__
+        and issubclass(value, errors.SessionStorageError)
+    ]
+    assert sorted(errors.__all__) == sorted(classes)
+    public = [
+        (session_storage.errors, errors, [*classes, "ErrorKind", "translate"]),
+        (session_storage.keys, keys, keys.__all__),
+        (session_storage.redaction, redaction, redaction.__all__),
+    ]
+    for module, core, names in public:
+        assert sorted(module.__all__) == sorted(names), module.__name__
+        for name in names:
+            assert getattr(module, name) is getattr(core, name), name
+    # The package offers the error classes, not the translation helpers.
+    assert set(classes) <= set(session_storage.__all__)
+    assert not {"ErrorKind", "translate", "describe", "failure"} & set(dir(session_storage))
+    assert len(session_storage.__all__) == len(set(session_storage.__all__))

@@ -230,6 +230,10 @@ class FacadeContract(ContractBase):
         with pytest.raises(InvalidArgumentError, match="data must be bytes") as info:
             await storage.store_bytes("abc", "x.txt", "text")  # type: ignore[arg-type]
         assert not isinstance(info.value, InvalidKeyError)
+        error = info.value
+        assert (error.session_id, error.filename) == ("abc", "x.txt")
+        assert error.backend == storage.backend
+        assert str(error).startswith(f"{storage.backend}: cannot store session 'abc' file 'x.txt'")
         assert await raw.files() == []
 
     # -- narrowing -------------------------------------------------------------------

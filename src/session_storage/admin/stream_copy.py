@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..core.errors import ConflictError, CorruptDataError, SessionStorageError, failure
+from ..core.errors import ConflictError, CorruptDataError, Place, SessionStorageError
 from ..core.keys import encode_filename, encode_segment
 from ..events.documents import decode_doc
 from ..events.layout import SEGMENT_SIZE, TAIL_NAME, Link, parse_segment_name
@@ -183,12 +183,5 @@ def _error(
     """A ``cls`` error naming the source backend, the session and the stream."""
     source = copier.source
     url = f"{source.url}/{encode_segment(session_id, 'session id')}/{encode_filename(stream)}"
-    return failure(
-        cls,
-        why,
-        backend=source.backend,
-        action="copy event stream of",
-        session_id=session_id,
-        filename=stream,
-        url=url,
-    )
+    place = Place(source.backend, "copy event stream of", session_id, stream, url)
+    return place.error(cls, why)

@@ -13,9 +13,9 @@ from typing import Any
 from ..core.errors import ErrorKind, classify_builtin
 from .base import PAGE_SIZE, ObjectInfo, key_order
 from .clients import close_aiohttp_session, require
-from .object_store import ListPage, ListQuery, ObjectStoreDriver, resend_batch
+from .object_store import ListPage, ListQuery, ObjectHead, ObjectStoreDriver, resend_batch
 from .registry import AZURE
-from .write_ids import WRITE_ID_KEY, WriteCondition
+from .write_ids import WriteCondition
 
 __all__ = ["AzureDriver"]
 
@@ -150,24 +150,15 @@ class AzureDriver(ObjectStoreDriver):
             raise FileExistsError(f"precondition failed for {path}") from exc
         return str(resp["etag"])
 
-    async def _properties(self, path: str) -> Any:
-        """The BlobProperties of ``path`` (one HEAD), or None if it is missing."""
+    async def _head(self, path: str) -> ObjectHead | None:
+        # One HEAD: the blob's properties.
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return await self._blob(path).get_blob_properties()
+            props = await self._blob(path).get_blob_properties()
         except ResourceNotFoundError:
             return None
-
-    async def _stored_write(self, path: str) -> tuple[str | None, str | None] | None:
-        props = await self._properties(path)
-        if props is None:
-            return None
-        return (props.metadata or {}).get(WRITE_ID_KEY), str(props.etag)
-
-    async def info(self, path: str) -> ObjectInfo | None:
-        props = await self._properties(path)
-        return None if props is None else _object_info(props)
+        return ObjectHead(_object_info(props), props.metadata)
 
     async def _list_page(self, query: ListQuery) -> ListPage:
         from azure.storage.blob.aio import BlobPrefix

@@ -6,11 +6,10 @@ closing an aiohttp session whose event loop is gone.
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 from typing import Any
 
-from ..core.errors import MissingDependencyError
+from ..core.errors import import_optional
 from .registry import Backend
 
 __all__ = ["close_aiohttp_session", "require"]
@@ -21,13 +20,10 @@ def require(module: str, backend: Backend) -> ModuleType:
 
     Raises MissingDependencyError naming the backend's extra if it is not installed.
     """
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        message = f"the {backend.name} backend needs {module}"
-        if backend.extra is not None:
-            message += f': pip install "session-storage[{backend.extra}]"'
-        raise MissingDependencyError(message, backend=backend.name) from exc
+    message = f"the {backend.name} backend needs {module}"
+    if backend.extra is not None:
+        message += f': pip install "session-storage[{backend.extra}]"'
+    return import_optional(module, message, backend=backend.name)
 
 
 def close_aiohttp_session(session: Any) -> None:

@@ -16,9 +16,9 @@ from typing import Any
 from ..core.errors import ErrorKind, classify_builtin
 from .base import ObjectInfo, after_folder
 from .clients import close_aiohttp_session, require
-from .object_store import ListPage, ListQuery, ObjectStoreDriver
+from .object_store import ListPage, ListQuery, ObjectHead, ObjectStoreDriver
 from .registry import GCS
-from .write_ids import WRITE_ID_KEY, WriteCondition
+from .write_ids import WriteCondition
 
 __all__ = ["GCSDriver"]
 
@@ -149,24 +149,14 @@ class GCSDriver(ObjectStoreDriver):
         )
         return str(resp["generation"])
 
-    async def _resource(self, path: str) -> dict[str, Any] | None:
-        """The object resource of ``path`` (its metadata), or None if it is missing."""
+    async def _head(self, path: str) -> ObjectHead | None:
+        # One GET of the object resource (its metadata) from the JSON API.
         bucket, key = self._split(path)
         try:
             obj: dict[str, Any] = await self._call("GET", "b/{}/o/{}", bucket, key, json_out=True)
         except FileNotFoundError:
             return None
-        return obj
-
-    async def _stored_write(self, path: str) -> tuple[str | None, str | None] | None:
-        obj = await self._resource(path)
-        if obj is None:
-            return None
-        return (obj.get("metadata") or {}).get(WRITE_ID_KEY), str(obj["generation"])
-
-    async def info(self, path: str) -> ObjectInfo | None:
-        obj = await self._resource(path)
-        return None if obj is None else _object_info(obj)
+        return ObjectHead(_object_info(obj), obj.get("metadata"))
 
     async def _list_page(self, query: ListQuery) -> ListPage:
         params: dict[str, Any] = {"prefix": query.prefix, "maxResults": query.max_keys}

@@ -7,8 +7,9 @@ base holds all of that once, and the write-id check of a conditional put after a
 reply (see :mod:`.write_ids`); a driver supplies only what its API spells differently:
 one listing request (:meth:`ObjectStoreDriver._list_page`), one batched delete
 (:meth:`ObjectStoreDriver._delete_batch`), one put (:meth:`ObjectStoreDriver._put`)
-and the write id stored with an object (:meth:`ObjectStoreDriver._stored_write`), and
-its own get, info, delete of one file, error classification and client lifecycle.
+and one metadata request (:meth:`ObjectStoreDriver._head`, which serves both ``info``
+and the write-id check), and its own get, delete of one file, error classification
+and client lifecycle.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import random
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
 from ..concurrency.bounded import run_bounded
 from .base import PAGE_SIZE, Driver, ObjectInfo
-from .write_ids import WriteCondition
+from .write_ids import WRITE_ID_KEY, WriteCondition
 
 T = TypeVar("T")
 
@@ -46,7 +47,7 @@ async def resend_batch(send: Callable[[], Awaitable[T]], lost: Callable[[Excepti
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
-__all__ = ["ListPage", "ListQuery", "ObjectStoreDriver"]
+__all__ = ["ListPage", "ListQuery", "ObjectHead", "ObjectStoreDriver"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,15 @@ class ListPage:
     """Key and metadata of each object found (in a delimiter listing: loose ones)."""
     token: str | None
     """What asks for the next page; None after the last one."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectHead:
+    """What one metadata request says about a stored object."""
+
+    info: ObjectInfo
+    metadata: Mapping[str, str] | None
+    """Its user metadata, where a conditional write leaves its write id; None if none."""
 
 
 class ObjectStoreDriver(Driver):
@@ -135,9 +145,9 @@ class ObjectStoreDriver(Driver):
         """
 
     @abstractmethod
-    async def _stored_write(self, path: str) -> tuple[str | None, str | None] | None:
-        """The write id (None if it has none) and version of the object at ``path``,
-        from one metadata request; None if there is no such object."""
+    async def _head(self, path: str) -> ObjectHead | None:
+        """What one metadata request says about the object at ``path``; None if there
+        is no such object."""
 
     # -- the primitives, from those ---------------------------------------------------
 
@@ -168,10 +178,14 @@ class ObjectStoreDriver(Driver):
         metadata request), else None: without a write id, nothing is recognised."""
         if condition is None or condition.write_id is None:
             return None
-        stored = await self._stored_write(path)
-        if stored is None or stored[0] != condition.write_id:
+        head = await self._head(path)
+        if head is None or (head.metadata or {}).get(WRITE_ID_KEY) != condition.write_id:
             return None
-        return stored[1]
+        return head.info.version
+
+    async def info(self, path: str) -> ObjectInfo | None:
+        head = await self._head(path)
+        return None if head is None else head.info
 
     async def iter_children(
         self,

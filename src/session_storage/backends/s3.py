@@ -13,9 +13,9 @@ from typing import Any
 from ..core.errors import ErrorKind, classify_builtin
 from .base import ObjectInfo, after_folder
 from .clients import close_aiohttp_session, require
-from .object_store import ListPage, ListQuery, ObjectStoreDriver
+from .object_store import ListPage, ListQuery, ObjectHead, ObjectStoreDriver
 from .registry import S3
-from .write_ids import WRITE_ID_KEY, WriteCondition
+from .write_ids import WriteCondition
 
 __all__ = ["S3Driver"]
 
@@ -166,31 +166,20 @@ class S3Driver(ObjectStoreDriver):
         etag: str = resp["ETag"]
         return etag
 
-    async def _head(self, path: str) -> dict[str, Any] | None:
-        """The HeadObject reply of ``path``, or None if it is missing."""
+    async def _head(self, path: str) -> ObjectHead | None:
+        # One HeadObject request.
         bucket, key = self._split(path)
         try:
             resp: dict[str, Any] = await self._call("head_object", Bucket=bucket, Key=key)
         except FileNotFoundError:
             return None
-        return resp
-
-    async def _stored_write(self, path: str) -> tuple[str | None, str | None] | None:
-        resp = await self._head(path)
-        if resp is None:
-            return None
-        return (resp.get("Metadata") or {}).get(WRITE_ID_KEY), resp["ETag"]
-
-    async def info(self, path: str) -> ObjectInfo | None:
-        resp = await self._head(path)
-        if resp is None:
-            return None
-        return ObjectInfo(
+        info = ObjectInfo(
             size=int(resp["ContentLength"]),
             modified=resp["LastModified"],
             created=None,  # S3 keeps no creation time apart from the last write
             version=resp.get("ETag"),
         )
+        return ObjectHead(info, resp.get("Metadata"))
 
     async def _list_page(self, query: ListQuery) -> ListPage:
         kwargs: dict[str, Any] = {

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from ..core.errors import ConfigurationError, MissingDependencyError
+from ..core.errors import ConfigurationError, import_optional
 
 __all__ = ["KEY_BYTES", "NONCE_BYTES", "TAG_BYTES", "Keyring", "fresh_nonce", "keys_from_env"]
 
@@ -142,13 +142,10 @@ fresh_nonce = _NONCES.take
 
 
 def _aesgcm() -> Any:
-    try:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "encryption needs the 'cryptography' package: pip install 'session-storage[encryption]'"
-        ) from exc
-    return AESGCM
+    return import_optional(
+        "cryptography.hazmat.primitives.ciphers.aead",
+        "encryption needs the 'cryptography' package: pip install 'session-storage[encryption]'",
+    ).AESGCM
 
 
 def _check_id(key_id: object) -> str:

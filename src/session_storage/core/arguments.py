@@ -29,17 +29,10 @@ __all__ = [
 ]
 
 
-def invalid(
-    message: str,
-    *,
-    where: str | None = None,
-    backend: str | None = None,
-    session_id: str | None = None,
-    filename: str | None = None,
-) -> InvalidArgumentError:
+def invalid(message: str, *, where: str | None = None) -> InvalidArgumentError:
     """The error for a bad argument; ``where`` (``"memory: cannot ..."``) leads the message."""
     text = message if where is None else f"{where}: {message}"
-    return InvalidArgumentError(text, backend=backend, session_id=session_id, filename=filename)
+    return InvalidArgumentError(text)
 
 
 @overload

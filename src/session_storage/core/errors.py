@@ -12,11 +12,18 @@ A missing session or file is never an error: loads return ``None`` and deletes `
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Generic, Literal, TypeVar
 
 from .redaction import redact_text, redact_url
 
+# The error classes, which the package itself re-exports (``from session_storage
+# import ConflictError``); :mod:`session_storage.errors` adds ErrorKind and translate.
+# Both take this list rather than repeat it. The helpers below the classes (describe,
+# failure, ...) are the library's own and are imported by name.
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
@@ -26,7 +33,6 @@ __all__ = [
     "ConflictError",
     "CorruptDataError",
     "EncryptionKeyError",
-    "ErrorKind",
     "ForeignRootError",
     "InvalidArgumentError",
     "InvalidKeyError",
@@ -39,9 +45,6 @@ __all__ = [
     "StorageTimeoutError",
     "TooManyPendingSavesError",
     "UnsafePathError",
-    "describe",
-    "failure",
-    "translate",
 ]
 
 ErrorKind = Literal[
@@ -133,6 +136,16 @@ class EncryptionKeyError(ConfigurationError):
 
 class MissingDependencyError(SessionStorageError, ImportError):
     """The extra that a backend needs is not installed."""
+
+
+def import_optional(module: str, missing: str, *, backend: str | None = None) -> ModuleType:
+    """Import ``module``, a dependency the library needs only for some features; if it
+    is not installed, MissingDependencyError with the message ``missing`` (which says
+    what to install), the ImportError chained."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(missing, backend=backend) from exc
 
 
 class StorageNotFoundError(SessionStorageError, FileNotFoundError):
@@ -313,35 +326,53 @@ def classify_builtin(exc: BaseException) -> ErrorKind:
     return "other"
 
 
-def describe(
-    backend: str, action: str, session_id: str | None, filename: str | None, url: str
-) -> str:
-    """``"s3: cannot load session 'abc' file 'state.json' (s3://b/abc/state.json)"``."""
-    where = ""
-    if session_id is not None:
-        where += f" session {session_id!r}"
-    if filename is not None:
-        where += f" file {filename!r}"
-    return f"{backend}: cannot {action}{where} ({url})"
-
-
 E = TypeVar("E", bound=SessionStorageError)
 
 
-def failure(
-    cls: type[E],
-    reason: str,
-    *,
-    backend: str,
-    action: str,
-    session_id: str | None,
-    filename: str | None,
-    url: str,
-) -> E:
-    """A ``cls`` error that says where it happened, then why: ``"<where>: <reason>"``,
-    ``<where>`` as :func:`describe` gives it, with every location attribute set."""
-    message = f"{describe(backend, action, session_id, filename, url)}: {reason}"
-    return cls(message, backend=backend, session_id=session_id, filename=filename, url=url)
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a failure happened: the backend, what was being done, the session and file
+    (``None`` when not about one) and the URL. Every located error is built from one."""
+
+    backend: str
+    action: str
+    session_id: str | None
+    filename: str | None
+    url: str
+
+    def __str__(self) -> str:
+        """``"s3: cannot load session 'abc' file 'state.json' (s3://b/abc/state.json)"``."""
+        where = ""
+        if self.session_id is not None:
+            where += f" session {self.session_id!r}"
+        if self.filename is not None:
+            where += f" file {self.filename!r}"
+        return f"{self.backend}: cannot {self.action}{where} ({self.url})"
+
+    def error(self, cls: type[E], reason: str) -> E:
+        """A ``cls`` error that says where it happened, then why: ``"<where>: <reason>"``,
+        with every location attribute set."""
+        return cls(
+            f"{self}: {reason}",
+            backend=self.backend,
+            session_id=self.session_id,
+            filename=self.filename,
+            url=self.url,
+        )
+
+    def translate(
+        self, exc: BaseException, kind: ErrorKind, reason: str | None = None
+    ) -> SessionStorageError:
+        """The library error for the backend failure ``exc`` here; see :func:`translate`."""
+        if isinstance(exc, SessionStorageError):
+            return exc
+        # SDK messages can run to many lines (Azure appends the whole XML reply); the
+        # first says what happened, and the chained cause keeps the rest.
+        reason = reason or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        error = self.error(_KIND_TO_CLASS[kind], reason)
+        if isinstance(error, EncryptionKeyError):
+            error.key_id = getattr(exc, "key_id", None)
+        return error
 
 
 def translate(
@@ -360,21 +391,4 @@ def translate(
     ``reason`` replaces the backend's own wording (which may name only a bucket key)
     with one that says what went wrong in the caller's terms.
     """
-    if isinstance(exc, SessionStorageError):
-        return exc
-    cls = _KIND_TO_CLASS[kind]
-    # SDK messages can run to many lines (Azure appends the whole XML reply); the
-    # first says what happened, and the chained cause keeps the rest.
-    reason = reason or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    error = failure(
-        cls,
-        reason,
-        backend=backend,
-        action=action,
-        session_id=session_id,
-        filename=filename,
-        url=url,
-    )
-    if isinstance(error, EncryptionKeyError):
-        error.key_id = getattr(exc, "key_id", None)
-    return error
+    return Place(backend, action, session_id, filename, url).translate(exc, kind, reason)

@@ -1,8 +1,8 @@
 """The errors of an event stream, each naming backend, session, stream file and URL.
 
 Every message reads ``"<backend>: cannot <action> session '<id>' file '<stream>'
-(<url>): <why>"``, built by :func:`~session_storage.core.errors.failure` like every
-other library error.
+(<url>): <why>"``, built by :meth:`~session_storage.core.errors.Place.error` like
+every other library error.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from ..backends.base import Driver
 from ..core.arguments import check_int
-from ..core.errors import CorruptDataError, InvalidArgumentError, SessionStorageError, failure
+from ..core.errors import CorruptDataError, InvalidArgumentError, Place, SessionStorageError
 from .documents import Doc, EventError, decode_doc, items_of, records_of
 from .layout import StreamRef
 
@@ -35,15 +35,9 @@ class StreamFailures:
     ) -> E:
         """A ``cls`` error about the stream (or one of its files) naming where it happened."""
         path = ref.folder if name is None else f"{ref.folder}/{name}"
-        return failure(
-            cls,
-            why,
-            backend=self.driver.name,
-            action=action,
-            session_id=ref.session_id,
-            filename=ref.stream if name is None else ref.file_of(name),
-            url=self.driver.url(path),
-        )
+        filename = ref.stream if name is None else ref.file_of(name)
+        place = Place(self.driver.name, action, ref.session_id, filename, self.driver.url(path))
+        return place.error(cls, why)
 
     def invalid(self, ref: StreamRef, why: str) -> InvalidArgumentError:
         """The error for an unusable argument of a call on ``ref``."""

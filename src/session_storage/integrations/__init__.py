@@ -10,20 +10,17 @@ Importing a module whose framework is missing raises
 
 from __future__ import annotations
 
-from importlib import import_module
 from types import ModuleType
 
-from ..core.errors import MissingDependencyError
+from ..core.errors import import_optional
 
 __all__ = ["require"]
 
 
 def require(module: str, extra: str) -> ModuleType:
     """Import ``module`` of a framework, or raise MissingDependencyError naming ``extra``."""
-    try:
-        return import_module(module)
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"session_storage.integrations.{extra.replace('-', '_')} needs {module!r}, "
-            f"which is not installed: pip install 'session-storage[{extra}]'"
-        ) from exc
+    return import_optional(
+        module,
+        f"session_storage.integrations.{extra.replace('-', '_')} needs {module!r}, "
+        f"which is not installed: pip install 'session-storage[{extra}]'",
+    )

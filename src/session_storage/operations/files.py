@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 from ..backends import ObjectInfo
-from ..core.arguments import invalid
+from ..core.errors import InvalidArgumentError
 from ..core.versions import VersionedBytes
 from .scope import Scope
 from .state import put
@@ -46,13 +46,8 @@ async def store_bytes(
     """
     ref = scope.file(session_id, filename)
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise invalid(
-            f"data must be bytes, got {type(data).__name__}",
-            where=scope.where("store", ref),
-            backend=scope.backend,
-            session_id=session_id,
-            filename=filename,
-        )
+        why = f"data must be bytes, got {type(data).__name__}"
+        raise scope.failure(InvalidArgumentError, "store", ref, why)
     content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
     return await put(scope, ref, bytes(data), content_type, if_version, if_absent)
 

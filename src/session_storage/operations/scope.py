@@ -26,12 +26,10 @@ from ..core.arguments import check_int
 from ..core.errors import (
     InvalidKeyError,
     NotSupportedError,
+    Place,
     SessionStorageError,
     StorageTimeoutError,
-    describe,
-    failure,
     innermost,
-    translate,
 )
 from ..core.keys import encode_filename, encode_segment, join
 from ..events.log import EventLogs
@@ -182,9 +180,13 @@ class Scope:
                 filename=filename,
             )
 
+    def place(self, action: str, ref: Located) -> Place:
+        """Where ``action`` on ``ref`` happens, for the errors about it."""
+        return Place(self.backend, action, ref.session_id, ref.filename, self.url(ref.path))
+
     def where(self, action: str, ref: Located) -> str:
         """``"s3: cannot load session 'a' file 'state.json' (s3://b/a/state.json)"``."""
-        return describe(self.backend, action, ref.session_id, ref.filename, self.url(ref.path))
+        return str(self.place(action, ref))
 
     def require_conditions(self, action: str, ref: Located) -> None:
         """Refuse, before writing, what needs conditional writes on a backend without them."""
@@ -307,15 +309,7 @@ class Scope:
 
     def failure(self, cls: type[E], action: str, ref: Located, why: str) -> E:
         """A ``cls`` error about ``ref``: where it happened (:meth:`where`), then ``why``."""
-        return failure(
-            cls,
-            why,
-            backend=self.backend,
-            action=action,
-            session_id=ref.session_id,
-            filename=ref.filename,
-            url=self.url(ref.path),
-        )
+        return self.place(action, ref).error(cls, why)
 
     def error(
         self, exc: Exception, action: str, ref: Located, conflict: str | None = None
@@ -325,16 +319,8 @@ class Scope:
         if isinstance(leaf, SessionStorageError):
             return leaf
         kind = self.shared.driver.classify(leaf)
-        return translate(
-            leaf,
-            kind,
-            backend=self.backend,
-            action=action,
-            session_id=ref.session_id,
-            filename=ref.filename,
-            url=self.url(ref.path),
-            reason=conflict if kind == "conflict" else None,
-        )
+        reason = conflict if kind == "conflict" else None
+        return self.place(action, ref).translate(leaf, kind, reason)
 
     # -- deletes -------------------------------------------------------------------
     # Every delete goes through these three, each a driver call through :meth:`call`.

@@ -35,6 +35,7 @@ from .paths import (
     TEMP_SUFFIX,
     TRASH_SUFFIX,
     LocalRoot,
+    folder_entries,
     is_leftover_name,
     is_own_name,
 )
@@ -97,11 +98,10 @@ def is_dead_temp(path: str) -> bool:
 
 def _data_names(folder: str) -> list[str] | None:
     """Names in ``folder`` that are not the library's hidden files; None if missing."""
-    try:
-        with os.scandir(folder) as entries:
-            return [e.name for e in entries if not e.name.startswith(TEMP_PREFIX)]
-    except (FileNotFoundError, NotADirectoryError):
+    entries = folder_entries(folder)
+    if entries is None:
         return None
+    return [e.name for e in entries if not e.name.startswith(TEMP_PREFIX)]
 
 
 def _highest_emptied(root: LocalRoot, folder: str) -> str:
@@ -182,9 +182,8 @@ def _clear(folder: str, own_data: bool = False, in_trash: bool = False) -> bool:
     goes, live or not: a writer whose temp file was moved into the trash can never
     publish it (its rename finds nothing and it starts over, see ``write.write``).
     """
-    try:
-        entries = list(os.scandir(folder))
-    except (FileNotFoundError, NotADirectoryError):
+    entries = folder_entries(folder)
+    if entries is None:
         return True
     empty = True
     for entry in entries:
@@ -249,9 +248,8 @@ def sweep(root: LocalRoot, folder: str, fsync: bool) -> None:
 
 def _sweep_folder(root: LocalRoot, folder: str, fsync: bool, at_top: bool) -> bool:
     """Sweep ``folder``; returns whether it holds data (own or foreign) afterwards."""
-    try:
-        entries = list(os.scandir(folder))
-    except (FileNotFoundError, NotADirectoryError):
+    entries = folder_entries(folder)
+    if entries is None:
         return False
     has_data = False
     for entry in entries:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import orjson
@@ -47,6 +46,7 @@ __all__ = [
     "NameClash",
     "UnsafePath",
     "adoptable",
+    "folder_entries",
     "is_leftover_name",
     "is_own_name",
 ]
@@ -87,12 +87,13 @@ def is_leftover_name(name: str) -> bool:
     )
 
 
-def _entries(folder: str) -> Iterator[os.DirEntry[str]]:
+def folder_entries(folder: str) -> list[os.DirEntry[str]] | None:
+    """The entries of ``folder``; None if it is missing (or not a folder)."""
     try:
         with os.scandir(folder) as entries:
-            yield from entries
+            return list(entries)
     except (FileNotFoundError, NotADirectoryError):
-        return
+        return None
 
 
 def adoptable(root: str) -> bool:
@@ -108,7 +109,7 @@ def adoptable(root: str) -> bool:
     stack = [(root, True)]
     while stack:
         folder, at_root = stack.pop()
-        for entry in _entries(folder):
+        for entry in folder_entries(folder) or ():
             name = entry.name
             if entry.is_symlink():
                 return False

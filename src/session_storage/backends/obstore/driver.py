@@ -18,11 +18,11 @@ import weakref
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ...core.errors import ConfigurationError, ErrorKind, MissingDependencyError, classify_builtin
+from ...core.errors import ConfigurationError, ErrorKind, classify_builtin, import_optional
 from ..base import PAGE_SIZE, ObjectInfo, after_folder
-from ..object_store import ListPage, ListQuery, ObjectStoreDriver, resend_batch
+from ..object_store import ListPage, ListQuery, ObjectHead, ObjectStoreDriver, resend_batch
 from ..registry import AZURE, GCS, S3
-from ..write_ids import WRITE_ID_KEY, WriteCondition
+from ..write_ids import WriteCondition
 from . import runtime
 from .config import StoreArgs, azure_args, gcs_args, s3_args
 
@@ -53,13 +53,9 @@ _UNREACHABLE_TEXT = (
 
 
 def _obstore() -> Any:
-    try:
-        import obstore
-    except ImportError as exc:
-        raise MissingDependencyError(
-            'the obstore engine needs obstore: pip install "session-storage[obstore]"'
-        ) from exc
-    return obstore
+    return import_optional(
+        "obstore", 'the obstore engine needs obstore: pip install "session-storage[obstore]"'
+    )
 
 
 def start_below(key: str) -> str:
@@ -224,16 +220,18 @@ class ObstoreDriver(ObjectStoreDriver):
             return not self._bucket_missing(exc)
         return "409" in str(exc) and "Conflict" in str(exc)
 
-    async def _stored_write(self, path: str) -> tuple[str | None, str | None] | None:
+    async def _head(self, path: str) -> ObjectHead | None:
+        # One HEAD that, unlike head_async, returns the attributes (user metadata) too.
         store, key = self.store_for(path)
         try:
             async with self._gate():
                 result = await self._obs.get_async(store, key, options={"head": True})
         except FileNotFoundError:
             return None
-        return result.attributes.get(WRITE_ID_KEY), self._version(result.meta)
+        return ObjectHead(self._object_info(result.meta), result.attributes)
 
     async def info(self, path: str) -> ObjectInfo | None:
+        # Not _head: here a missing bucket raises instead of reading as a missing file.
         store, key = self.store_for(path)
         try:
             async with self._gate():
