@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar, overload
 
@@ -20,8 +20,9 @@ from .concurrency.deadlines import DEFAULT_TIMEOUT
 from .core.arguments import check_instance, check_mapping, check_url
 from .core.redaction import redact_url
 from .core.versions import VersionedBytes, VersionedState
-from .operations import batch, events, files, listing, retention, update
+from .operations import batch, files, listing, retention, update
 from .operations import state as json_state
+from .operations.event_methods import EventLogMethods
 from .operations.scope import Scope, Shared
 from .operations.state import DEFAULT_FILENAME
 from .operations.update import DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_RETRIES, StateUpdate
@@ -38,7 +39,7 @@ def scope_of(storage: SessionStorage) -> Scope:
     return storage._scope
 
 
-class SessionStorage:
+class SessionStorage(EventLogMethods):
     """Per-session JSON state and files on any supported fsspec backend.
 
     ``url`` is a local path or ``file://`` URL (the default, ``.data/sessions``),
@@ -381,80 +382,3 @@ class SessionStorage:
         """Delete many sessions (or one ``filename`` of each): ``{id: existed}``, ``False`` for a
         missing one; failures come in one BatchError. See :func:`batch.delete_sessions`."""
         return await batch.delete_sessions(self._scope, session_ids, filename, max_concurrency)
-
-    # -- event logs ----------------------------------------------------------------
-
-    async def append_event(
-        self,
-        session_id: str,
-        stream: str,
-        item: Any,
-        idempotency_key: str | None = None,
-        *,
-        if_count: int | None = None,
-        if_count_at_least: int | None = None,
-    ) -> int:
-        """Append ``item`` (any JSON value) to the session's event ``stream`` (a missing one
-        is created); its index. A repeated ``idempotency_key`` returns the first index and
-        writes nothing. Only if the stream holds exactly ``if_count`` / at least
-        ``if_count_at_least`` events, else ConflictError. See :func:`events.append`."""
-        return await events.append(
-            self._scope, session_id, stream, item, idempotency_key, if_count_at_least, if_count
-        )
-
-    async def append_events(
-        self,
-        session_id: str,
-        stream: str,
-        items: Sequence[Any],
-        idempotency_key: str | None = None,
-        *,
-        if_count: int | None = None,
-        if_count_at_least: int | None = None,
-    ) -> int:
-        """Append ``items`` (a list of JSON values) as one unit, as :meth:`append_event`
-        does; the index of the first (``[]``: the length). See :func:`events.append_many`."""
-        return await events.append_many(
-            self._scope, session_id, stream, items, idempotency_key, if_count_at_least, if_count
-        )
-
-    async def read_events(
-        self,
-        session_id: str,
-        stream: str,
-        start: int = 0,
-        limit: int | None = None,
-        *,
-        with_records: bool = False,
-    ) -> list[Any]:
-        """The items (or EventRecords) of events ``start, start+1, ...``, at most ``limit``;
-        a negative ``start`` counts from the end. ``[]`` for a missing stream or a
-        ``start`` past the end. See :func:`events.read`."""
-        return await events.read(self._scope, session_id, stream, start, limit, with_records)
-
-    def iter_events(
-        self,
-        session_id: str,
-        stream: str,
-        start: int = 0,
-        *,
-        page_size: int = 100,
-        with_records: bool = False,
-    ) -> AsyncIterator[Any]:
-        """The items (or EventRecords) of the stream from ``start`` on, a page at a time;
-        nothing for a missing stream. See :func:`events.iter_items`."""
-        return events.iter_items(self._scope, session_id, stream, start, page_size, with_records)
-
-    async def pop_events(self, session_id: str, stream: str, count: int = 1) -> list[Any]:
-        """Remove the last ``count`` events atomically and return their items in order
-        (fewer if the stream is shorter, ``[]`` if missing). See :func:`events.pop`."""
-        return await events.pop(self._scope, session_id, stream, count)
-
-    async def event_count(self, session_id: str, stream: str) -> int:
-        """How many events the stream holds (0 if missing). See :func:`events.count`."""
-        return await events.count(self._scope, session_id, stream)
-
-    async def truncate_events(self, session_id: str, stream: str, length: int) -> int:
-        """Drop every event from index ``length`` on, atomically; how many (0 if missing).
-        See :func:`events.truncate`."""
-        return await events.truncate(self._scope, session_id, stream, length)
