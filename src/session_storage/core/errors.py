@@ -38,10 +38,36 @@ __all__ = [
     "StorageNotFoundError",
     "StorageTimeoutError",
     "UnsafePathError",
+    "MESSAGE_LIMIT",
     "describe",
+    "echo",
     "failure",
+    "shorten",
     "translate",
 ]
+
+MESSAGE_LIMIT = 1000
+"""Longest message of a library error, in characters; longer ones are cut in the middle."""
+ECHO_LIMIT = 200
+"""Longest echo of a caller's value (an id, a filename, a URL) inside a message."""
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` if it has at most ``limit`` characters, else its start and end with a
+    marker between them that says how many characters were cut."""
+    if len(text) <= limit:
+        return text
+    marker = f"...[{len(text) - limit} characters cut]..."
+    # The marker takes room too: cut that much more, so the result fits ``limit``.
+    marker = f"...[{len(text) - limit + len(marker)} characters cut]..."
+    keep = max(limit - len(marker), 0)
+    head = (keep + 1) // 2
+    return text[:head] + marker + text[len(text) - (keep - head) :]
+
+
+def echo(value: object) -> str:
+    """``repr(value)``, shortened to :data:`ECHO_LIMIT` characters for a message."""
+    return shorten(repr(value), ECHO_LIMIT)
 
 ErrorKind = Literal[
     "missing_storage",
@@ -81,7 +107,10 @@ class SessionStorageError(Exception):
     ) -> None:
         # The one place every library error passes: no message or url can leak a
         # credential, whoever built it (a backend's own text included).
-        super().__init__(redact_text(message))
+        # No message grows past MESSAGE_LIMIT either, whatever it echoes (a 5,000
+        # character filename in the message, its path and an OS error): the full
+        # values stay in the attributes below and in the chained cause.
+        super().__init__(shorten(redact_text(message), MESSAGE_LIMIT))
         self.backend = backend
         self.session_id = session_id
         self.filename = filename
@@ -309,10 +338,10 @@ def describe(
     """``"s3: cannot load session 'abc' file 'state.json' (s3://b/abc/state.json)"``."""
     where = ""
     if session_id is not None:
-        where += f" session {session_id!r}"
+        where += f" session {echo(session_id)}"
     if filename is not None:
-        where += f" file {filename!r}"
-    return f"{backend}: cannot {action}{where} ({url})"
+        where += f" file {echo(filename)}"
+    return f"{backend}: cannot {action}{where} ({shorten(url, ECHO_LIMIT)})"
 
 
 E = TypeVar("E", bound=SessionStorageError)
