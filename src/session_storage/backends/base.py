@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from ..concurrency.bounded import run_bounded
 from ..core.errors import ConfigurationError, ErrorKind, classify_builtin
@@ -186,30 +185,19 @@ class Driver(ABC):
     def _open(self) -> Any:
         """Create the filesystem. Called inside the running loop; no I/O here."""
 
+    def missing_storage(self, path: str) -> str | None:
+        """What is missing when a call on ``path`` found no bucket or container, in
+        place of the service's own words (obstore's end in the raw XML reply); None
+        for a backend without buckets."""
+        if not self.needs_bucket:
+            return None
+        noun = "container" if self.name == "azure" else "bucket"
+        return f"the {noun} {path.lstrip('/').split('/', 1)[0]!r} does not exist"
+
     def endpoint(self) -> str | None:
         """The base URL of the service this driver talks to, if it knows it (an
-        emulator's or a custom endpoint's); None for local disk and memory."""
-        return None
-
-    async def refused(self) -> str | None:
-        """``"host:port"`` of :meth:`endpoint` if it refuses connections right now (a
-        closed port: nothing listens there); None if it accepts one, gives no answer
-        within a second, or is not known.
-
-        Asked only after a call failed as unreachable: clients retry a refused
-        connection until the deadline, and would report it as no answer at all.
-        """
-        parts = urlsplit(self.endpoint() or "")
-        if not parts.hostname:
-            return None
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port), 1)
-        except ConnectionRefusedError:
-            return f"{parts.hostname}:{port}"
-        except (OSError, ValueError, asyncio.TimeoutError):
-            return None  # unresolvable, unroutable, no answer: nothing certain to add
-        writer.close()
+        emulator's or a custom endpoint's); None for local disk and memory. Only for
+        the diagnosis of a failed connection (see :mod:`.probe`)."""
         return None
 
     async def aclose(self) -> None:

@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Generic, Literal, TypeVar
 
+from .messages import ECHO_LIMIT, MESSAGE_LIMIT, echo, shorten
 from .redaction import redact_text, redact_url
 
 __all__ = [
@@ -38,36 +39,10 @@ __all__ = [
     "StorageNotFoundError",
     "StorageTimeoutError",
     "UnsafePathError",
-    "MESSAGE_LIMIT",
     "describe",
-    "echo",
     "failure",
-    "shorten",
     "translate",
 ]
-
-MESSAGE_LIMIT = 1000
-"""Longest message of a library error, in characters; longer ones are cut in the middle."""
-ECHO_LIMIT = 200
-"""Longest echo of a caller's value (an id, a filename, a URL) inside a message."""
-
-
-def shorten(text: str, limit: int) -> str:
-    """``text`` if it has at most ``limit`` characters, else its start and end with a
-    marker between them that says how many characters were cut."""
-    if len(text) <= limit:
-        return text
-    marker = f"...[{len(text) - limit} characters cut]..."
-    # The marker takes room too: cut that much more, so the result fits ``limit``.
-    marker = f"...[{len(text) - limit + len(marker)} characters cut]..."
-    keep = max(limit - len(marker), 0)
-    head = (keep + 1) // 2
-    return text[:head] + marker + text[len(text) - (keep - head) :]
-
-
-def echo(value: object) -> str:
-    """``repr(value)``, shortened to :data:`ECHO_LIMIT` characters for a message."""
-    return shorten(repr(value), ECHO_LIMIT)
 
 ErrorKind = Literal[
     "missing_storage",
@@ -385,6 +360,8 @@ def translate(
     # SDK messages can run to many lines (Azure appends the whole XML reply); the
     # first says what happened, and the chained cause keeps the rest.
     reason = reason or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    # obstore puts the service's XML reply on that first line: its prose is enough.
+    reason = reason.split("<?xml", 1)[0].rstrip(" :") or type(exc).__name__
     error = failure(
         cls,
         reason,

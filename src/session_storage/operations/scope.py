@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 import anyio
 
+from ..backends.probe import refused
 from ..concurrency.background import BackgroundSaver
 from ..concurrency.keyed_locks import KeyedLocks
 from ..concurrency.loop_guard import LoopGuard
@@ -30,12 +31,12 @@ from ..core.errors import (
     SessionStorageError,
     StorageTimeoutError,
     describe,
-    echo,
     failure,
     innermost,
     translate,
 )
 from ..core.keys import encode_filename, encode_segment, join
+from ..core.messages import echo
 from ..events.log import EventLogs
 
 if sys.version_info >= (3, 11):
@@ -289,7 +290,7 @@ class Scope:
         unreachable: if the endpoint refuses connections (a closed port), one that says
         so, since clients retry a refused connection until the deadline and would
         report no answer; otherwise ``error`` or :meth:`timed_out`."""
-        where = await self.shared.driver.refused()
+        where = await refused(self.shared.driver.endpoint())
         if where is not None:
             why = f"connection refused by {where}: nothing listens there (is the service running?)"
             return self.failure(BackendUnavailableError, action, ref, why)
@@ -345,7 +346,11 @@ class Scope:
         leaf = innermost(exc)
         if isinstance(leaf, SessionStorageError):
             return leaf
-        kind = self.shared.driver.classify(leaf)
+        driver = self.shared.driver
+        kind = driver.classify(leaf)
+        reason = conflict if kind == "conflict" else None
+        if kind == "missing_storage":
+            reason = driver.missing_storage(ref.path)
         return translate(
             leaf,
             kind,
@@ -354,7 +359,7 @@ class Scope:
             session_id=ref.session_id,
             filename=ref.filename,
             url=self.url(ref.path),
-            reason=conflict if kind == "conflict" else None,
+            reason=reason,
         )
 
     # -- deletes -------------------------------------------------------------------
