@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from session_storage import (
-    CorruptDataError,
+    EncryptionKeyError,
     InvalidArgumentError,
     SessionStorage,
     SessionStorageAdapter,
@@ -72,8 +72,8 @@ def test_the_blocking_facade_encrypts_and_compresses(tmp_path: Path) -> None:
     assert loaded is not None and loaded["text"] == state["text"]
     stored = next(tmp_path.rglob("state.json")).read_bytes()
     assert b"secret words" not in stored  # encrypted, not plain JSON
-    with SyncSessionStorage(tmp_path) as plain, pytest.raises(CorruptDataError):
-        plain.load_session("s")  # no keys: the envelope is no JSON
+    with SyncSessionStorage(tmp_path) as plain, pytest.raises(EncryptionKeyError, match="'k1'"):
+        plain.load_session("s")  # no keys: the error names the key id the file needs
     with SyncSessionStorage(tmp_path, encryption_keys={"k1": KEY}) as again:
         again_loaded = again.load_session("s")
     assert again_loaded is not None and again_loaded["text"] == state["text"]

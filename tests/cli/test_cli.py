@@ -91,7 +91,11 @@ def seed(storage: SyncSessionStorage) -> None:
 
 def test_ls_files_show_info(target: Target) -> None:
     empty = target.run("ls")
-    assert (empty.returncode, empty.stdout) == (0, "")
+    if target.url.startswith("s3://"):  # an empty bucket
+        assert (empty.returncode, empty.stdout) == (0, "")
+    else:  # the folder is made by the first write: not there yet
+        assert (empty.returncode, empty.stdout) == (1, "")
+        assert "does not exist" in one_line_error(empty)
     seed(target.storage)
 
     ls = target.run("ls")
@@ -706,3 +710,33 @@ def test_gc_and_rm_refuse_a_folder_that_is_not_a_store(
         empty = cli("--url", url, "gc", "--older-than", "30d", "--yes")
         assert empty.code == 2 and "Traceback" not in empty.err
     assert sorted(p.relative_to(project).as_posix() for p in project.rglob("*")) == before
+
+
+def test_ls_of_a_missing_folder_says_so_and_exits_1(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such" / "folder"
+    for args in (("ls",), ("ls", "--json"), ("ls", "chat-")):
+        done = run_cli("--url", str(missing), *args)
+        assert done.returncode == 1 and done.stdout == ""
+        assert f"the folder {missing} does not exist" in one_line_error(done)
+    assert not missing.exists()  # listing made nothing
+    (tmp_path / "empty").mkdir()
+    empty = run_cli("--url", str(tmp_path / "empty"), "ls")  # a store with no session yet
+    assert (empty.returncode, empty.stdout, empty.stderr) == (0, "", "")
+
+
+def test_show_of_an_encrypted_file_without_keys_names_its_key_id(tmp_path: Path) -> None:
+    with SyncSessionStorage(tmp_path, encryption_keys={"2026-11": bytes(32)}) as storage:
+        storage.store_session("chat-1", {"secret": 1})
+    done = run_cli("--url", str(tmp_path), "show", "chat-1")
+    line = one_line_error(done)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "encrypted under key id '2026-11'" in line and "'chat-1'" in line
+    assert "SESSION_STORAGE_ENCRYPTION_KEYS" in line and "not JSON" not in line
+    raw = subprocess.run(
+        [sys.executable, "-m", "session_storage", "--url", str(tmp_path), "show", "chat-1"]
+        + ["--raw"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert raw.returncode == 0 and raw.stdout.startswith(b"\x89SSe")

@@ -236,10 +236,11 @@ async def test_missing_key_id_names_the_id_and_never_a_key(open_at: Open) -> Non
         with pytest.raises(EncryptionKeyError, match="none are configured"):
             await unkeyed.load_session("s")
         # No codecs at all: the stored bytes come back as they are, and a state load
-        # says it is not JSON.
+        # names the key id too (tests/codecs/test_read_without_codecs.py).
         assert (await plain.load_bytes("s", "state.json") or b"").startswith(MAGIC)
-        with pytest.raises(CorruptDataError):
+        with pytest.raises(EncryptionKeyError, match="no encryption_keys") as bare:
             await plain.load_session("s")
+        assert bare.value.key_id == "2026-05"
 
 
 async def test_wrong_key_under_a_known_id_raises_corrupt_data(open_at: Open) -> None:

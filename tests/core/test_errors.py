@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from session_storage.core import errors
+from session_storage.core import errors, messages
 from session_storage.core.errors import translate
 
 
@@ -119,3 +119,40 @@ def test_the_public_modules_re_export_the_core_names_and_no_others() -> None:
     assert set(classes) <= set(session_storage.__all__)
     assert not {"ErrorKind", "translate", "describe", "failure"} & set(dir(session_storage))
     assert len(session_storage.__all__) == len(set(session_storage.__all__))
+
+
+def test_no_message_is_longer_than_the_limit_and_a_cut_is_marked() -> None:
+    assert messages.shorten("short", 10) == "short"
+    for size in (1001, 5000, 100_000):
+        cut = messages.shorten("a" * (size // 2) + "b" * (size - size // 2), 1000)
+        assert len(cut) <= 1000 and cut.startswith("aaa") and cut.endswith("bbb")
+        hidden = int(cut.split("...[")[1].split(" ")[0])
+        assert len(cut) - len(f"...[{hidden} characters cut]...") + hidden == size
+    long_id = "x" * 5000
+    err = translate(
+        OSError(36, "File name too long: " + "y" * 10_000),
+        "other",
+        backend="file",
+        action="load",
+        session_id=long_id,
+        filename="f" * 5000,
+        url="file:///root/" + long_id,
+    )
+    assert len(str(err)) <= 1000 and "characters cut]" in str(err)
+    assert str(err).startswith("file: cannot load session 'xxx")
+    assert err.session_id == long_id and err.filename == "f" * 5000  # kept whole
+    assert len(str(errors.BackendError("z" * 50_000))) <= messages.MESSAGE_LIMIT
+
+
+def test_a_missing_bucket_reason_drops_the_raw_xml_reply() -> None:
+    reply = 'Server returned non-2xx status code: 404 Not Found: <?xml version="1.0"?><Error>'
+    err = translate(
+        OSError(reply),
+        "other",
+        backend="s3",
+        action="load",
+        session_id="a",
+        filename="b",
+        url="s3://x/a/b",
+    )
+    assert str(err).endswith("404 Not Found") and "<" not in str(err)

@@ -80,6 +80,17 @@ async def test_records_carry_index_and_utc_append_time(storage: SessionStorage) 
     assert [(r.index, r.item) for r in later] == [(1, {"b": 2})]
 
 
+async def test_records_unpack_as_index_time_item(storage: SessionStorage) -> None:
+    await storage.append_events("s", "log", ["a", "b"])
+    for index, appended_at, item in await storage.read_events("s", "log", with_records=True):
+        assert isinstance(index, int) and isinstance(appended_at, datetime)
+        assert item == "ab"[index]
+    (record,) = [r async for r in storage.iter_events("s", "log", 1, with_records=True)]
+    index, appended_at, item = record
+    assert (index, item) == (record.index, record.item) == (1, "b")
+    assert appended_at is record.appended_at and tuple(record) == (1, appended_at, "b")
+
+
 async def test_an_item_changed_after_appending_stays_as_appended(storage: SessionStorage) -> None:
     item = {"text": "hi", "tags": ["a"]}
     await storage.append_event("s", "log", item)

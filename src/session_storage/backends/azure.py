@@ -73,6 +73,10 @@ class AzureDriver(ObjectStoreDriver):
         _prompt_retries(fs)
         return fs
 
+    def endpoint(self) -> str | None:
+        client = getattr(self._fs, "service_client", None)
+        return None if client is None else str(client.url)
+
     async def _close(self, fs: Any) -> None:
         _detach_finalizers(fs)
         await fs.service_client.close()

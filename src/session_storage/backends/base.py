@@ -187,6 +187,21 @@ class Driver(ABC):
     def _open(self) -> Any:
         """Create the filesystem. Called inside the running loop; no I/O here."""
 
+    def missing_storage(self, path: str) -> str | None:
+        """What is missing when a call on ``path`` found no bucket or container, in
+        place of the service's own words (obstore's end in the raw XML reply); None
+        for a backend without buckets."""
+        if not self.needs_bucket:
+            return None
+        noun = "container" if self.name == "azure" else "bucket"
+        return f"the {noun} {path.lstrip('/').split('/', 1)[0]!r} does not exist"
+
+    def endpoint(self) -> str | None:
+        """The base URL of the service this driver talks to, if it knows it (an
+        emulator's or a custom endpoint's); None for local disk and memory. Only for
+        the diagnosis of a failed connection (see :mod:`.probe`)."""
+        return None
+
     async def aclose(self) -> None:
         """Release the filesystem's connections; the next call opens a new one.
 

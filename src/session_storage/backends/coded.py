@@ -50,7 +50,7 @@ _MIRRORED = (
     "remote",
 )
 # Methods called on every store and load that need nothing of the codecs.
-_PASSED = ("check_length", "url")
+_PASSED = ("check_length", "endpoint", "url")
 
 
 class CodedDriver(Driver):
@@ -111,6 +111,9 @@ class CodedDriver(Driver):
 
     def check_length(self, path: str) -> str | None:
         return self.inner.check_length(path)
+
+    def endpoint(self) -> str | None:
+        return self.inner.endpoint()
 
     @property
     def filesystem(self) -> Any:

@@ -91,6 +91,10 @@ class GCSDriver(ObjectStoreDriver):
 
         return GCSFileSystem(asynchronous=True, skip_instance_cache=True, **self.options)
 
+    def endpoint(self) -> str | None:
+        location = getattr(self._fs, "_location", None)
+        return None if location is None else str(location)
+
     async def _close(self, fs: Any) -> None:
         session = getattr(fs, "_session", None)
         fs._session = None

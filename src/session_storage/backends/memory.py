@@ -11,6 +11,7 @@ from typing import Any
 from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
 from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
 
+from ..core.document import fitted
 from .base import PAGE_SIZE, Driver, ObjectInfo, key_order
 from .registry import MEMORY
 
@@ -110,7 +111,9 @@ class MemoryDriver(Driver):
                 and (current is None or self._version(path, current) != if_version)
             ):
                 raise FileExistsError(f"precondition failed for {path}")
-            f = MemoryFile(self.filesystem.sync_fs, path, data)
+            # Kept as long as the file: a body fresh from orjson would keep its whole
+            # build buffer with it (see fitted).
+            f = MemoryFile(self.filesystem.sync_fs, path, fitted(data))
             f.commit()
             return self._version(path, f)
 

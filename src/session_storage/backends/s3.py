@@ -89,6 +89,11 @@ class S3Driver(ObjectStoreDriver):
             options["config_kwargs"] = config
         return s3fs.S3FileSystem(asynchronous=True, skip_instance_cache=True, **options)
 
+    def endpoint(self) -> str | None:
+        client = getattr(self._fs, "_s3", None)  # the client, once a call has made it
+        url = getattr(getattr(client, "meta", None), "endpoint_url", None)
+        return None if url is None else str(url)
+
     async def _close(self, fs: Any) -> None:
         client = getattr(fs, "_s3", None)
         if client is not None:

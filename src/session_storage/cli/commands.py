@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict
@@ -15,10 +16,11 @@ from ..admin.rekey import rekey
 from ..admin.transfer import copy_sessions
 from ..backends import driver_class
 from ..backends.registry import DEFAULT_ENGINE
+from ..codecs.envelope import without_codecs
 from ..core.errors import ConfigurationError
 from ..settings import StorageSettings
 from ..storage import SessionStorage
-from .exits import EXIT_DATA, EXIT_DECLINED, EXIT_NOT_FOUND, EXIT_OK, UsageError
+from .exits import EXIT_DATA, EXIT_DECLINED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, UsageError
 from .guards import check_copy
 from .options import given_options, options_for, split_shared, tagged
 from .output import echo, emit_json, emit_names, plain, timestamp
@@ -116,6 +118,12 @@ def _not_found(message: str) -> int:
 async def cmd_ls(args: argparse.Namespace) -> int:
     async with open_storage(args) as storage:
         sessions = await storage.list_sessions(args.prefix)
+    if not sessions and storage.backend == "file":
+        # A folder that does not exist lists as empty too: a mistyped --url would
+        # print nothing and succeed. An existing empty store still exits 0.
+        folder = storage.url.removeprefix("file://")
+        if not os.path.isdir(folder):
+            return _not_found(f"the folder {folder} does not exist")
     emit_names(sessions, args.json)
     return EXIT_OK
 
@@ -142,12 +150,18 @@ async def cmd_show(args: argparse.Namespace) -> int:
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        # Read with codecs configured, an envelope was opened already: one that is
+        # still here was read without them (an encrypted file, no keys given).
+        found = without_codecs(data)
+        why = f"is not JSON ({exc})" if found is None else f"cannot be shown: {found[0]}"
+        if found is not None and found[1] is not None:
+            why += " (SESSION_STORAGE_ENCRYPTION_KEYS)"
         print(
-            f"session-storage: error: session {args.session!r} file {args.file!r} is not "
-            f"JSON ({exc}); use --raw to print its bytes",
+            f"session-storage: error: session {args.session!r} file {args.file!r} {why}; "
+            "use --raw to print its bytes",
             file=sys.stderr,
         )
-        return EXIT_DATA
+        return EXIT_DATA if found is None else EXIT_USAGE
     option = 0 if args.json else orjson.OPT_INDENT_2
     sys.stdout.write(orjson.dumps(value, option=option).decode() + "\n")
     return EXIT_OK

@@ -41,6 +41,7 @@ __all__ = [
     "UnknownKeyIdError",
     "UnreadableObjectError",
     "parse_header",
+    "without_codecs",
 ]
 
 MAGIC = b"\x89SSe"
@@ -120,6 +121,33 @@ def parse_header(data: bytes) -> Header | None:
     if len(nonce) != NONCE_BYTES or not key_id or bound == 0:
         raise UnreadableObjectError("the stored envelope's header is damaged")
     return Header(flags, key_id, bound, nonce, size)
+
+
+def without_codecs(data: bytes) -> tuple[str, str | None] | None:
+    """Why a storage without codecs cannot use ``data`` as it is, if it is an
+    envelope: the reason, and the key id it is encrypted under (``None`` if it is
+    not encrypted). ``None`` for a body that is no envelope.
+
+    Only for a body that already failed to parse: a plain read never pays for it.
+    """
+    try:
+        header = parse_header(data)
+    except UnreadableObjectError as exc:
+        return f"it starts as a session-storage envelope, but {exc}", None
+    if header is None:
+        return None
+    if header.encrypted:
+        compressed = " (and compressed)" if header.compressed else ""
+        return (
+            f"the file is encrypted{compressed} under key id {header.key_id!r}, and this "
+            "storage has no encryption_keys: open it with that key to read the file",
+            header.key_id,
+        )
+    return (
+        "the file is compressed (zstd), and this storage has no codecs: open it with "
+        "compression (or encryption_keys) configured to read the file",
+        None,
+    )
 
 
 _VIEW_FROM = 64 * 1024

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Generic, Literal, TypeVar
 
+from .messages import ECHO_LIMIT, MESSAGE_LIMIT, echo, shorten
 from .redaction import redact_text, redact_url
 
 # The error classes, which the package itself re-exports (``from session_storage
@@ -85,7 +86,10 @@ class SessionStorageError(Exception):
     ) -> None:
         # The one place every library error passes: no message or url can leak a
         # credential, whoever built it (a backend's own text included).
-        super().__init__(redact_text(message))
+        # No message grows past MESSAGE_LIMIT either, whatever it echoes (a 5,000
+        # character filename in the message, its path and an OS error): the full
+        # values stay in the attributes below and in the chained cause.
+        super().__init__(shorten(redact_text(message), MESSAGE_LIMIT))
         self.backend = backend
         self.session_id = session_id
         self.filename = filename
@@ -344,10 +348,10 @@ class Place:
         """``"s3: cannot load session 'abc' file 'state.json' (s3://b/abc/state.json)"``."""
         where = ""
         if self.session_id is not None:
-            where += f" session {self.session_id!r}"
+            where += f" session {echo(self.session_id)}"
         if self.filename is not None:
-            where += f" file {self.filename!r}"
-        return f"{self.backend}: cannot {self.action}{where} ({self.url})"
+            where += f" file {echo(self.filename)}"
+        return f"{self.backend}: cannot {self.action}{where} ({shorten(self.url, ECHO_LIMIT)})"
 
     def error(self, cls: type[E], reason: str) -> E:
         """A ``cls`` error that says where it happened, then why: ``"<where>: <reason>"``,
@@ -369,6 +373,8 @@ class Place:
         # SDK messages can run to many lines (Azure appends the whole XML reply); the
         # first says what happened, and the chained cause keeps the rest.
         reason = reason or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        # obstore puts the service's XML reply on that first line: its prose is enough.
+        reason = reason.split("<?xml", 1)[0].rstrip(" :") or type(exc).__name__
         error = self.error(_KIND_TO_CLASS[kind], reason)
         if isinstance(error, EncryptionKeyError):
             error.key_id = getattr(exc, "key_id", None)

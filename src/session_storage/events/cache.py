@@ -7,6 +7,7 @@ one is always right while it is on the chain.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from ..core.lru import LRU
@@ -15,7 +16,8 @@ from .documents import Doc
 __all__ = ["CACHE_BYTES", "Known", "StreamCache"]
 
 CACHE_BYTES = 32 * 1024 * 1024
-"""Bytes of events a storage keeps cached, for tails and for sealed segments each."""
+"""Memory a storage lets its cached tails take, and its cached sealed segments each
+(counted as the objects hold it, headers included)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,16 +28,24 @@ class Known:
     doc: Doc
 
 
+_ENTRY = sys.getsizeof(("", 0, 0)) + sys.getsizeof("") + 2 * sys.getsizeof(2**40)
+"""Memory one idempotency or commit entry holds beyond its name's length."""
+
+
 def _doc_size(doc: Doc) -> int:
-    return 256 + doc.events.nbytes
+    """The memory ``doc`` holds: what a cache counts, so that its bound is real."""
+    entries = doc.keys + doc.ops
+    names = sum(len(entry[0]) for entry in entries)
+    return 256 + doc.events.nbytes + sys.getsizeof(entries) + names + len(entries) * _ENTRY
 
 
 class StreamCache:
-    """The tails (by stream folder) and sealed segments (by path) a storage has seen."""
+    """The tails (by stream folder) and sealed segments (by path) a storage has seen,
+    each kind bounded by ``capacity`` bytes of memory."""
 
-    def __init__(self) -> None:
-        self.tails: LRU[str, Known] = LRU(CACHE_BYTES, lambda known: _doc_size(known.doc))
-        self.segments: LRU[str, Doc] = LRU(CACHE_BYTES, _doc_size)
+    def __init__(self, capacity: int = CACHE_BYTES) -> None:
+        self.tails: LRU[str, Known] = LRU(capacity, lambda known: _doc_size(known.doc))
+        self.segments: LRU[str, Doc] = LRU(capacity, _doc_size)
 
     def forget(self, folder: str) -> None:
         """Drop what is cached of every stream at or below ``folder`` (after a delete)."""

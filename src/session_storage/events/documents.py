@@ -27,6 +27,7 @@ rewritten.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -35,7 +36,7 @@ from typing import Any
 
 import orjson
 
-from ..core.document import METADATA_KEY, encode_json, utc_now_iso
+from ..core.document import METADATA_KEY, encode_json, fitted, utc_now_iso
 from .idempotency import Entry
 from .layout import Link
 
@@ -73,6 +74,11 @@ class Stored:
 
 
 _Part = Stored | tuple[bytes, ...]
+
+_EVENT_HEAD = sys.getsizeof(b"") + 8
+"""Memory an encoded event holds beyond its length: the ``bytes`` header, and 8 on
+average for the allocator's rounding to 16 bytes (its slot in a tuple is counted with
+the tuple)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +125,12 @@ class Events:
 
     @property
     def nbytes(self) -> int:
-        """About how much memory the events hold (a stored document counts whole)."""
+        """About how much memory the events hold, object headers included (a stored
+        document counts whole, once per part that slices it)."""
         return sum(
-            len(part.raw) if isinstance(part, Stored) else sum(map(len, part))
+            sys.getsizeof(part.raw)
+            if isinstance(part, Stored)
+            else sys.getsizeof(part) + sum(map(len, part)) + len(part) * _EVENT_HEAD
             for part in self.parts
         )
 
@@ -143,7 +152,7 @@ class Events:
 
     def _encoded(self) -> Iterator[bytes]:
         return chain.from_iterable(
-            part if isinstance(part, tuple) else map(orjson.dumps, part.values())
+            part if isinstance(part, tuple) else map(_encode_parsed, part.values())
             for part in self.parts
         )
 
@@ -181,8 +190,16 @@ EMPTY = Doc(0, NO_EVENTS, None, "")
 
 
 def encode_event(item: Any, appended_at: str) -> bytes:
-    """One event's JSON; raises ValueError (saying where) for an unstorable item."""
-    return encode_json({"t": appended_at, "v": item}, item)
+    """One event's JSON; raises ValueError (saying where) for an unstorable item.
+
+    Fitted to its length: the event caches keep it (see :func:`~..core.document.fitted`).
+    """
+    return fitted(encode_json({"t": appended_at, "v": item}, item))
+
+
+def _encode_parsed(event: Any) -> bytes:
+    """An event parsed from the store, encoded again to be cached and rewritten."""
+    return fitted(orjson.dumps(event))
 
 
 class EventError(ValueError):

@@ -11,8 +11,17 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from ..backends.base import Driver
+from ..backends.coded import codec_of
+from ..codecs.envelope import without_codecs
 from ..core.arguments import check_int
-from ..core.errors import CorruptDataError, InvalidArgumentError, Place, SessionStorageError
+from ..core.errors import (
+    ConfigurationError,
+    CorruptDataError,
+    EncryptionKeyError,
+    InvalidArgumentError,
+    Place,
+    SessionStorageError,
+)
 from .documents import Doc, EventError, decode_doc, items_of, records_of
 from .layout import StreamRef
 
@@ -59,7 +68,15 @@ class StreamFailures:
         try:
             return decode_doc(raw)
         except ValueError as exc:
-            raise self.corrupt(ref, name, str(exc)) from exc
+            found = without_codecs(raw) if codec_of(self.driver) is None else None
+            if found is None:
+                raise self.corrupt(ref, name, str(exc)) from exc
+            why, key_id = found  # an envelope, and this storage has no codecs
+            if key_id is None:
+                raise self.error(ConfigurationError, ref, "read", why, name) from exc
+            error = self.error(EncryptionKeyError, ref, "read", why, name)
+            error.key_id = key_id
+            raise error from exc
 
     def items(self, ref: StreamRef, first: int, events: list[Any]) -> list[Any]:
         """The items of parsed events from index ``first``; CorruptDataError for a bad one."""

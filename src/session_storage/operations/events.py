@@ -9,9 +9,8 @@ laid out lives in :mod:`session_storage.events.layout`, how it is written and re
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..core.arguments import check_int
 from ..core.document import utc_now_iso
@@ -38,11 +37,13 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class EventRecord:
-    """One event as readers see it with ``with_records=True``."""
+class EventRecord(NamedTuple):
+    """One event as readers see it with ``with_records=True``: a named tuple, so
+    ``index, appended_at, item = record`` unpacks it and ``record.item`` names it."""
 
-    index: int
+    # The field hides tuple.index(), which no caller of a record needs; the name is
+    # the one the records have always had.
+    index: int  # type: ignore[assignment]
     """Its position in the stream, from 0."""
     appended_at: datetime
     """When it was appended (UTC, timezone-aware)."""
@@ -183,7 +184,7 @@ async def read(
         raise logs.invalid(ref, f"with_records must be a bool, got {with_records!r}")
     got = await scope.call(ref, "read events of", logs.read(ref, start, limit, with_records))
     if with_records:
-        return [EventRecord(*record) for record in got]
+        return [EventRecord._make(record) for record in got]
     return got
 
 

@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 import anyio
 
+from ..backends.probe import refused
 from ..concurrency.background import DEFAULT_MAX_PENDING, BackgroundSaver
 from ..concurrency.keyed_locks import KeyedLocks
 from ..concurrency.loop_guard import LoopGuard
 from ..core.arguments import check_int
 from ..core.errors import (
+    BackendUnavailableError,
     InvalidKeyError,
     NotSupportedError,
     Place,
@@ -32,6 +34,7 @@ from ..core.errors import (
     innermost,
 )
 from ..core.keys import encode_filename, encode_segment, join
+from ..core.messages import echo
 from ..events.log import EventLogs
 
 if sys.version_info >= (3, 11):
@@ -173,7 +176,7 @@ class Scope:
         reason = self.shared.driver.check_length(path)
         if reason is not None:
             raise InvalidKeyError(
-                f"{self.backend}: session {session_id!r} file {filename!r} is too long "
+                f"{self.backend}: session {echo(session_id)} file {echo(filename)} is too long "
                 f"for this backend: {reason}",
                 backend=self.backend,
                 session_id=session_id,
@@ -247,7 +250,7 @@ class Scope:
             except (SessionStorageError, StopAsyncIteration):
                 raise
             except Exception as exc:
-                raise self.error(exc, action, ref, conflict) from exc
+                raise await self._failed(exc, action, ref, conflict) from exc
         if _asyncio_timeout is not None:
             # Remote drivers run on asyncio (fsspec's async clients, obstore), and its
             # own timeout costs half of what a portable cancel scope does per call.
@@ -261,8 +264,8 @@ class Scope:
                 # The deadline's TimeoutError, or a client that turned the
                 # cancellation into an error of its own.
                 if limit.expired():
-                    raise self.timed_out(action, ref) from exc
-                raise self.error(exc, action, ref, conflict) from exc
+                    raise await self._unreachable(action, ref) from exc
+                raise await self._failed(exc, action, ref, conflict) from exc
         scope = anyio.move_on_after(timeout)
         try:
             with scope:
@@ -271,10 +274,32 @@ class Scope:
             raise
         except Exception as exc:
             if scope.cancel_called:  # a client that turned the cancellation into an error
-                raise self.timed_out(action, ref) from exc
-            raise self.error(exc, action, ref, conflict) from exc
+                raise await self._unreachable(action, ref) from exc
+            raise await self._failed(exc, action, ref, conflict) from exc
         # Only a passed deadline gets here: the operation was cancelled.
-        raise self.timed_out(action, ref)
+        raise await self._unreachable(action, ref)
+
+    async def _failed(
+        self, exc: Exception, action: str, ref: Located, conflict: str | None
+    ) -> SessionStorageError:
+        """:meth:`error`, or for an unreachable remote backend :meth:`_unreachable`."""
+        error = self.error(exc, action, ref, conflict)
+        if type(error) is BackendUnavailableError and self.shared.driver.remote:
+            return await self._unreachable(action, ref, error)
+        return error
+
+    async def _unreachable(
+        self, action: str, ref: Located, error: SessionStorageError | None = None
+    ) -> SessionStorageError:
+        """The error for a call that outlived the timeout (``error`` None) or failed as
+        unreachable: if the endpoint refuses connections (a closed port), one that says
+        so, since clients retry a refused connection until the deadline and would
+        report no answer; otherwise ``error`` or :meth:`timed_out`."""
+        where = await refused(self.shared.driver.endpoint())
+        if where is not None:
+            why = f"connection refused by {where}: nothing listens there (is the service running?)"
+            return self.failure(BackendUnavailableError, action, ref, why)
+        return self.timed_out(action, ref) if error is None else error
 
     def other_loop(self, action: str, ref: Located) -> NotSupportedError:
         """The error for an operation from a second event loop while another runs one."""
@@ -320,6 +345,8 @@ class Scope:
             return leaf
         kind = self.shared.driver.classify(leaf)
         reason = conflict if kind == "conflict" else None
+        if kind == "missing_storage":
+            reason = self.shared.driver.missing_storage(ref.path)
         return self.place(action, ref).translate(leaf, kind, reason)
 
     # -- deletes -------------------------------------------------------------------

@@ -12,8 +12,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
+from ..backends.coded import codec_of
+from ..codecs.envelope import without_codecs
 from ..concurrency.background import SaveHandle
 from ..core.document import decode_state, encode_stamped
+from ..core.errors import ConfigurationError, CorruptDataError, EncryptionKeyError
 from ..core.versions import VersionedState, check_condition
 from ..events.layout import check_writable
 from .scope import FileRef, Scope
@@ -21,6 +24,7 @@ from .scope import FileRef, Scope
 __all__ = [
     "DEFAULT_FILENAME",
     "JSON",
+    "envelope_error",
     "flush",
     "load",
     "prepare_load",
@@ -161,11 +165,34 @@ async def load(scope: Scope, ref: FileRef) -> VersionedState:
     found = await scope.call(ref, "load", scope.driver.get(ref.path))
     if found is None:
         return VersionedState(None, None)
-    state = decode_state(
-        found[0],
-        session_id=ref.session_id,
-        filename=ref.filename,
-        backend=scope.backend,
-        where=partial(scope.where, "load", ref),
-    )
+    try:
+        state = decode_state(
+            found[0],
+            session_id=ref.session_id,
+            filename=ref.filename,
+            backend=scope.backend,
+            where=partial(scope.where, "load", ref),
+        )
+    except CorruptDataError as exc:
+        error = envelope_error(scope, ref, "load", found[0])
+        if error is None:
+            raise
+        raise error from exc
     return VersionedState(state, found[1])
+
+
+def envelope_error(
+    scope: Scope, ref: FileRef, action: str, data: bytes
+) -> ConfigurationError | None:
+    """The error for a body that is an encrypted or compressed envelope read by a
+    storage without codecs (EncryptionKeyError naming the key id, or a
+    ConfigurationError); ``None`` for any other body that is not JSON."""
+    found = without_codecs(data) if codec_of(scope.driver) is None else None
+    if found is None:
+        return None
+    why, key_id = found
+    if key_id is None:
+        return scope.failure(ConfigurationError, action, ref, why)
+    error = scope.failure(EncryptionKeyError, action, ref, why)
+    error.key_id = key_id
+    return error

@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from session_storage import (
+    BackendError,
     BatchError,
     ConflictError,
     InvalidKeyError,
@@ -305,3 +306,73 @@ async def test_without_flock_conditions_are_refused_not_ignored(tmp_path: Path) 
     assert await storage.list_files("s") == ["state.json"]
     await storage.store_session("s", {"v": 4})  # plain stores still work
     assert (await storage.load_session("s") or {})["v"] == 4
+
+
+async def test_a_path_over_path_max_is_an_invalid_key_with_a_short_message(
+    tmp_path: Path,
+) -> None:
+    storage = SessionStorage(tmp_path)
+    deep = "/".join(["abcdefgh"] * 600)  # 5,399 characters: every segment fits, the path not
+    calls = {
+        "store": lambda: storage.store_session("s", {}, deep),
+        "load": lambda: storage.load_session("s", deep),
+        "delete": lambda: storage.delete_session("s", deep),
+        "metadata": lambda: storage.get_session_metadata("s", deep),
+        "append": lambda: storage.append_event("s", deep, 1),
+        "long id": lambda: storage.store_session("x" * 5000, {}),
+    }
+    for name, call in calls.items():
+        with pytest.raises(InvalidKeyError) as info:
+            await call()
+        message = str(info.value)
+        print(f"\n{name}: {len(message)} characters: {message}")
+        assert len(message) <= 1000 and "characters cut]" in message
+        assert "too long" in message and "file:" in message
+    assert info.value.session_id == "x" * 5000  # the attributes keep the whole value
+    assert os.listdir(tmp_path) == []  # refused before touching the disk
+
+
+async def test_a_name_the_file_system_refuses_as_too_long_is_an_invalid_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The OS's own ENAMETOOLONG, for a limit the driver does not know in advance.
+    monkeypatch.setattr("session_storage.backends.local.driver._PATH_LIMIT", 10**6)
+    storage = SessionStorage(tmp_path)
+    with pytest.raises(InvalidKeyError) as info:
+        await storage.store_session("s", {}, "/".join(["abcdefgh"] * 600))
+    assert isinstance(info.value.__cause__, OSError)
+    assert info.value.__cause__.errno == errno.ENAMETOOLONG
+    assert len(str(info.value)) <= 1000 and "File name too long" in str(info.value)
+    assert sorted(os.listdir(tmp_path)) in ([], [MARKER_NAME])
+
+
+@pytest.mark.parametrize("failing", ["mkdir", "open"])
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
+async def test_out_of_inodes_leaves_no_staging_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str, code: int
+) -> None:
+    """The file system refuses a new inode (a full disk, a quota) while a write builds
+    the folders of a new session: the folders it made go at once, not at the next gc."""
+    storage = SessionStorage(tmp_path)
+    await storage.store_session("old", {"v": 1})
+    real = getattr(os, failing)
+    made: list[str] = []
+
+    def refuse(path: Any, *args: Any, **kwargs: Any) -> Any:
+        # The second folder of the new session's staged tree, or its temp file.
+        if ".stage" in str(path) and (failing == "open" or str(path).endswith("/b")):
+            raise OSError(code, os.strerror(code), path)
+        if failing == "mkdir":
+            made.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, failing, refuse)
+    with pytest.raises(BackendError) as info:
+        await storage.store_session("new", {"v": 2}, "a/b/c.json")
+    monkeypatch.undo()
+    assert os.strerror(code) in str(info.value) and "'new'" in str(info.value)
+    assert failing == "open" or any(path.endswith(".stage") for path in made)
+    assert sorted(os.listdir(tmp_path)) == sorted([MARKER_NAME, "old"])
+    assert await storage.list_sessions() == ["old"]
+    await storage.store_session("new", {"v": 3}, "a/b/c.json")  # the space is back
+    assert (await storage.load_session("new", "a/b/c.json") or {})["v"] == 3

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures.thread as futures_thread
+import errno
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -34,6 +35,20 @@ from .write import write
 __all__ = ["LocalDriver"]
 
 T = TypeVar("T")
+
+
+def _path_max() -> int:
+    """The longest path the OS takes (4096 on Linux, 1024 on macOS), NUL included."""
+    try:
+        return os.pathconf("/", "PC_PATH_MAX")
+    except (AttributeError, OSError, ValueError):  # no pathconf (Windows), or no answer
+        return 4096
+
+
+# A write goes through a temp file (".<16 hex>.tmp", 21 characters) in a staging
+# folder (".<16 hex>.stage", 23) standing in for a missing folder: up to 42
+# characters longer than the file's own path.
+_PATH_LIMIT = _path_max() - 64
 
 
 async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
@@ -115,7 +130,20 @@ class LocalDriver(Driver):
     def url(self, path: str) -> str:
         return f"{self.scheme}://{path}"  # an absolute path keeps its leading "/"
 
+    def check_length(self, path: str) -> str | None:
+        reason = super().check_length(path)
+        if reason is None and len(os.fsencode(path)) > _PATH_LIMIT:
+            reason = (
+                f"the path of {len(os.fsencode(path))} bytes exceeds the {_PATH_LIMIT} "
+                "this file system takes (its PATH_MAX, less room for temp names)"
+            )
+        return reason
+
     def classify(self, exc: BaseException) -> ErrorKind:
+        if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
+            # A name or path the file system cannot hold (a limit below the ones
+            # check_length knows, such as an encrypted home's 143-byte names).
+            return "clash"
         if isinstance(exc, ForeignFolder):
             return "foreign"
         if isinstance(exc, UnsafePath):

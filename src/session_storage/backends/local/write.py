@@ -125,10 +125,28 @@ def _open_temp(root: LocalRoot, path: str) -> _Temp:
         os.path.dirname(missing), f"{TEMP_PREFIX}{os.urandom(8).hex()}{STAGE_SUFFIX}"
     )
     inner = stage + folder[len(missing) :]
-    os.makedirs(inner)
-    temp = _new_temp(inner)
+    try:
+        os.makedirs(inner)
+        temp = _new_temp(inner)
+    except BaseException:
+        # Out of inodes or space (ENOSPC, EDQUOT) after some of the folders were
+        # made: remove them now rather than leave a hidden folder for the next gc.
+        _remove_empty(inner, stage)
+        raise
     temp.stage, temp.target, temp.inner = stage, missing, inner
     return temp
+
+
+def _remove_empty(folder: str, stage: str) -> None:
+    """Remove ``folder`` and its parents up to and including ``stage`` while empty."""
+    while folder == stage or folder.startswith(stage + "/"):
+        try:
+            os.rmdir(folder)
+        except FileNotFoundError:
+            pass  # never made, or made only partly: go on with its parent
+        except OSError:
+            return
+        folder = os.path.dirname(folder)
 
 
 def _stamp(fd: int, previous: os.stat_result | None) -> os.stat_result:
@@ -315,10 +333,4 @@ def _finish(temp: _Temp) -> None:
         except (FileNotFoundError, NotADirectoryError):
             pass
     if temp.stage is not None and temp.inner is not None:
-        folder = temp.inner
-        while folder.startswith(temp.stage):
-            try:
-                os.rmdir(folder)
-            except OSError:
-                break
-            folder = os.path.dirname(folder)
+        _remove_empty(temp.inner, temp.stage)

@@ -147,6 +147,10 @@ class ObstoreDriver(ObjectStoreDriver):
         bucket, key = self._split(path)
         return self._store(bucket), key
 
+    def endpoint(self) -> str | None:
+        config = self._store_args(None).config
+        return str(config.get("endpoint") or config.get("base_url") or "") or None
+
     def classify(self, exc: BaseException) -> ErrorKind:
         names = {cls.__name__ for cls in type(exc).__mro__}
         if names & {"PermissionDeniedError", "UnauthenticatedError"}:
