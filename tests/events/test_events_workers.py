@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from session_storage import ConflictError, InvalidArgumentError, SessionStorage
+from session_storage.backends.write_ids import WriteCondition
 
 BACKENDS = ["memory", "file", "s3", "gcs", "azure"]
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -79,9 +80,10 @@ async def test_if_version_on_a_missing_object_is_a_conflict(storage: SessionStor
     version = await driver.put(path, b"{}", "application/json")
     await driver.delete_file(path)
     with pytest.raises(FileExistsError):
-        await driver.put(path, b"{}", "application/json", if_version=version)
+        await driver.put(path, b"{}", "application/json", WriteCondition(if_version=version))
+    unverified = WriteCondition(if_version=version, verify_own=False)
     with pytest.raises(FileExistsError):
-        await driver.put(path, b"{}", "application/json", if_version=version, verify_own=False)
+        await driver.put(path, b"{}", "application/json", unverified)
     assert await driver.get(path) is None
 
 

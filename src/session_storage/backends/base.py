@@ -21,6 +21,7 @@ from ..concurrency import fork
 from ..concurrency.bounded import run_bounded
 from ..core.errors import ConfigurationError, ErrorKind, classify_builtin
 from .registry import Backend
+from .write_ids import UNCONDITIONAL, WriteCondition
 
 __all__ = ["PAGE_SIZE", "Driver", "ObjectInfo", "after_folder", "key_order"]
 
@@ -70,7 +71,7 @@ class Driver(ABC):
     another is fastest. Drivers may set it per instance from their options.
     """
     supports_conditional_writes: ClassVar[bool] = False
-    """Whether :meth:`put` enforces ``if_version`` and ``if_absent`` atomically.
+    """Whether :meth:`put` enforces a :class:`~.write_ids.WriteCondition` atomically.
 
     False until a driver proves it: the facade then refuses conditional writes with
     NotSupportedError instead of letting them silently overwrite.
@@ -280,29 +281,11 @@ class Driver(ABC):
 
     @abstractmethod
     async def put(
-        self,
-        path: str,
-        data: bytes,
-        content_type: str,
-        *,
-        if_version: str | None = None,
-        if_absent: bool = False,
-        verify_own: bool = True,
+        self, path: str, data: bytes, content_type: str, condition: WriteCondition = UNCONDITIONAL
     ) -> str:
-        """Write a file atomically in one request; returns its new version.
-
-        With ``if_absent`` the write happens only if no file exists at ``path``; with
-        ``if_version`` only if the file is still at that version. The backend checks
-        the condition atomically with the write, and a failed condition (including
-        ``if_version`` on a missing file) raises ``FileExistsError`` having written
-        nothing. Only drivers with :attr:`supports_conditional_writes` get conditions.
-
-        Object stores whose client resends a request after a lost reply check a failed
-        condition against the write id stored with the object (see
-        :mod:`.write_ids`): one more request, on the failure path only. A caller that
-        reads the object next anyway and recognises its own write passes
-        ``verify_own=False`` to save that request.
-        """
+        """Write a file atomically in one request, if ``condition`` holds; returns its new
+        version. A failed condition raises ``FileExistsError`` having written nothing
+        (see :class:`~.write_ids.WriteCondition`)."""
 
     @abstractmethod
     async def info(self, path: str) -> ObjectInfo | None:

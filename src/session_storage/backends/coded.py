@@ -18,6 +18,7 @@ from ..codecs.encryption import Keyring
 from ..codecs.envelope import Codec, UnknownKeyIdError, UnreadableObjectError
 from ..core.errors import ErrorKind
 from .base import Driver, ObjectInfo
+from .write_ids import UNCONDITIONAL, WriteCondition
 
 __all__ = ["CodedDriver", "codec_of", "with_codecs"]
 
@@ -146,14 +147,7 @@ class CodedDriver(Driver):
         return await self.inner.get(path)
 
     def put(
-        self,
-        path: str,
-        data: bytes,
-        content_type: str,
-        *,
-        if_version: str | None = None,
-        if_absent: bool = False,
-        verify_own: bool = True,
+        self, path: str, data: bytes, content_type: str, condition: WriteCondition = UNCONDITIONAL
     ) -> Coroutine[Any, Any, str]:
         # Not a coroutine of its own: the wrapped driver's put is awaited directly (a
         # second coroutine per write cost as much as the header). Encoding happens
@@ -163,20 +157,13 @@ class CodedDriver(Driver):
             stored = self.codec.encode(path, data)
         except Exception as exc:  # noqa: BLE001 - raised again, unchanged, on await
             return _raise(exc)
-        return self.inner.put(
-            path,
-            stored,
-            content_type,
-            if_version=if_version,
-            if_absent=if_absent,
-            verify_own=verify_own,
-        )
+        return self.inner.put(path, stored, content_type, condition)
 
     async def put_stored(
         self, path: str, data: bytes, content_type: str, *, if_version: str
     ) -> str:
         """Write ``data`` as it is (already encoded), if the file is still at ``if_version``."""
-        return await self.inner.put(path, data, content_type, if_version=if_version)
+        return await self.inner.put(path, data, content_type, WriteCondition(if_version))
 
     # -- everything else passes through ------------------------------------------------
 

@@ -14,6 +14,7 @@ from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
 from ..core.document import fitted
 from .base import PAGE_SIZE, Driver, ObjectInfo, key_order
 from .registry import MEMORY
+from .write_ids import UNCONDITIONAL, WriteCondition
 
 __all__ = ["MemoryDriver"]
 
@@ -93,22 +94,16 @@ class MemoryDriver(Driver):
         return f.getvalue(), self._version(path, f)
 
     async def put(
-        self,
-        path: str,
-        data: bytes,
-        content_type: str,
-        *,
-        if_version: str | None = None,
-        if_absent: bool = False,
-        verify_own: bool = True,  # no lost replies here: nothing to verify
+        self, path: str, data: bytes, content_type: str, condition: WriteCondition = UNCONDITIONAL
     ) -> str:
+        # No lost replies here: ``verify_own`` has nothing to verify.
         # The lock makes check-and-write one step for callers on other threads and
         # event loops; within one loop nothing here awaits, so nothing interleaves.
         with self._lock:
             current = self._store.get(path)
-            if (if_absent and current is not None) or (
-                if_version is not None
-                and (current is None or self._version(path, current) != if_version)
+            wanted = condition.if_version
+            if (condition.if_absent and current is not None) or (
+                wanted is not None and (current is None or self._version(path, current) != wanted)
             ):
                 raise FileExistsError(f"precondition failed for {path}")
             # Kept as long as the file: a body fresh from orjson would keep its whole

@@ -23,7 +23,7 @@ from typing import ClassVar, TypeVar
 
 from ..concurrency.bounded import run_bounded
 from .base import PAGE_SIZE, Driver, ObjectInfo
-from .write_ids import WRITE_ID_KEY, WriteCondition
+from .write_ids import UNCONDITIONAL, WRITE_ID_KEY, WriteCondition
 
 T = TypeVar("T")
 
@@ -152,23 +152,16 @@ class ObjectStoreDriver(Driver):
     # -- the primitives, from those ---------------------------------------------------
 
     async def put(
-        self,
-        path: str,
-        data: bytes,
-        content_type: str,
-        *,
-        if_version: str | None = None,
-        if_absent: bool = False,
-        verify_own: bool = True,
+        self, path: str, data: bytes, content_type: str, condition: WriteCondition = UNCONDITIONAL
     ) -> str:
-        condition = WriteCondition.of(if_version, if_absent, verify_own)
+        write = condition.for_write()
         try:
-            return await self._put(path, data, content_type, condition)
+            return await self._put(path, data, content_type, write)
         except FileExistsError:
             # The client may have resent a write whose reply was lost: the resend then
             # fails the condition that the first attempt changed. If the stored object
             # carries this write's id, the write landed, and its version is the answer.
-            own = await self._own_version(path, condition)
+            own = await self._own_version(path, write)
             if own is None:
                 raise
             return own

@@ -1,9 +1,11 @@
-"""Write ids: how an object store driver recognises its own conditional write.
+"""Write conditions, and write ids: how an object store driver recognises its own
+conditional write.
 
-A conditional write (``if_absent``, ``if_version``) whose reply is lost on the way
-back has been applied, but the client does not know: it resends the request, and the
-resend fails its condition (412 or 409) because the first one changed the object. Read
-naively, that says "conflict, nothing was written", which is false: a counter is then
+:class:`WriteCondition` says what one :meth:`~.base.Driver.put` requires of the file it
+replaces. A conditional write (``if_absent``, ``if_version``) whose reply is lost on the
+way back has been applied, but the client does not know: it resends the request, and
+the resend fails its condition (412 or 409) because the first one changed the object.
+Read naively, that says "conflict, nothing was written", which is false: a counter is then
 incremented twice, an event appended twice, a fresh ``if_absent`` store reported as a
 conflict.
 
@@ -22,9 +24,9 @@ writer at once.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-__all__ = ["WRITE_ID_KEY", "WriteCondition", "new_write_id"]
+__all__ = ["UNCONDITIONAL", "WRITE_ID_KEY", "WriteCondition", "new_write_id"]
 
 WRITE_ID_KEY = "writeid"
 """The metadata name. Letters only: Azure wants a C# identifier, and S3 sends it as an
@@ -38,23 +40,48 @@ def new_write_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class WriteCondition:
-    """The condition of one conditional put, and the id that recognises the write."""
+    """What one put requires of the file it replaces; :data:`UNCONDITIONAL` requires nothing.
 
-    if_absent: bool
-    """Write only if nothing exists at the path."""
-    if_version: str | None
+    With ``if_absent`` the write happens only if no file exists at the path; with
+    ``if_version`` only if the file is still at that version. The backend checks the
+    condition atomically with the write, and a failed condition (including
+    ``if_version`` on a missing file) raises ``FileExistsError`` having written
+    nothing. Only drivers with :attr:`~.base.Driver.supports_conditional_writes` get
+    conditions.
+
+    Object stores whose client resends a request after a lost reply check a failed
+    condition against the write id stored with the object (see this module): one
+    more request, on the failure path only. A caller that reads the object next
+    anyway and recognises its own write passes ``verify_own=False`` to save that
+    request.
+    """
+
+    if_version: str | None = None
     """Write only if the object is still at this version."""
-    write_id: str | None
-    """Stored in the object's user metadata; None when the caller does not verify."""
+    if_absent: bool = False
+    """Write only if nothing exists at the path."""
+    verify_own: bool = True
+    """Recognise this write by its write id when its condition fails (object stores)."""
+    write_id: str | None = None
+    """Stored in the object's user metadata; set by :meth:`for_write`, not by callers."""
 
-    @classmethod
-    def of(cls, if_version: str | None, if_absent: bool, verify_own: bool) -> WriteCondition | None:
-        """The condition of a put, with a fresh write id unless ``verify_own`` is False;
-        None for an unconditional put (it cannot fail its condition, so it needs no id)."""
-        if not if_absent and if_version is None:
+    @property
+    def conditional(self) -> bool:
+        """Whether the write requires anything: a put without it cannot fail so."""
+        return self.if_absent or self.if_version is not None
+
+    def for_write(self) -> WriteCondition | None:
+        """This condition for one write request, with a fresh write id unless
+        ``verify_own`` is False; None for an unconditional put (it cannot fail its
+        condition, so it needs no id)."""
+        if not self.conditional:
             return None
-        return cls(if_absent, if_version, new_write_id() if verify_own else None)
+        return replace(self, write_id=new_write_id() if self.verify_own else None)
 
     def metadata(self) -> dict[str, str]:
         """The user metadata that carries the write id; empty without one."""
         return {} if self.write_id is None else {WRITE_ID_KEY: self.write_id}
+
+
+UNCONDITIONAL = WriteCondition()
+"""The condition of a plain put: it replaces whatever is there, or nothing."""

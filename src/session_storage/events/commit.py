@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 
 import anyio
 
+from ..backends.write_ids import WriteCondition
 from ..concurrency.bounded import run_bounded
 from ..concurrency.keyed_locks import KeyedLocks
 from ..core.errors import ConflictError, CorruptDataError
@@ -141,9 +142,11 @@ class Committer:
             ref.tail_path,
             encode_doc(change.tail, meta, tail=True),
             JSON,
-            if_version=known.version,
-            if_absent=known.version is None,
-            verify_own=False,  # the commit id in the tail tells, see idempotency
+            WriteCondition(
+                if_version=known.version,
+                if_absent=known.version is None,
+                verify_own=False,  # the commit id in the tail tells, see idempotency
+            ),
         )
 
     async def _delete(self, ref: StreamRef, links: Iterable[Link]) -> None:

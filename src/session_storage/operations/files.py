@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 
 from ..backends import ObjectInfo
+from ..backends.write_ids import WriteCondition
 from ..core.errors import InvalidArgumentError
 from ..core.versions import VersionedBytes
 from .scope import Scope
@@ -49,7 +50,8 @@ async def store_bytes(
         why = f"data must be bytes, got {type(data).__name__}"
         raise scope.failure(InvalidArgumentError, "store", ref, why)
     content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-    return await put(scope, ref, bytes(data), content_type, if_version, if_absent)
+    condition = WriteCondition(if_version, if_absent)
+    return await put(scope, ref, bytes(data), content_type, condition)
 
 
 async def load_bytes(scope: Scope, session_id: str, filename: str) -> VersionedBytes:

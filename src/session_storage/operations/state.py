@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 from ..backends.coded import codec_of
+from ..backends.write_ids import UNCONDITIONAL, WriteCondition
 from ..codecs.envelope import without_codecs
 from ..concurrency.background import SaveHandle
 from ..core.document import decode_state, encode_stamped
@@ -47,24 +48,21 @@ async def put(
     ref: FileRef,
     data: bytes,
     content_type: str,
-    if_version: str | None = None,
-    if_absent: bool = False,
+    condition: WriteCondition = UNCONDITIONAL,
 ) -> str:
     """Write ``data`` as ``ref`` in one request, on the write condition given; its version.
 
     Every store of the library (state, bytes, background saves) ends here.
     """
     conflict = check_condition(
-        if_version,
-        if_absent,
+        condition.if_version,
+        condition.if_absent,
         supported=scope.driver.supports_conditional_writes,
         backend=scope.backend,
         session_id=ref.session_id,
         filename=ref.filename,
     )
-    write = scope.driver.put(
-        ref.path, data, content_type, if_version=if_version, if_absent=if_absent
-    )
+    write = scope.driver.put(ref.path, data, content_type, condition)
     return await scope.call(ref, "store", write, conflict)
 
 
@@ -121,7 +119,7 @@ async def store(
     """
     ref = scope.file(session_id, filename)
     stamped, data = _encode(scope, ref, state, updates)
-    return stamped, await put(scope, ref, data, JSON, if_version, if_absent)
+    return stamped, await put(scope, ref, data, JSON, WriteCondition(if_version, if_absent))
 
 
 def store_nowait(

@@ -26,6 +26,7 @@ from fsspec.implementations.local import LocalFileSystem
 from ...core.errors import ConfigurationError, ErrorKind, classify_builtin
 from ..base import PAGE_SIZE, Driver, ObjectInfo
 from ..registry import FILE
+from ..write_ids import UNCONDITIONAL, WriteCondition
 from .delete import delete_paths, delete_tree, sweep_store
 from .locking import HAVE_FLOCK
 from .paths import ForeignFolder, LocalRoot, NameClash, UnsafePath
@@ -166,17 +167,12 @@ class LocalDriver(Driver):
         return await _in_thread(read_file, self._local, path)
 
     async def put(
-        self,
-        path: str,
-        data: bytes,
-        content_type: str,
-        *,
-        if_version: str | None = None,
-        if_absent: bool = False,
-        verify_own: bool = True,  # no lost replies here: nothing to verify
+        self, path: str, data: bytes, content_type: str, condition: WriteCondition = UNCONDITIONAL
     ) -> str:
-        if (if_version is not None or if_absent) and not HAVE_FLOCK:
+        # No lost replies here: ``verify_own`` has nothing to verify.
+        if condition.conditional and not HAVE_FLOCK:
             raise NotImplementedError("conditional writes on local disk need flock")
+        if_version, if_absent = condition.if_version, condition.if_absent
         return await _in_thread(
             write, self._local, path, data, if_version, if_absent, HAVE_FLOCK, self.fsync
         )
