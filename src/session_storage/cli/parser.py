@@ -186,6 +186,11 @@ def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
+def _optional_file(parser: argparse.ArgumentParser, default: str | None, help: str) -> None:
+    """The optional FILE positional that follows SESSION."""
+    parser.add_argument("file", nargs="?", default=default, metavar="FILE", help=help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``session-storage`` argument parser."""
     parser = _Parser(
@@ -231,13 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--url s3://my-bucket/app chat-42 notes.json",
     )
     show.add_argument("session", metavar="SESSION", help=session)
-    show.add_argument(
-        "file",
-        nargs="?",
-        default=DEFAULT_FILENAME,
-        metavar="FILE",
-        help=f"the file of the session (default: {DEFAULT_FILENAME})",
-    )
+    _optional_file(show, DEFAULT_FILENAME, f"the file of the session (default: {DEFAULT_FILENAME})")
     show.add_argument("--raw", action="store_true", help="write the stored bytes as they are")
 
     info = command(
@@ -246,19 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
         "chat-42 state.json",
     )
     info.add_argument("session", metavar="SESSION", help=session)
-    info.add_argument(
-        "file", nargs="?", default=None, metavar="FILE", help="one file (default: every file)"
-    )
+    _optional_file(info, None, "one file (default: every file)")
 
     rm = command("rm", "delete a session (every file) or one file of it", "chat-42 --yes")
     rm.add_argument("session", metavar="SESSION", help=session)
-    rm.add_argument(
-        "file",
-        nargs="?",
-        default=None,
-        metavar="FILE",
-        help="delete only this file (default: the whole session)",
-    )
+    _optional_file(rm, None, "delete only this file (default: the whole session)")
     rm.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
     cp = command(
