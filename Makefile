@@ -6,7 +6,10 @@ BIN := $(VENV)/bin
 # The lowest versions pyproject.toml allows, for the core and the s3, encryption and
 # compression extras (both contracts have a zstd+aes lane).
 LOWEST ?= .venv-lowest
-LOWEST_TOOLS := pytest pytest-asyncio pytest-timeout moto
+LOWEST_TOOLS := pytest pytest-asyncio pytest-timeout pytest-xdist moto flask flask-cors
+# Test workers: the suite mostly waits (emulators, client retries, child processes), so
+# two workers on two cores take about half the time of one. WORKERS=0 runs in one process.
+WORKERS ?= 2
 # A user's environment for the pytest plugin: only the [testing] extra.
 TESTING ?= .venv-testing
 TESTING_MAX_PACKAGES ?= 55
@@ -62,14 +65,14 @@ quickstart: $(VENV)/.core
 
 # The whole suite; it ends with the 15 slowest tests.
 test: $(VENV)/.test
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest -n $(WORKERS) --durations=15
 
 # Both contracts (driver and facade, plain and zstd+aes lanes) on memory, local disk and
 # S3 under the lowest allowed versions.
 test-lowest: $(LOWEST)/.installed
 	$(LOWEST)/bin/uv pip list --python $(LOWEST)/bin/python 2>/dev/null \
 		| grep -iE '^(fsspec|orjson|anyio|s3fs|aiobotocore|botocore|cryptography|zstandard|moto|pytest) '
-	$(LOWEST)/bin/python -m pytest -p no:cacheprovider $(LOWEST_SUITE)
+	$(LOWEST)/bin/python -m pytest -p no:cacheprovider -n $(WORKERS) $(LOWEST_SUITE)
 
 # The pytest plugin in a venv with only the [testing] extra: a user's test file (outside
 # this repository's conftest) passes on S3 and memory, and the extra stays small.

@@ -2,7 +2,7 @@
 
     python .ci/lowest_versions.py requirements EXTRA... [--test NAME...]
         the package itself (editable, with EXTRA), every requirement of the core and
-        of each EXTRA, and the named entries of the ``test`` extra, as pyproject.toml
+        of each EXTRA, and the named entries of the ``test`` and ``testing`` extras, as pyproject.toml
         spells them
     python .ci/lowest_versions.py floors-of DIST[:NAME,...]...
         ``name==floor`` for the requirements of each installed DIST (only those
@@ -49,10 +49,12 @@ def _requirements(extras: list[str], test_names: list[str]) -> Iterator[str]:
     for extra in extras:
         yield from optional[extra]
     wanted = {_name(n) for n in test_names}
-    test = [r for r in optional["test"] if _name(r) in wanted]
+    # The project's suite takes its tools from the test extra and the testing extra it
+    # includes (the pytest plugin's own: pytest, moto and its server's Flask).
+    test = [r for r in optional["test"] + optional["testing"] if _name(r) in wanted]
     missing = wanted - {_name(r) for r in test}
     if missing:
-        raise SystemExit(f"not in the test extra of pyproject.toml: {sorted(missing)}")
+        raise SystemExit(f"not in the test or testing extra of pyproject.toml: {sorted(missing)}")
     yield from test
 
 
