@@ -9,10 +9,11 @@ the facade builds every path and translates every error.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import sys
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -23,7 +24,15 @@ from ..core.errors import ConfigurationError, ErrorKind, classify_builtin
 from .registry import Backend
 from .write_ids import UNCONDITIONAL, WriteCondition
 
-__all__ = ["PAGE_SIZE", "Driver", "ObjectInfo", "after_folder", "key_order"]
+__all__ = [
+    "ALL_CHILDREN",
+    "PAGE_SIZE",
+    "ChildPage",
+    "Driver",
+    "ObjectInfo",
+    "after_folder",
+    "key_order",
+]
 
 PAGE_SIZE = 1000
 """Names per listing page: what one S3 ListObjectsV2 request returns at most."""
@@ -45,6 +54,38 @@ class ObjectInfo:
     modified: datetime
     created: datetime | None
     version: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChildPage:
+    """Which folders :meth:`Driver.iter_children` lists; :data:`ALL_CHILDREN` is every one.
+
+    Only names starting with ``prefix``, and (with ``start_after``) coming after that
+    name, in key order: the order of ``name + "/"``, which is how object stores sort
+    folders. All pages together hold at most ``limit`` names: object stores ask for no
+    more than that (S3 ``MaxKeys``), so a small page costs one small request.
+    """
+
+    prefix: str = ""
+    """What every listed name starts with ("" for any name)."""
+    start_after: str | None = None
+    """The name after which the listing starts (it need not exist); None: the beginning."""
+    limit: int | None = None
+    """The most names to list, or None for all."""
+
+    @property
+    def after_key(self) -> str:
+        """The key (see :func:`key_order`) every listed name's key follows; "" for none."""
+        return "" if self.start_after is None else key_order(self.start_after)
+
+    def first(self, keys: Iterable[str]) -> list[str]:
+        """The ``limit`` smallest of ``keys`` (all without a limit), sorted: a heap keeps
+        a small page of a huge folder small."""
+        return sorted(keys) if self.limit is None else heapq.nsmallest(self.limit, keys)
+
+
+ALL_CHILDREN = ChildPage()
+"""Every folder directly under a folder, from the first in key order."""
 
 
 class Driver(ABC):
@@ -293,20 +334,11 @@ class Driver(ABC):
 
     @abstractmethod
     def iter_children(
-        self,
-        folder: str,
-        prefix: str = "",
-        start_after: str | None = None,
-        limit: int | None = None,
+        self, folder: str, page: ChildPage = ALL_CHILDREN
     ) -> AsyncIterator[list[str]]:
-        """Pages of the names of the folders directly under ``folder``.
-
-        Only names starting with ``prefix``, and (with ``start_after``) coming after
-        that name, in key order: the order of ``name + "/"``, which is how object
-        stores sort folders. Each page holds at most :data:`PAGE_SIZE` names, and all
-        pages together at most ``limit`` names: object stores ask for no more than
-        that (S3 ``MaxKeys``), so a small page costs one small request.
-        """
+        """Pages of the names of the folders directly under ``folder`` that ``page``
+        wants (see :class:`ChildPage`), in key order; each holds at most
+        :data:`PAGE_SIZE` names, and a missing folder has none."""
 
     @abstractmethod
     async def list_files(self, folder: str) -> list[str]:

@@ -17,7 +17,7 @@ from ..codecs.compression import Compression
 from ..codecs.encryption import Keyring
 from ..codecs.envelope import Codec, UnknownKeyIdError, UnreadableObjectError
 from ..core.errors import ErrorKind
-from .base import Driver, ObjectInfo
+from .base import ALL_CHILDREN, ChildPage, Driver, ObjectInfo
 from .write_ids import UNCONDITIONAL, WriteCondition
 
 __all__ = ["CodedDriver", "codec_of", "with_codecs"]
@@ -171,13 +171,9 @@ class CodedDriver(Driver):
         return await self.inner.info(path)
 
     def iter_children(
-        self,
-        folder: str,
-        prefix: str = "",
-        start_after: str | None = None,
-        limit: int | None = None,
+        self, folder: str, page: ChildPage = ALL_CHILDREN
     ) -> AsyncIterator[list[str]]:
-        return self.inner.iter_children(folder, prefix, start_after, limit)
+        return self.inner.iter_children(folder, page)
 
     async def list_files(self, folder: str) -> list[str]:
         return await self.inner.list_files(folder)

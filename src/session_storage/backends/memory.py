@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -12,7 +11,7 @@ from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
 from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
 
 from ..core.document import fitted
-from .base import PAGE_SIZE, Driver, ObjectInfo, key_order
+from .base import ALL_CHILDREN, PAGE_SIZE, ChildPage, Driver, ObjectInfo
 from .registry import MEMORY
 from .write_ids import UNCONDITIONAL, WriteCondition
 
@@ -121,13 +120,11 @@ class MemoryDriver(Driver):
             size=f.size, modified=f.modified, created=f.created, version=self._version(path, f)
         )
 
-    def _children(
-        self, folder: str, prefix: str, start_after: str | None, limit: int | None
-    ) -> list[str]:
+    def _children(self, folder: str, page: ChildPage) -> list[str]:
         """Folder names under ``folder`` in key order, each followed by ``/``."""
-        head = folder + "/" + prefix
+        head = folder + "/" + page.prefix
         cut = len(folder) + 1
-        after = key_order(start_after) if start_after is not None else ""
+        after = page.after_key
         keys = {
             rest[: rest.index("/") + 1]
             for key in tuple(self._store)
@@ -135,18 +132,12 @@ class MemoryDriver(Driver):
         }
         if after:
             keys = {k for k in keys if k > after}
-        if limit is not None:
-            return heapq.nsmallest(limit, keys)
-        return sorted(keys)
+        return page.first(keys)
 
     async def iter_children(
-        self,
-        folder: str,
-        prefix: str = "",
-        start_after: str | None = None,
-        limit: int | None = None,
+        self, folder: str, page: ChildPage = ALL_CHILDREN
     ) -> AsyncIterator[list[str]]:
-        keys = self._children(folder, prefix, start_after, limit)
+        keys = self._children(folder, page)
         for i in range(0, len(keys), PAGE_SIZE):
             yield [key[:-1] for key in keys[i : i + PAGE_SIZE]]
 

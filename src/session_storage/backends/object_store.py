@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
 from ..concurrency.bounded import run_bounded
-from .base import PAGE_SIZE, Driver, ObjectInfo
+from .base import ALL_CHILDREN, PAGE_SIZE, ChildPage, Driver, ObjectInfo
 from .write_ids import UNCONDITIONAL, WRITE_ID_KEY, WriteCondition
 
 T = TypeVar("T")
@@ -181,34 +181,30 @@ class ObjectStoreDriver(Driver):
         return None if head is None else head.info
 
     async def iter_children(
-        self,
-        folder: str,
-        prefix: str = "",
-        start_after: str | None = None,
-        limit: int | None = None,
+        self, folder: str, page: ChildPage = ALL_CHILDREN
     ) -> AsyncIterator[list[str]]:
         bucket, base = self._split_folder(folder)
-        after = None if start_after is None else base + start_after
+        after = None if page.start_after is None else base + page.start_after
         cut = len(base)
-        remaining = limit
+        remaining = page.limit
         token = None
         while remaining is None or remaining > 0:
             # Stores count folders and loose objects alike against a page's size; ask
             # for no more than the caller still wants, so a page of 10 is one request
             # for 10.
             want = PAGE_SIZE if remaining is None else min(remaining, PAGE_SIZE)
-            page = await self._list_page(
-                ListQuery(bucket, base + prefix, True, want, start_after=after, token=token)
+            listed = await self._list_page(
+                ListQuery(bucket, base + page.prefix, True, want, start_after=after, token=token)
             )
-            names = [key[cut:-1] for key in page.folders]
+            names = [key[cut:-1] for key in listed.folders]
             if remaining is not None:
                 names = names[:remaining]
                 remaining -= len(names)
             if names:
                 yield names
-            if page.token is None:
+            if listed.token is None:
                 return
-            token = page.token
+            token = listed.token
 
     async def list_file_infos(self, folder: str) -> AsyncIterator[list[tuple[str, ObjectInfo]]]:
         # Object listings return size, time and version of each key: one request per

@@ -16,7 +16,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, cast
 
-from ..backends.base import Driver
+from ..backends.base import ChildPage, Driver
 from ..core.arguments import check_int
 from ..core.errors import InvalidKeyError
 from ..core.keys import decode_filename, decode_segment, encode_segment
@@ -80,7 +80,7 @@ async def pages(driver: Driver, root: str, page: Page) -> AsyncGenerator[list[st
         seen = 0
         # Every driver implements iter_children as an async generator: closing it when
         # the consumer stops early releases its pending request state at once.
-        children = driver.iter_children(root, page.encoded_prefix, after, wanted)
+        children = driver.iter_children(root, ChildPage(page.encoded_prefix, after, wanted))
         async with aclosing(cast(AsyncGenerator[list[str], None], children)) as listing:
             async for names in listing:
                 seen += len(names)

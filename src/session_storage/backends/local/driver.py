@@ -24,7 +24,7 @@ from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
 from fsspec.implementations.local import LocalFileSystem
 
 from ...core.errors import ConfigurationError, ErrorKind, classify_builtin
-from ..base import PAGE_SIZE, Driver, ObjectInfo
+from ..base import ALL_CHILDREN, PAGE_SIZE, ChildPage, Driver, ObjectInfo
 from ..registry import FILE
 from ..write_ids import UNCONDITIONAL, WriteCondition
 from .delete import delete_paths, delete_tree, sweep_store
@@ -181,15 +181,11 @@ class LocalDriver(Driver):
         return await _in_thread(stat_file, self._local, path)
 
     async def iter_children(
-        self,
-        folder: str,
-        prefix: str = "",
-        start_after: str | None = None,
-        limit: int | None = None,
+        self, folder: str, page: ChildPage = ALL_CHILDREN
     ) -> AsyncIterator[list[str]]:
         # One thread hop reads the whole folder: a directory has no order to resume
         # from, so reading it again per page would cost a full scan per page.
-        keys = await _in_thread(child_folders, self._local, folder, prefix, start_after, limit)
+        keys = await _in_thread(child_folders, self._local, folder, page)
         for i in range(0, len(keys), PAGE_SIZE):
             yield [key[:-1] for key in keys[i : i + PAGE_SIZE]]
 

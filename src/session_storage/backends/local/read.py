@@ -15,13 +15,12 @@ they never repeat for a path).
 from __future__ import annotations
 
 import errno
-import heapq
 import os
 import stat
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
-from ..base import ObjectInfo, key_order
+from ..base import ChildPage, ObjectInfo, key_order
 from .paths import TEMP_PREFIX, LocalRoot, UnsafePath, is_own_name
 
 __all__ = [
@@ -122,10 +121,9 @@ def stat_file(root: LocalRoot, path: str) -> ObjectInfo | None:
     return file_info(st)
 
 
-def child_folders(
-    root: LocalRoot, folder: str, prefix: str, start_after: str | None, limit: int | None
-) -> list[str]:
-    """Folder names under ``folder`` in key order, each followed by ``/``.
+def child_folders(root: LocalRoot, folder: str, page: ChildPage) -> list[str]:
+    """Folder names under ``folder`` in key order, each followed by ``/``; ``[]`` if
+    the folder is missing.
 
     The directory is read incrementally and only matching names are kept; with a
     ``limit`` only that many (a heap), so a small page of a huge folder stays small.
@@ -134,17 +132,11 @@ def child_folders(
     """
     real = root.to_real(folder)
     root.check(real, last=True)
-    after = key_order(start_after) if start_after is not None else ""
     try:
         with os.scandir(real) as entries:
-            keys = _matching_keys(entries, prefix, after)
-            if limit is not None:
-                return heapq.nsmallest(limit, keys)
-            found = list(keys)
+            return page.first(_matching_keys(entries, page.prefix, page.after_key))
     except (FileNotFoundError, NotADirectoryError):
         return []
-    found.sort()
-    return found
 
 
 def _matching_keys(entries: Iterator[os.DirEntry[str]], prefix: str, after: str) -> Iterator[str]:
