@@ -299,3 +299,9 @@ def test_calling_from_inside_its_own_loop_is_refused(tmp_path: Path) -> None:
 
         with pytest.raises(RuntimeError, match="inside its own event loop"):
             inner.call(reenter())
+
+
+def test_load_session_default(storage: SyncSessionStorage) -> None:
+    assert storage.load_session("nope", default={}) == {}
+    storage.store_session("abc", {"v": 1})
+    assert storage.load_session("abc", default={})["v"] == 1

@@ -17,7 +17,7 @@ from .backends.registry import DEFAULT_ENGINE
 from .codecs.compression import Compression
 from .concurrency.background import DEFAULT_CONCURRENCY, DEFAULT_MAX_PENDING, SaveHandle
 from .concurrency.deadlines import DEFAULT_TIMEOUT
-from .core.arguments import check_instance, check_mapping, check_url
+from .core.arguments import check_instance, check_mapping, check_url, invalid
 from .core.redaction import redact_url
 from .core.versions import VersionedBytes, VersionedState
 from .operations import batch, files, listing, retention, update
@@ -31,6 +31,8 @@ from .settings import DEFAULT_URL, StorageSettings
 __all__ = ["DEFAULT_FILENAME", "SessionStorage"]
 
 S = TypeVar("S", bound="SessionStorage")
+D = TypeVar("D")
+_NO_DEFAULT: Any = object()  # load_session without a default: None when missing
 
 
 def scope_of(storage: SessionStorage) -> Scope:
@@ -213,6 +215,10 @@ class SessionStorage(EventLogMethods):
     ) -> dict[str, Any] | None: ...
     @overload
     async def load_session(
+        self, session_id: str, filename: str = ..., *, default: D
+    ) -> dict[str, Any] | D: ...
+    @overload
+    async def load_session(
         self, session_id: str, filename: str = ..., *, with_version: Literal[True]
     ) -> VersionedState: ...
     @overload
@@ -221,12 +227,25 @@ class SessionStorage(EventLogMethods):
     ) -> dict[str, Any] | VersionedState | None: ...
 
     async def load_session(
-        self, session_id: str, filename: str = DEFAULT_FILENAME, *, with_version: bool = False
-    ) -> dict[str, Any] | VersionedState | None:
-        """The stored state, or ``None`` if missing; not a JSON object: CorruptDataError.
-        With ``with_version=True``: ``VersionedState(state, version)``, None if missing."""
+        self,
+        session_id: str,
+        filename: str = DEFAULT_FILENAME,
+        *,
+        with_version: bool = False,
+        default: Any = _NO_DEFAULT,
+    ) -> Any:
+        """The stored state, or ``None`` if missing (``default`` instead, when given: then
+        ``load_session(id, default={})`` is typed ``dict``); not a JSON object:
+        CorruptDataError. With ``with_version=True``: ``VersionedState(state, version)``,
+        ``(None, None)`` if missing; it takes no ``default`` (InvalidArgumentError)."""
+        if with_version and default is not _NO_DEFAULT:
+            raise invalid("load_session takes default= or with_version=True, not both")
         loaded = await json_state.prepare_load(self._scope, session_id, filename)()
-        return loaded if with_version else loaded.state
+        if with_version:
+            return loaded
+        if loaded.state is None and default is not _NO_DEFAULT:
+            return default
+        return loaded.state
 
     async def update_session(
         self,

@@ -285,6 +285,20 @@ class FacadeContract(ContractBase):
         assert await storage.list_sessions() == ["after", "tenant-a"]
         assert (await storage.narrow("tenant-a").load_session("s") or {})["v"] == 1
 
+    async def test_load_session_default_stands_in_for_a_missing_file(
+        self, storage: SessionStorage, raw: Raw
+    ) -> None:
+        assert await storage.load_session("nope", default={}) == {}
+        fallback = {"turns": []}
+        assert await storage.load_session("nope", "other.json", default=fallback) is fallback
+        await storage.store_session("abc", {"v": 1})
+        loaded = await storage.load_session("abc", default={})
+        assert loaded["v"] == 1 and "_metadata" in loaded  # a stored state wins
+        assert await storage.load_session("abc", "missing.json", default=None) is None
+        with pytest.raises(InvalidArgumentError, match="default"):
+            await storage.load_session("abc", default={}, with_version=True)
+        assert await raw.files() == ["abc/state.json"]  # a default is never stored
+
     # -- versions and conditional writes ---------------------------------------------
 
     @pytest.mark.parametrize(
