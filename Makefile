@@ -82,7 +82,7 @@ test-testing-extra: $(TESTING)/.installed
 		test $$n -le $(TESTING_MAX_PACKAGES)
 	cd .ci/users_suite && $(abspath $(TESTING))/bin/python -m pytest -q -p no:cacheprovider
 
-# Every benchmark, one table on stdout (about 7 minutes on 2 cores); see README "Performance".
+# Every benchmark, one table on stdout (about 7 minutes on 2 cores); see docs/performance.md.
 bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks
 
