@@ -1,5 +1,5 @@
 """The package's layers hold: no import cycles, no import of a higher layer, a small
-public face and small modules (README "Architecture").
+public face and small modules (docs/architecture.md).
 
 Imports are read from the source, those inside functions and under TYPE_CHECKING
 included: a cycle hidden in a function is still a cycle.
