@@ -376,3 +376,30 @@ async def test_out_of_inodes_leaves_no_staging_folder(
     assert await storage.list_sessions() == ["old"]
     await storage.store_session("new", {"v": 3}, "a/b/c.json")  # the space is back
     assert (await storage.load_session("new", "a/b/c.json") or {})["v"] == 3
+
+
+async def test_a_write_finishes_only_once_the_new_root_is_marked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two first writes to a new root run on two worker threads: the one that does not
+    mark the root must not finish first, or a delete that waits for it alone finds no
+    marker and refuses (ForeignRootError). The marker's create-only link is held back
+    to open that window wide."""
+    from session_storage.backends.local import paths
+
+    real_link = os.link
+    linked = threading.Event()
+
+    def slow_marker_link(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        if str(dst).endswith(MARKER_NAME):
+            linked.wait(0.5)  # the other write has every chance to finish meanwhile
+        real_link(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(paths.os, "link", slow_marker_link)
+    async with SessionStorage(tmp_path / "new-root") as storage:
+        storage.store_session_nowait("s", {"v": 1})
+        storage.store_session_nowait("s", {"v": 2}, "extra.json")
+        assert await storage.delete_session("s", "extra.json") is True
+        await storage.flush()
+        assert await storage.list_files("s") == ["state.json"]
+    assert (tmp_path / "new-root" / MARKER_NAME).is_file()

@@ -31,10 +31,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 from datetime import datetime, timezone
 
 import orjson
 
+from ...concurrency import fork
 from ...core.keys import decode_segment
 from .locking import LOCK_NAME
 
@@ -132,6 +134,11 @@ class LocalRoot:
         self._real: str | None = None
         self._owned = False
         self._adoption_tried = False
+        # Writes run on worker threads: the first one marks the root while the others
+        # wait, so none finishes (and lets a delete look for the marker) before it is
+        # there.
+        self._marking = threading.Lock()
+        fork.track(self)
 
     @property
     def real(self) -> str:
@@ -240,16 +247,23 @@ class LocalRoot:
             raise NotADirectoryError(
                 errno.ENOTDIR, "the storage root is a file, not a folder", self.real
             )
-        if self._adoption_tried:
-            return
-        self._adoption_tried = True
-        if self.is_owned():
-            return
-        os.makedirs(self.real, exist_ok=True)
-        if not adoptable(self.real):
-            return
-        self._write_marker(fsync)
-        self._owned = True
+        with self._marking:
+            if self._adoption_tried:
+                return
+            try:
+                if self.is_owned():
+                    return
+                os.makedirs(self.real, exist_ok=True)
+                if not adoptable(self.real):
+                    return
+                self._write_marker(fsync)
+                self._owned = True
+            finally:
+                self._adoption_tried = True
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a thread of the parent may have held the marking lock."""
+        self._marking = threading.Lock()
 
     def _write_marker(self, fsync: bool) -> None:
         body = orjson.dumps(
