@@ -16,7 +16,7 @@ from ..backends.coded import codec_of
 from ..backends.write_ids import UNCONDITIONAL, WriteCondition
 from ..codecs.envelope import without_codecs
 from ..concurrency.background import SaveHandle
-from ..core.document import decode_state, encode_stamped
+from ..core.document import decode_state, encode_stamped, fitted
 from ..core.errors import ConfigurationError, CorruptDataError, EncryptionKeyError
 from ..core.versions import VersionedState, check_condition
 from ..events.layout import check_writable
@@ -138,9 +138,8 @@ def store_nowait(
     """
     ref = scope.file(session_id, filename)
     _, data = _encode(scope, ref, state)
-    # A copy of exact size: orjson's output of a small state keeps its 4 KiB working
-    # buffer, and a pending save may wait long (measured 4.7 KiB a save, 1 KiB copied).
-    write = partial(put, scope, ref, bytes(memoryview(data)), JSON)
+    # A pending save may wait long: keep its body at its own size (see fitted).
+    write = partial(put, scope, ref, fitted(data), JSON)
     return scope.shared.saver.submit(ref.path, write, session_id, filename)
 
 
