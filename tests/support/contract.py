@@ -123,22 +123,22 @@ class Raw:
         codec = self.codec
         return data if codec is None else bytes(codec.decode(self.path(relative), data))
 
+    async def _everything(self) -> list[str]:
+        """Every file below the root, relative to it, sorted; dot-named ones included."""
+        try:
+            found = await self.fs._find(self.root)
+        except FileNotFoundError:
+            return []
+        prefix = self.root + "/"
+        return sorted(p[len(prefix) :] for p in found if p.startswith(prefix))
+
     async def files(self) -> list[str]:
         """Every file below the root, relative to it, sorted.
 
         Files whose name starts with a dot are left out: local disk keeps its temp
         files and folder locks (``.lock``) under such names, which no key can have.
         """
-        try:
-            found = await self.fs._find(self.root)
-        except FileNotFoundError:
-            return []
-        prefix = self.root + "/"
-        return sorted(
-            p[len(prefix) :]
-            for p in found
-            if p.startswith(prefix) and not p.rpartition("/")[2].startswith(".")
-        )
+        return [p for p in await self._everything() if not _dot_named(p)]
 
     async def hidden(self) -> list[str]:
         """The dot-named files left out by :meth:`files`, relative to the root.
@@ -146,18 +146,7 @@ class Raw:
         The marker file at a local store's root (``.session-storage``) stays for the
         store's lifetime and is not counted.
         """
-        try:
-            found = await self.fs._find(self.root)
-        except FileNotFoundError:
-            return []
-        prefix = self.root + "/"
-        return sorted(
-            p[len(prefix) :]
-            for p in found
-            if p.startswith(prefix)
-            and p.rpartition("/")[2].startswith(".")
-            and p[len(prefix) :] != MARKER_NAME
-        )
+        return [p for p in await self._everything() if _dot_named(p) and p != MARKER_NAME]
 
 
 class ContractBase:
@@ -210,3 +199,7 @@ __all__ = [
     "session_order",
     "with_codecs",
 ]
+
+
+def _dot_named(relative: str) -> bool:
+    return relative.rpartition("/")[2].startswith(".")
