@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import runpy
 import shlex
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -183,3 +187,50 @@ def test_openai_agents_example_on_moto(moto_s3_server: str) -> None:
     out = run("openai_agents_example.py", url, "--create-bucket", env=env)
     assert "(backend: s3)" in out and "assistant: In Paris it is sunny, 21 °C." in out
     assert "history now: 4 items" in out
+
+
+def _run_again_here(script: str, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> str:
+    """A second run of ``script`` in this process (its framework is imported already,
+    which saves a new interpreter's seconds of imports); what it printed."""
+    monkeypatch.setattr(sys, "argv", [script])
+    runpy.run_path(str(EXAMPLES / script), run_name="__main__")
+    return str(capsys.readouterr().out)
+
+
+@pytest.mark.filterwarnings("ignore::langchain_core._api.LangChainDeprecationWarning")
+@pytest.mark.parametrize(
+    ("script", "first", "second"),
+    [
+        (
+            "strands_example.py",
+            ["restored 0 messages", "agent: turn 1: you said 'hello'", "2 messages"],
+            ["restored 2 messages", "agent: turn 2: you said 'hello'", "4 messages"],
+        ),
+        (
+            "langchain_example.py",
+            ["turn 1: answer 1", "history: ['human: question 1', 'ai: answer 1']"],
+            ["turn 2: answer 2", "'human: question 2', 'ai: answer 2']"],
+        ),
+        (
+            "llama_index_example.py",
+            ["turn 1: memory holds ['question 1', 'answer 1']", "chat keys: ['ann']"],
+            ["turn 2: memory holds ['question 1', 'answer 1', 'question 2', 'answer 2']"],
+        ),
+    ],
+)
+def test_chat_framework_examples_carry_on_in_the_next_run(
+    script: str,
+    first: list[str],
+    second: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
+) -> None:
+    out = run(script, cwd=tmp_path)
+    assert f"storage: file://{tmp_path / '.data'}/" in out
+    for line in first:
+        assert line in out
+    monkeypatch.chdir(tmp_path)
+    again = _run_again_here(script, monkeypatch, capsys)
+    for line in second:
+        assert line in again
