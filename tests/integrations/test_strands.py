@@ -10,6 +10,7 @@ cost on S3, counted at the server (``-s`` prints them).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import importlib
 import sys
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 from strands import Agent, tool
+from strands.multiagent.graph import GraphBuilder
 from strands.session.file_session_manager import FileSessionManager
 from strands.session.session_repository import SessionRepository
 from strands.types.exceptions import SessionException
@@ -209,6 +211,63 @@ def test_agent_chat_stores_and_restores_as_file_session_manager(
     assert _untracked(restored.messages) == _untracked(reference.messages)
     assert restored.messages[-1]["content"] == [{"text": "[redacted]"}]
     assert restored.messages[:-1] == ours.messages[:-1]
+
+
+def _timeless(value: Any) -> Any:
+    """``value`` without the fields that differ run to run: times, random tracking ids."""
+    if isinstance(value, dict):
+        timed = {"execution_time", "latencyMs", "timeToFirstByteMs", "tracking_id"}
+        return {k: _timeless(v) for k, v in value.items() if k not in timed}
+    if isinstance(value, list):
+        return [_timeless(item) for item in value]
+    return value
+
+
+def _graph_run(manager: Any) -> Any:
+    writer = Agent(model=ScriptedModel(["draft"]), agent_id="writer", callback_handler=None)
+    editor = Agent(model=ScriptedModel(["edited ☃"]), agent_id="editor", callback_handler=None)
+    builder = GraphBuilder()
+    builder.add_node(writer, "writer")
+    builder.add_node(editor, "editor")
+    builder.add_edge("writer", "editor")
+    builder.set_entry_point("writer")
+    builder.set_max_node_executions(4)
+    builder.set_session_manager(manager)
+    graph = builder.build()
+    assert graph("write a poem").status.value == "completed"
+    return graph.id
+
+
+def test_multi_agent_graph_state_as_file_session_manager(
+    sync_storage: SyncSessionStorage, tmp_path: Path
+) -> None:
+    graph_id = _graph_run(StorageSessionManager("g", sync_storage))
+    assert _graph_run(FileSessionManager("g", str(tmp_path))) == graph_id
+    ours = StorageSessionRepository(sync_storage).read_multi_agent("g", graph_id)
+    theirs = FileSessionManager("g", str(tmp_path)).read_multi_agent("g", graph_id)
+    assert ours is not None and ours["status"] == "completed"
+    assert _timeless(ours) == _timeless(theirs)
+
+
+def test_agent_invoked_from_async_code_on_a_sync_storage() -> None:
+    # The repository blocks the caller's loop while the storage's own loop thread works.
+    with SyncSessionStorage("memory://strands-async") as storage:
+        agent = Agent(
+            model=ScriptedModel(["one", "two"]),
+            session_manager=StorageSessionManager("s", storage),
+            agent_id="a",
+            callback_handler=None,
+        )
+
+        async def chat() -> None:
+            await agent.invoke_async("hi")
+            await agent.invoke_async("again")
+
+        asyncio.run(chat())
+        stored = StorageSessionRepository(storage).list_messages("s", "a")
+    assert [m.message["content"] for m in stored] == [
+        [{"text": t}] for t in ("hi", "one", "again", "two")
+    ]
 
 
 async def test_a_plain_session_storage_is_refused_naming_the_fix() -> None:
