@@ -33,6 +33,7 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables.history import RunnableWithMessageHistory
 
 from session_storage import (
+    CorruptDataError,
     InvalidArgumentError,
     MissingDependencyError,
     SessionStorage,
@@ -288,3 +289,10 @@ def test_requests_on_s3(
     assert figures["add_messages (a turn)"] <= 2
     assert figures["messages of 200, cold"] <= 3
     assert figures["clear"] <= 3
+
+
+async def test_a_damaged_history_is_reported_naming_session_and_stream() -> None:
+    async with SessionStorage(f"memory://lc-{id(object())}") as storage:
+        await storage.append_event("chat", STREAM, {"not": "a message"})
+        with pytest.raises(CorruptDataError, match=r"session 'chat' file 'langchain'"):
+            await StorageChatMessageHistory("chat", storage).aget_messages()

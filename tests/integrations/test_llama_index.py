@@ -25,6 +25,7 @@ from llama_index.core.storage.chat_store import SimpleChatStore
 from llama_index.core.storage.chat_store.base import BaseChatStore
 
 from session_storage import (
+    CorruptDataError,
     InvalidArgumentError,
     MissingDependencyError,
     SessionStorage,
@@ -230,3 +231,13 @@ def test_requests_on_s3(
     assert figures["get_messages of 100"] == 1 and figures["set_messages"] == 1
     assert figures["add_message"] <= 2 and figures["delete_last_message"] <= 2
     assert figures["get_keys"] == 1 and figures["delete_messages"] <= 3
+
+
+async def test_a_damaged_file_is_reported_naming_key_and_file() -> None:
+    async with SessionStorage(f"memory://li-{id(object())}") as storage:
+        await storage.narrow(NAMESPACE).store_session("k", {"messages": "none"}, FILENAME)
+        store = StorageChatStore(storage)
+        with pytest.raises(CorruptDataError, match=r"session 'k' file 'messages\.json'"):
+            await store.aget_messages("k")
+        with pytest.raises(CorruptDataError, match="LlamaIndex chat messages"):
+            await store.async_add_message("k", MESSAGES[0])

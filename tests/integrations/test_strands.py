@@ -28,6 +28,7 @@ from strands.types.exceptions import SessionException
 from strands.types.session import Session, SessionAgent, SessionMessage, SessionType
 
 from session_storage import (
+    CorruptDataError,
     InvalidArgumentError,
     MissingDependencyError,
     SessionStorage,
@@ -374,3 +375,15 @@ def test_requests_on_s3(
     assert figures["update_message (redaction) of 200"] <= 7
     assert figures["create_message"] <= 3
     assert figures["read_agent"] == 1 and figures["update_agent"] <= 2
+
+
+def test_damaged_documents_are_reported_naming_session_and_file() -> None:
+    with SyncSessionStorage("memory://strands-corrupt") as storage:
+        repository = StorageSessionRepository(storage)
+        storage.store_session("s", {"not": "a session"}, "strands/session.json")
+        with pytest.raises(CorruptDataError, match=r"session 's' file 'strands/session\.json'"):
+            repository.read_session("s")
+        storage.append_event("s", "strands/agents/a/messages", {"message_id": "x"})
+        with pytest.raises(CorruptDataError, match="strands/agents/a/messages") as caught:
+            repository.list_messages("s", "a")
+        assert caught.value.session_id == "s" and caught.value.backend == "memory"

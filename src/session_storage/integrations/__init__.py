@@ -11,10 +11,27 @@ Importing a module whose framework is missing raises
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Protocol
 
-from ..core.errors import import_optional
+from ..core.errors import CorruptDataError, import_optional
 
-__all__ = ["require"]
+__all__ = ["corrupt", "require"]
+
+
+class _Named(Protocol):
+    @property
+    def backend(self) -> str: ...
+
+
+def corrupt(storage: _Named, session_id: str, filename: str, what: str) -> CorruptDataError:
+    """The error for a stored file (or event stream) that does not hold ``what``: a
+    framework's object that is damaged or was written by something else."""
+    return CorruptDataError(
+        f"{storage.backend}: session {session_id!r} file {filename!r} does not hold {what}",
+        backend=storage.backend,
+        session_id=session_id,
+        filename=filename,
+    )
 
 
 def require(module: str, extra: str) -> ModuleType:

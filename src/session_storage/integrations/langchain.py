@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from ..errors import InvalidArgumentError
 from ..storage import SessionStorage
 from ..sync import SyncSessionStorage
-from . import require
+from . import corrupt, require
 
 require("langchain_core", "langchain")
 
@@ -102,13 +102,22 @@ class StorageChatMessageHistory(BaseChatMessageHistory):
             return await asyncio.wrap_future(storage.submit(call(storage.async_storage)))
         return await call(storage)
 
+    def _decoded(self, stored: list[Any]) -> list[BaseMessage]:
+        """The messages of the stored events; CorruptDataError naming the stream if one
+        is not a message (written by something else, say)."""
+        try:
+            return messages_from_dict(stored)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            what = "LangChain messages"
+            raise corrupt(self.storage, self.session_id, self.stream, what) from error
+
     # -- blocking ------------------------------------------------------------------
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """Every message, oldest first (one ``read_events``); ``[]`` if none is stored."""
-        stored = self._blocking("get_messages").read_events(self.session_id, self.stream)
-        return messages_from_dict(stored)
+        storage = self._blocking("get_messages")
+        return self._decoded(storage.read_events(self.session_id, self.stream))
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Append ``messages`` after the stored ones, all or none (one ``append_events``)."""
@@ -127,7 +136,7 @@ class StorageChatMessageHistory(BaseChatMessageHistory):
         stored: list[Any] = await self._on_storage(
             lambda storage: storage.read_events(self.session_id, self.stream)
         )
-        return messages_from_dict(stored)
+        return self._decoded(stored)
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Append ``messages`` after the stored ones, all or none."""

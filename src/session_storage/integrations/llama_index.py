@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from ..errors import InvalidArgumentError
 from ..storage import SessionStorage
 from ..sync import SyncSessionStorage
-from . import require
+from . import corrupt, require
 
 require("llama_index.core", "llama-index")
 
@@ -56,6 +56,17 @@ def _dump(messages: list[ChatMessage]) -> dict[str, Any]:
 def _messages(state: dict[str, Any] | None) -> list[ChatMessage]:
     stored = [] if state is None else state["messages"]
     return [ChatMessage.model_validate(message) for message in stored]
+
+
+async def _load(storage: SessionStorage, key: str) -> dict[str, Any] | None:
+    """The key's stored document, ``None`` if missing; CorruptDataError naming the file
+    if it does not hold a list of ChatMessages."""
+    state = await storage.load_session(key, FILENAME)
+    try:
+        _messages(state)
+    except (KeyError, TypeError, ValueError) as error:
+        raise corrupt(storage, key, FILENAME, "LlamaIndex chat messages") from error
+    return state
 
 
 class StorageChatStore(BaseChatStore):
@@ -197,7 +208,7 @@ def _set(key: str, messages: list[ChatMessage]) -> Op[None]:
 
 def _get(key: str) -> Op[list[ChatMessage]]:
     async def run(storage: SessionStorage) -> list[ChatMessage]:
-        return _messages(await storage.load_session(key, FILENAME))
+        return _messages(await _load(storage, key))
 
     return run
 
@@ -205,15 +216,15 @@ def _get(key: str) -> Op[list[ChatMessage]]:
 def _add(key: str, message: ChatMessage, idx: int | None) -> Op[None]:
     item = _dump([message])["messages"][0]
 
-    def change(state: dict[str, Any] | None) -> dict[str, Any]:
-        stored = [] if state is None else list(state["messages"])
-        if idx is None:
-            stored.append(item)
-        else:
-            stored.insert(idx, item)
-        return {"messages": stored}
-
     async def run(storage: SessionStorage) -> None:
+        def change(state: dict[str, Any] | None) -> dict[str, Any]:
+            stored = [] if state is None else _stored(storage, key, state)
+            if idx is None:
+                stored.append(item)
+            else:
+                stored.insert(idx, item)
+            return {"messages": stored}
+
         await storage.update_session(key, change, FILENAME)
 
     return run
@@ -221,7 +232,7 @@ def _add(key: str, message: ChatMessage, idx: int | None) -> Op[None]:
 
 def _delete_all(key: str) -> Op[list[ChatMessage] | None]:
     async def run(storage: SessionStorage) -> list[ChatMessage] | None:
-        state = await storage.load_session(key, FILENAME)
+        state = await _load(storage, key)
         if state is None:
             return None
         await storage.delete_session(key, FILENAME)
@@ -232,28 +243,37 @@ def _delete_all(key: str) -> Op[list[ChatMessage] | None]:
 
 def _delete_at(key: str, idx: int | None) -> Op[ChatMessage | None]:
     """Delete message ``idx`` (the last if None) in one conditional write; what it was."""
-    removed: list[Any] = []
-
-    def change(state: dict[str, Any] | None) -> dict[str, Any] | None:
-        removed.clear()  # a retry starts over on the fresh state
-        if state is None:
-            return None
-        stored = list(state["messages"])
-        if idx is None:
-            if not stored:
-                raise IndexError(f"delete_last_message: key {key!r} has no messages")
-            removed.append(stored.pop())
-        elif idx >= len(stored):
-            return None
-        else:
-            removed.append(stored.pop(idx))
-        return {"messages": stored}
 
     async def run(storage: SessionStorage) -> ChatMessage | None:
+        removed: list[Any] = []
+
+        def change(state: dict[str, Any] | None) -> dict[str, Any] | None:
+            removed.clear()  # a retry starts over on the fresh state
+            if state is None:
+                return None
+            stored = _stored(storage, key, state)
+            if idx is None:
+                if not stored:
+                    raise IndexError(f"delete_last_message: key {key!r} has no messages")
+                removed.append(stored.pop())
+            elif idx >= len(stored):
+                return None
+            else:
+                removed.append(stored.pop(idx))
+            return {"messages": stored}
+
         await storage.update_session(key, change, FILENAME)
         return _messages({"messages": removed})[0] if removed else None
 
     return run
+
+
+def _stored(storage: SessionStorage, key: str, state: dict[str, Any]) -> list[Any]:
+    """The stored messages of ``key`` as a new list; CorruptDataError if there is none."""
+    messages = state.get("messages")
+    if not isinstance(messages, list):
+        raise corrupt(storage, key, FILENAME, "LlamaIndex chat messages")
+    return list(messages)
 
 
 async def _keys(storage: SessionStorage) -> list[str]:

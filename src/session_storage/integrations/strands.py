@@ -28,12 +28,13 @@ extra ``strands``.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from ..errors import ConflictError, InvalidArgumentError
 from ..storage import SessionStorage
 from ..sync import SyncSessionStorage
-from . import require
+from . import corrupt, require
 
 require("strands", "strands")
 
@@ -46,6 +47,10 @@ if TYPE_CHECKING:
     from strands.multiagent.base import MultiAgentBase
 
 __all__ = ["PREFIX", "SESSION_FILE", "StorageSessionManager", "StorageSessionRepository"]
+
+T = TypeVar("T")
+# What a damaged document raises when a Strands class is built from it.
+_DAMAGED = (TypeError, KeyError, ValueError, AttributeError)
 
 PREFIX = "strands"
 """The folder of the storage session that holds everything Strands stores."""
@@ -121,9 +126,18 @@ class StorageSessionRepository(SessionRepository):
     def _multi_agent_file(multi_agent_id: str) -> str:
         return f"{PREFIX}/multi_agents/{_checked_id(multi_agent_id, 'agent')}.json"
 
-    def _load(self, session_id: str, filename: str) -> dict[str, Any] | None:
+    def _load(
+        self, session_id: str, filename: str, build: Callable[[dict[str, Any]], T], what: str
+    ) -> T | None:
+        """``build`` of the stored document, ``None`` if missing; CorruptDataError naming
+        the file if it does not hold ``what``."""
         state = self._storage.load_session(_checked_id(session_id, "session"), filename)
-        return None if state is None else _unstamped(state)
+        if state is None:
+            return None
+        try:
+            return build(_unstamped(state))
+        except _DAMAGED as error:
+            raise corrupt(self._storage, session_id, filename, what) from error
 
     def _replace(
         self, session_id: str, filename: str, new: dict[str, Any], what: str, keep: str | None
@@ -156,13 +170,12 @@ class StorageSessionRepository(SessionRepository):
 
     def read_session(self, session_id: str, **kwargs: Any) -> Session | None:
         """The stored ``Session``, or ``None``."""
-        state = self._load(session_id, SESSION_FILE)
-        return None if state is None else Session.from_dict(state)
+        return self._load(session_id, SESSION_FILE, Session.from_dict, "a Strands Session")
 
     def delete_session(self, session_id: str, **kwargs: Any) -> None:
         """Delete the whole storage session ``session_id`` (every file, Strands' or not);
         SessionException if no Strands session of that id is stored."""
-        if self._load(session_id, SESSION_FILE) is None:
+        if self.read_session(session_id) is None:
             raise SessionException(f"Session {session_id} does not exist")
         self._storage.delete_session(session_id)
 
@@ -177,8 +190,8 @@ class StorageSessionRepository(SessionRepository):
 
     def read_agent(self, session_id: str, agent_id: str, **kwargs: Any) -> SessionAgent | None:
         """The stored ``SessionAgent``, or ``None``."""
-        state = self._load(session_id, self._agent_file(agent_id))
-        return None if state is None else SessionAgent.from_dict(state)
+        filename = self._agent_file(agent_id)
+        return self._load(session_id, filename, SessionAgent.from_dict, "a Strands SessionAgent")
 
     def update_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
         """Replace the stored agent, keeping its ``created_at`` (also set on
@@ -191,13 +204,16 @@ class StorageSessionRepository(SessionRepository):
 
     # -- messages ------------------------------------------------------------------
 
-    def _history(self, session_id: str, agent_id: str) -> list[dict[str, Any]]:
-        """Every message of the agent, by ``message_id``: the latest event of each id."""
-        events = self._storage.read_events(
-            _checked_id(session_id, "session"), self._messages(agent_id)
-        )
-        latest = {event["message_id"]: event for event in events}
-        return [latest[message_id] for message_id in sorted(latest)]
+    def _history(self, session_id: str, agent_id: str) -> list[SessionMessage]:
+        """Every message of the agent, by ``message_id``: the latest event of each id.
+        CorruptDataError naming the stream if an event is not a SessionMessage."""
+        stream = self._messages(agent_id)
+        events = self._storage.read_events(_checked_id(session_id, "session"), stream)
+        try:
+            latest = {_message_id(event): event for event in events}
+            return [SessionMessage.from_dict(latest[key]) for key in sorted(latest)]
+        except _DAMAGED as error:
+            raise corrupt(self._storage, session_id, stream, "Strands messages") from error
 
     def create_message(
         self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any
@@ -215,8 +231,8 @@ class StorageSessionRepository(SessionRepository):
         not an int."""
         _check_message_id(message_id)
         for stored in self._history(session_id, agent_id):
-            if stored["message_id"] == message_id:
-                return SessionMessage.from_dict(stored)
+            if stored.message_id == message_id:
+                return stored
         return None
 
     def update_message(
@@ -245,7 +261,7 @@ class StorageSessionRepository(SessionRepository):
         if not history and self.read_agent(session_id, agent_id) is None:
             _no_agent(session_id, agent_id)
         chosen = history[offset:] if limit is None else history[offset : offset + limit]
-        return [SessionMessage.from_dict(stored) for stored in chosen]
+        return chosen
 
     # -- multi-agent state ---------------------------------------------------------
 
@@ -261,8 +277,8 @@ class StorageSessionRepository(SessionRepository):
         self, session_id: str, multi_agent_id: str, **kwargs: Any
     ) -> dict[str, Any] | None:
         """The stored multi-agent state, or ``None``."""
-        stored = self._load(session_id, self._multi_agent_file(multi_agent_id))
-        return None if stored is None else dict(stored["state"])
+        filename = self._multi_agent_file(multi_agent_id)
+        return self._load(session_id, filename, _multi_agent_state, "a multi-agent state")
 
     def update_multi_agent(
         self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any
@@ -271,6 +287,17 @@ class StorageSessionRepository(SessionRepository):
         new = {"state": multi_agent.serialize_state()}
         what = f"MultiAgent state {multi_agent.id}"
         self._replace(session_id, self._multi_agent_file(multi_agent.id), new, what, None)
+
+
+def _message_id(event: Any) -> int:
+    message_id = event["message_id"]
+    if not isinstance(message_id, int):
+        raise TypeError(f"message_id {message_id!r} is not an int")
+    return message_id
+
+
+def _multi_agent_state(stored: dict[str, Any]) -> dict[str, Any]:
+    return dict(stored["state"])
 
 
 def _check_message_id(message_id: object) -> None:
