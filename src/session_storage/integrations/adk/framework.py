@@ -10,8 +10,15 @@ from __future__ import annotations
 from ...core.errors import MissingDependencyError
 
 try:
+    from google.adk.artifacts import artifact_util
+    from google.adk.artifacts.base_artifact_service import (
+        ArtifactVersion,
+        BaseArtifactService,
+        ensure_part,
+    )
     from google.adk.errors import StaleSessionError
     from google.adk.errors.already_exists_error import AlreadyExistsError
+    from google.adk.errors.input_validation_error import InputValidationError
     from google.adk.errors.session_not_found_error import SessionNotFoundError
     from google.adk.events.event import Event
     from google.adk.platform import time as platform_time
@@ -23,6 +30,7 @@ try:
     )
     from google.adk.sessions.session import Session
     from google.adk.sessions.state import State
+    from google.genai import types
     from pydantic import ValidationError
     from pydantic_core import to_jsonable_python
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess without ADK
@@ -33,16 +41,22 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
 
 __all__ = [
     "AlreadyExistsError",
+    "ArtifactVersion",
+    "BaseArtifactService",
     "BaseSessionService",
     "Event",
     "GetSessionConfig",
+    "InputValidationError",
     "ListSessionsResponse",
     "Session",
     "SessionNotFoundError",
     "StaleSessionError",
     "State",
     "ValidationError",
+    "artifact_util",
+    "ensure_part",
     "platform_time",
     "platform_uuid",
     "to_jsonable_python",
+    "types",
 ]
