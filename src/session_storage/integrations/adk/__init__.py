@@ -1,4 +1,5 @@
-"""Google ADK sessions on any storage: :class:`StorageSessionService`.
+"""Google ADK sessions and artifacts on any storage: :class:`StorageSessionService`,
+:class:`StorageArtifactService`.
 
 One line puts an ADK app's sessions on local disk, memory, S3, GCS or Azure::
 
@@ -41,13 +42,18 @@ and the user state (three GETs, at once) plus the events asked for;
 session came from this service and nobody else wrote in between; one GET more
 otherwise), plus one write per shared scope (``app:``, ``user:``) its delta touches.
 
-Modules: :mod:`.service` (the service), :mod:`.records` (the session record),
+Artifacts: :class:`StorageArtifactService` keeps an app's artifacts beside its sessions
+(``<app_name>/artifacts/...``); layout and costs in :mod:`.artifacts`.
+
+Modules: :mod:`.service` (the service), :mod:`.artifacts` and :mod:`.artifact_parts`
+(artifacts), :mod:`.records` (the session record),
 :mod:`.events` (the event stream), :mod:`.shared_state` (``app:`` and ``user:``
 state), :mod:`.errors`, and :mod:`.framework` (the one place ADK is imported).
 """
 
 from __future__ import annotations
 
+from .artifacts import StorageArtifactService
 from .errors import AdkSessionExistsError, AdkSessionNotFoundError, AdkStaleSessionError
 from .events import EVENTS_STREAM
 from .service import StorageSessionService
@@ -57,5 +63,6 @@ __all__ = [
     "AdkSessionExistsError",
     "AdkSessionNotFoundError",
     "AdkStaleSessionError",
+    "StorageArtifactService",
     "StorageSessionService",
 ]
