@@ -183,3 +183,12 @@ def test_openai_agents_example_on_moto(moto_s3_server: str) -> None:
     out = run("openai_agents_example.py", url, "--create-bucket", env=env)
     assert "(backend: s3)" in out and "assistant: In Paris it is sunny, 21 °C." in out
     assert "history now: 4 items" in out
+
+
+def test_adk_server_example_runs_adks_api_server_on_local_files(tmp_path: Path) -> None:
+    env = {k: "" for k in os.environ if k.startswith("SESSION_STORAGE_")}
+    out = run("adk_server_example.py", "hello", env=env, cwd=tmp_path)
+    assert "agent: #1: noted 'hello' as notes.txt version 0" in out
+    assert "session demo: 2 events by ['notes', 'user'], turns=1" in out
+    assert "notes.txt: 1 versions, latest 'turn 1: hello'" in out
+    assert (tmp_path / ".data" / "adk-server" / "notes_agent" / "artifacts").is_dir()

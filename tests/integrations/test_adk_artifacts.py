@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.adk.artifacts import InMemoryArtifactService
-from google.adk.artifacts import artifact_util
+from google.adk.artifacts import InMemoryArtifactService, artifact_util
 from google.adk.errors.input_validation_error import InputValidationError
 from google.genai import types
 
@@ -80,24 +79,42 @@ def _calls() -> list[Call]:
             filename="link.txt",
             artifact=types.Part(file_data=types.FileData(file_uri="gs://b/x", mime_type="a/b")),
         ),
-        lambda v: v.save_artifact(**s, filename="ref", artifact=types.Part.from_uri(
-            file_uri=ref_ok, mime_type="text/plain")),
-        lambda v: v.save_artifact(**s, filename="ref", artifact=types.Part.from_uri(
-            file_uri=ref_user, mime_type="text/plain")),
-        lambda v: v.save_artifact(**s, filename="bad", artifact=types.Part.from_uri(
-            file_uri=ref_other, mime_type="text/plain")),
-        lambda v: v.save_artifact(**s, filename="bad", artifact=types.Part.from_uri(
-            file_uri=ref_far, mime_type="text/plain")),
-        lambda v: v.save_artifact(**s, filename="bad", artifact=types.Part.from_uri(
-            file_uri="artifact://nonsense", mime_type="text/plain")),
+        lambda v: v.save_artifact(
+            **s,
+            filename="ref",
+            artifact=types.Part.from_uri(file_uri=ref_ok, mime_type="text/plain"),
+        ),
+        lambda v: v.save_artifact(
+            **s,
+            filename="ref",
+            artifact=types.Part.from_uri(file_uri=ref_user, mime_type="text/plain"),
+        ),
+        lambda v: v.save_artifact(
+            **s,
+            filename="bad",
+            artifact=types.Part.from_uri(file_uri=ref_other, mime_type="text/plain"),
+        ),
+        lambda v: v.save_artifact(
+            **s,
+            filename="bad",
+            artifact=types.Part.from_uri(file_uri=ref_far, mime_type="text/plain"),
+        ),
+        lambda v: v.save_artifact(
+            **s,
+            filename="bad",
+            artifact=types.Part.from_uri(file_uri="artifact://nonsense", mime_type="text/plain"),
+        ),
         lambda v: v.save_artifact(**s, filename="bad", artifact=types.Part()),
         lambda v: v.save_artifact(**u, filename="no-session", artifact=types.Part(text="x")),
         lambda v: v.save_artifact(
             app_name=APP, user_id="../x", filename="f", artifact=types.Part(text="x")
         ),
         lambda v: v.save_artifact(
-            app_name=APP, user_id="../x", session_id=SESSION, filename="f", artifact=types.Part(
-                text="x")
+            app_name=APP,
+            user_id="../x",
+            session_id=SESSION,
+            filename="f",
+            artifact=types.Part(text="x"),
         ),
         lambda v: v.load_artifact(**s, filename="ref", version=0),
         lambda v: v.load_artifact(**s, filename="ref"),
@@ -164,9 +181,12 @@ async def test_a_session_named_user_is_not_the_user_scope(tmp_path: Path) -> Non
         service = StorageArtifactService(storage)
         common = {"app_name": APP, "user_id": USER}
         await service.save_artifact(**common, filename="user:a", artifact=types.Part(text="u"))
-        assert await service.save_artifact(
-            **common, session_id="user", filename="a", artifact=types.Part(text="s")
-        ) == 0
+        assert (
+            await service.save_artifact(
+                **common, session_id="user", filename="a", artifact=types.Part(text="s")
+            )
+            == 0
+        )
         assert await service.list_artifact_keys(**common) == ["user:a"]
         assert await service.list_artifact_keys(**common, session_id="user") == ["a", "user:a"]
         loaded = await service.load_artifact(**common, session_id="user", filename="a")
@@ -181,7 +201,9 @@ async def test_an_empty_part_loads_as_none_and_bad_input_writes_nothing(tmp_path
         root = storage.narrow(APP, "artifacts", USER, "sessions", SESSION)
         # An empty Part cannot be saved through ADK; one stored all the same loads as None.
         await root.store_bytes("e", "parts/0.json", b"{}")
-        await root.append_event("e", VERSIONS_STREAM, Entry("parts/0.json", 1.0, None, {}).to_json())
+        await root.append_event(
+            "e", VERSIONS_STREAM, Entry("parts/0.json", 1.0, None, {}).to_json()
+        )
         assert await service.load_artifact(**common, filename="e") is None
         with pytest.raises(SerializationError, match="custom_metadata"):
             await service.save_artifact(
@@ -248,8 +270,12 @@ async def test_two_writers_get_distinct_consecutive_versions(
             got = []
             for n in range(8):
                 text = f"{k}-{n}"
-                got.append((await services[k].save_artifact(**common, artifact=types.Part(
-                    text=text)), text))
+                got.append(
+                    (
+                        await services[k].save_artifact(**common, artifact=types.Part(text=text)),
+                        text,
+                    )
+                )
             return got
 
         saved = [pair for pairs in await asyncio.gather(writer(0), writer(1)) for pair in pairs]

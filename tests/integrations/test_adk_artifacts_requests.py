@@ -38,7 +38,9 @@ async def test_request_budgets_on_s3(
             return result
 
         def save(filename: str, text: str) -> Any:
-            return service.save_artifact(**COMMON, filename=filename, artifact=types.Part(text=text))
+            return service.save_artifact(
+                **COMMON, filename=filename, artifact=types.Part(text=text)
+            )
 
         assert await count("save, a new artifact", save("f", "v0")) == 0
         assert await count("save, 2nd version", save("f", "v1")) == 1
@@ -47,7 +49,9 @@ async def test_request_budgets_on_s3(
         assert await count("save, after 200 versions", save("f", "last")) == VERSIONS
         latest = await count("load latest", service.load_artifact(**COMMON, filename="f"))
         assert latest == types.Part(text="last")
-        old = await count("load version 3", service.load_artifact(**COMMON, filename="f", version=3))
+        old = await count(
+            "load version 3", service.load_artifact(**COMMON, filename="f", version=3)
+        )
         assert old == types.Part(text="v3")
         listed = await count("list_versions", service.list_versions(**COMMON, filename="f"))
         assert listed == list(range(VERSIONS + 1))

@@ -306,9 +306,7 @@ def _described(root: SessionStorage, filename: str, number: int, entry: Entry) -
     return entry.version(number, f"{root.narrow_path(filename)}/{entry.payload}")
 
 
-def _mime_type(
-    part: types.Part, app_name: str, user_id: str, session_id: str | None
-) -> str | None:
+def _mime_type(part: types.Part, app_name: str, user_id: str, session_id: str | None) -> str | None:
     """The MIME type ADK's in-memory service records for ``part``; ``None`` for an
     ``artifact://`` reference (known once loaded). Raises ``InputValidationError`` for
     a Part it cannot store and for a reference that is invalid or out of scope."""

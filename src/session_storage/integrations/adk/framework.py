@@ -7,7 +7,13 @@ naming the extra to install.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...core.errors import MissingDependencyError
+
+if TYPE_CHECKING:
+    # Only named here for types: the registry itself is imported by service_registry().
+    from google.adk.cli.service_registry import ServiceRegistry as ServiceRegistry
 
 try:
     from google.adk.artifacts import artifact_util
@@ -57,6 +63,15 @@ __all__ = [
     "ensure_part",
     "platform_time",
     "platform_uuid",
+    "service_registry",
     "to_jsonable_python",
     "types",
 ]
+
+
+def service_registry() -> ServiceRegistry:
+    """ADK's registry of service URI schemes (the one ``adk web`` and ``adk api_server``
+    consult); imported on first use, since it belongs to ADK's command line."""
+    from google.adk.cli.service_registry import get_service_registry
+
+    return get_service_registry()
