@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -37,50 +36,35 @@ def _example() -> ModuleType:
     return module
 
 
-def test_adk_api_server_keeps_sessions_and_artifacts_in_our_store(
-    tmp_path: Path,
-    make_s3_storage: Callable[..., SessionStorage],
-    monkeypatch: pytest.MonkeyPatch,
+def test_adk_api_server_keeps_sessions_and_artifacts_on_s3(
+    make_s3_storage: Callable[..., SessionStorage], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two servers at once, one on local disk and one on S3 (moto): two turns each over
-    HTTP; the events, state and artifact versions are read back from the store with our
-    services, and through the server's own artifact routes."""
+    """``adk api_server`` with both services on S3 (moto): two turns over HTTP; the events,
+    state and artifact versions are read back from the bucket with our services, and
+    through the server's own artifact routes. (On local disk:
+    ``tests/test_examples.py::test_adk_server_example_runs_adks_api_server_on_local_files``.)
+    """
     example = _example()
     bucket = make_s3_storage("adk")
-    env = {**os.environ, "SESSION_STORAGE_OPTIONS": json.dumps(bucket.settings.storage_options)}
-    uris = [f"session-storage+file://{tmp_path / 'store'}", f"session-storage+{bucket.url}"]
-    servers = [
-        example.Server(uri, example.free_port(), env=environ)
-        for uri, environ in zip(uris, (None, env), strict=True)
-    ]
+    monkeypatch.setenv("SESSION_STORAGE_OPTIONS", json.dumps(bucket.settings.storage_options))
+    uri = f"session-storage+{bucket.url}"
+    server = example.Server(uri, example.free_port())  # inherits SESSION_STORAGE_OPTIONS
     try:
-        replies = []
-        for server in servers:
-            server.wait_until_ready()
-            for message in ("hello", "again"):
-                replies.append(example.converse(server.port, message))
-            base = "/apps/notes_agent/users/ann/sessions/demo/artifacts/notes.txt"
-            latest = example.call(server.port, "GET", base)
-            assert latest == {"text": "turn 2: again"}
-            assert example.call(server.port, "GET", f"{base}/versions") == [0, 1]
+        server.wait_until_ready()
+        replies = [example.converse(server.port, message) for message in ("hello", "again")]
+        base = "/apps/notes_agent/users/ann/sessions/demo/artifacts/notes.txt"
+        assert example.call(server.port, "GET", base) == {"text": "turn 2: again"}
+        assert example.call(server.port, "GET", f"{base}/versions") == [0, 1]
     finally:
-        for server in servers:
-            server.stop()
-    assert (
-        replies
-        == [
-            ["#1: noted 'hello' as notes.txt version 0"],
-            ["#2: noted 'again' as notes.txt version 1"],
-        ]
-        * 2
-    )
-    for uri in uris:
-        if "s3" in uri:
-            monkeypatch.setenv("SESSION_STORAGE_OPTIONS", env["SESSION_STORAGE_OPTIONS"])
-        authors, notes, turns = asyncio.run(example.read_back(uri))
-        assert authors == ["user", "notes", "user", "notes"], uri
-        assert notes == ["turn 1: hello", "turn 2: again"], uri
-        assert turns == 2, uri
+        server.stop()
+    assert replies == [
+        ["#1: noted 'hello' as notes.txt version 0"],
+        ["#2: noted 'again' as notes.txt version 1"],
+    ]
+    authors, notes, turns = asyncio.run(example.read_back(uri))
+    assert authors == ["user", "notes", "user", "notes"]
+    assert notes == ["turn 1: hello", "turn 2: again"]
+    assert turns == 2
 
 
 async def test_uris_give_our_services_on_the_named_storage(

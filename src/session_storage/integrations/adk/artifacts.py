@@ -23,9 +23,11 @@ unreferenced payload file, which no version names (the artifact's name then list
 
 Costs (requests on an object store): ``save_artifact`` 2 (the payload, the tail; one
 GET more when this storage has not yet seen the artifact's tail); ``load_artifact``
-2 (the entry, the payload; 3 when the version sits in an older sealed segment of 128);
-``list_versions`` and ``get_artifact_version`` 1; ``list_artifact_versions`` 1 up to
-127 versions; ``list_artifact_keys`` 1 or 2 listings (session and user scope, at once);
+2 (the entry, the payload; 3 when the version sits in a sealed segment of 128 this
+storage has not read yet); ``list_versions`` and ``get_artifact_version`` 1;
+``list_artifact_versions`` 1, plus the sealed segments (128 versions each) this
+storage has not read yet (segments never change, so they are cached);
+``list_artifact_keys`` 1 or 2 listings (session and user scope, at once);
 ``delete_artifact`` a listing and one batched delete.
 """
 
