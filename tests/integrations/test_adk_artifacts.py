@@ -205,10 +205,11 @@ async def test_an_empty_part_loads_as_none_and_bad_input_writes_nothing(tmp_path
             "e", VERSIONS_STREAM, Entry("parts/0.json", 1.0, None, {}).to_json()
         )
         assert await service.load_artifact(**common, filename="e") is None
-        with pytest.raises(SerializationError, match="custom_metadata"):
-            await service.save_artifact(
-                **common, filename="f", artifact=types.Part(text="x"), custom_metadata={"t": {1}}
-            )
+        for metadata in ({"t": {1}}, {1: "int key"}, {"n": [float("nan")]}, {"b": b"x"}):
+            with pytest.raises(SerializationError, match="custom_metadata"):
+                await service.save_artifact(
+                    **common, filename="f", artifact=types.Part(text="x"), custom_metadata=metadata
+                )
         assert await root.list_sessions() == ["e"]  # nothing of "f", not even its payload
         with pytest.raises(InvalidArgumentError):
             StorageArtifactService("not a storage")  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Any
 
 from .framework import ArtifactVersion, types
 
-__all__ = ["PARTS_FOLDER", "VERSIONS_STREAM", "Entry", "Payload", "payload_of"]
+__all__ = ["PARTS_FOLDER", "VERSIONS_STREAM", "Entry", "Payload", "json_problem", "payload_of"]
 
 VERSIONS_STREAM = "versions"
 """The event stream of an artifact: item ``n`` is the entry of version ``n``."""
@@ -51,6 +52,28 @@ def payload_of(part: types.Part) -> Payload:
         frame = json.loads(rest.model_dump_json(exclude_none=True))
         return Payload(f"{name}.bin", bytes(blob.data), frame)
     return Payload(f"{name}.json", part.model_dump_json(exclude_none=True).encode(), None)
+
+
+def json_problem(value: Any, where: str = "$") -> str | None:
+    """Why ``value`` cannot be stored as JSON and read back equal (a key that is not a
+    string, NaN, bytes, an object), or ``None`` if it can: the rules of the event log,
+    checked before a save writes anything."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{where} is {value}, which JSON cannot hold"
+    if isinstance(value, (list, tuple)):
+        found = (json_problem(v, f"{where}[{i}]") for i, v in enumerate(value))
+        return next((p for p in found if p), None)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where} has a key that is not a str: {key!r}"
+            problem = json_problem(item, f"{where}.{key}")
+            if problem:
+                return problem
+        return None
+    return f"{where} is {type(value).__name__}, which JSON cannot hold"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,13 +33,12 @@ storage has not read yet (segments never change, so they are cached);
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ...concurrency.bounded import map_bounded
 from ...core.errors import InvalidArgumentError
 from ...storage import SessionStorage
-from .artifact_parts import VERSIONS_STREAM, Entry, payload_of
+from .artifact_parts import VERSIONS_STREAM, Entry, json_problem, payload_of
 from .errors import artifact_corrupt, artifact_unserializable
 from .framework import (
     ArtifactVersion,
@@ -136,13 +135,12 @@ class StorageArtifactService(BaseArtifactService):
         entry = Entry(
             payload.name, platform_time.get_time(), mime_type, custom_metadata or {}, payload.frame
         )
-        item = entry.to_json()
-        try:  # before anything is written: the append would refuse it after the payload
-            json.dumps(item, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise artifact_unserializable(root, filename, f"custom_metadata: {exc}") from exc
+        # Checked before anything is written: the append would refuse it after the payload.
+        problem = json_problem(entry.custom_metadata, "custom_metadata")
+        if problem:
+            raise artifact_unserializable(root, filename, problem)
         await root.store_bytes(filename, payload.name, payload.data, if_absent=True)
-        return await root.append_event(filename, VERSIONS_STREAM, item)
+        return await root.append_event(filename, VERSIONS_STREAM, entry.to_json())
 
     async def load_artifact(
         self,
