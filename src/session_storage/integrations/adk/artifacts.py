@@ -155,10 +155,8 @@ class StorageArtifactService(BaseArtifactService):
         no such version (a negative one included), or it is a rewind's tombstone or an
         empty Part. An ``artifact://`` reference is followed (at most ADK's depth,
         within the caller's app, user and session, else ``InputValidationError``)."""
-        return await self._load(
-            app_name, user_id, filename, session_id, version,
-            artifact_util._MAX_ARTIFACT_REFERENCE_DEPTH,
-        )  # fmt: skip
+        depth = artifact_util._MAX_ARTIFACT_REFERENCE_DEPTH  # ADK's bound on reference chains
+        return await self._load(app_name, user_id, filename, session_id, version, depth)
 
     async def list_artifact_keys(
         self, *, app_name: str, user_id: str, session_id: str | None = None
