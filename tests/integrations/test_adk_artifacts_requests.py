@@ -12,6 +12,7 @@ from google.adk.artifacts import InMemoryArtifactService
 from google.genai import types
 
 from session_storage import SessionStorage
+from session_storage.core.errors import StorageTimeoutError
 from session_storage.integrations.adk import StorageArtifactService
 
 from ..backends.test_lost_replies import LANES, LOSS, WRITES
@@ -149,3 +150,29 @@ async def test_saves_with_lost_replies_apply_once(
     assert got == expected
     assert stored == theirs
     assert keys == await reference.list_artifact_keys(**COMMON)
+
+
+async def test_an_unreachable_store_raises_and_never_restarts_at_version_0(
+    make_faulty_storage: FaultyStorageFactory,
+) -> None:
+    """Reads that never come back (S3 through a proxy that holds every GET): each call
+    raises ``StorageTimeoutError`` instead of taking the artifact for one without
+    versions; once the store answers again, the next save is version 2."""
+    storage, proxy = make_faulty_storage("s3", seed=24)
+    options = storage.settings.storage_options
+    async with storage:
+        service = StorageArtifactService(storage)
+        for text in ("a", "b"):
+            await service.save_artifact(**COMMON, filename="f", artifact=types.Part(text=text))
+        proxy.inject("hang", methods=["GET"])
+        async with SessionStorage(storage.url, options, timeout=1) as impatient:
+            other = StorageArtifactService(impatient)
+            with pytest.raises(StorageTimeoutError):
+                await other.list_versions(**COMMON, filename="f")
+            with pytest.raises(StorageTimeoutError):
+                await other.save_artifact(**COMMON, filename="f", artifact=types.Part(text="c"))
+        proxy.clear()
+        assert await service.list_versions(**COMMON, filename="f") == [0, 1]
+        assert (
+            await service.save_artifact(**COMMON, filename="f", artifact=types.Part(text="c")) == 2
+        )
