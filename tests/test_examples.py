@@ -234,3 +234,12 @@ def test_chat_framework_examples_carry_on_in_the_next_run(
     again = _run_again_here(script, monkeypatch, capsys)
     for line in second:
         assert line in again
+
+
+def test_adk_server_example_runs_adks_api_server_on_local_files(tmp_path: Path) -> None:
+    env = {k: "" for k in os.environ if k.startswith("SESSION_STORAGE_")}
+    out = run("adk_server_example.py", "hello", env=env, cwd=tmp_path)
+    assert "agent: #1: noted 'hello' as notes.txt version 0" in out
+    assert "session demo: 2 events by ['notes', 'user'], turns=1" in out
+    assert "notes.txt: 1 versions, latest 'turn 1: hello'" in out
+    assert (tmp_path / ".data" / "adk-server" / "notes_agent" / "artifacts").is_dir()

@@ -1,4 +1,5 @@
-"""Google ADK sessions on any storage: :class:`StorageSessionService`.
+"""Google ADK sessions and artifacts on any storage: :class:`StorageSessionService`,
+:class:`StorageArtifactService`.
 
 One line puts an ADK app's sessions on local disk, memory, S3, GCS or Azure::
 
@@ -41,21 +42,43 @@ and the user state (three GETs, at once) plus the events asked for;
 session came from this service and nobody else wrote in between; one GET more
 otherwise), plus one write per shared scope (``app:``, ``user:``) its delta touches.
 
-Modules: :mod:`.service` (the service), :mod:`.records` (the session record),
+Artifacts: :class:`StorageArtifactService` keeps an app's artifacts beside its sessions
+(``<app_name>/artifacts/...``); layout and costs in :mod:`.artifacts`.
+
+ADK's own servers (``adk web``, ``adk api_server``) run on these services through
+the URI schemes :func:`register_uri_schemes` registers (``session-storage+s3://...``;
+see :mod:`.uri_schemes`).
+
+Modules: :mod:`.service` (the service), :mod:`.artifacts` and :mod:`.artifact_parts`
+(artifacts), :mod:`.uri_schemes` (ADK's servers), :mod:`.records` (the session record),
 :mod:`.events` (the event stream), :mod:`.shared_state` (``app:`` and ``user:``
 state), :mod:`.errors`, and :mod:`.framework` (the one place ADK is imported).
 """
 
 from __future__ import annotations
 
+from .artifacts import StorageArtifactService
 from .errors import AdkSessionExistsError, AdkSessionNotFoundError, AdkStaleSessionError
 from .events import EVENTS_STREAM
 from .service import StorageSessionService
+from .uri_schemes import (
+    SCHEMES,
+    artifact_service_from_uri,
+    register_uri_schemes,
+    session_service_from_uri,
+    storage_from_uri,
+)
 
 __all__ = [
     "EVENTS_STREAM",
+    "SCHEMES",
     "AdkSessionExistsError",
     "AdkSessionNotFoundError",
     "AdkStaleSessionError",
+    "StorageArtifactService",
     "StorageSessionService",
+    "artifact_service_from_uri",
+    "register_uri_schemes",
+    "session_service_from_uri",
+    "storage_from_uri",
 ]

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import ClassVar, TypeVar
 
-from ...core.errors import ConflictError, CorruptDataError, SessionStorageError
+from ...core.errors import (
+    ConflictError,
+    CorruptDataError,
+    SerializationError,
+    SessionStorageError,
+)
 from ...storage import SessionStorage
 from .framework import AlreadyExistsError, Session, SessionNotFoundError, StaleSessionError
 
@@ -16,6 +21,8 @@ __all__ = [
     "AdkSessionExistsError",
     "AdkSessionNotFoundError",
     "AdkStaleSessionError",
+    "artifact_corrupt",
+    "artifact_unserializable",
     "corrupt",
     "exists",
     "merge_failed",
@@ -86,6 +93,19 @@ def corrupt(store: SessionStorage, key: str, why: str) -> CorruptDataError:
     """The error for a stored record, shared state or event that is not what ADK wrote."""
     what = f"cannot read ADK data of {key!r}"
     return _error(CorruptDataError, store, key, what, f": {why}", filename="state.json")
+
+
+def artifact_corrupt(store: SessionStorage, name: str, file: str, why: str) -> CorruptDataError:
+    """The error for a stored artifact version that is not what this service wrote
+    (or whose payload file is gone): ``name`` is the artifact, ``file`` the file read."""
+    what = f"cannot read ADK artifact {name!r}"
+    return _error(CorruptDataError, store, name, what, f": {why}", filename=file)
+
+
+def artifact_unserializable(store: SessionStorage, name: str, why: str) -> SerializationError:
+    """The error for a save whose custom metadata is not JSON; nothing was written."""
+    what = f"cannot store ADK artifact {name!r}"
+    return _error(SerializationError, store, name, what, f": {why}; nothing was written")
 
 
 def merge_failed(store: SessionStorage, key: str, attempts: int) -> ConflictError:
