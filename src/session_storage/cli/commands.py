@@ -20,6 +20,7 @@ from ..codecs.envelope import without_codecs
 from ..core.errors import ConfigurationError
 from ..settings import StorageSettings
 from ..storage import SessionStorage
+from .check import cmd_check
 from .exits import EXIT_DATA, EXIT_DECLINED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, UsageError
 from .guards import check_copy
 from .options import given_options, options_for, split_shared, tagged
@@ -349,4 +350,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "cp": cmd_cp,
     "gc": cmd_gc,
     "rekey": cmd_rekey,
+    "check": cmd_check,
 }
