@@ -172,7 +172,9 @@ async def _round_trip(run: _Run) -> tuple[str | None, float | None]:
     payload = b'{"check": 1}'
     before = time.time()
     version = await run.step(
-        "write", lambda: run.call("store", run.driver.put(run.ref.path, payload, _JSON)), _any
+        "write",
+        lambda: run.call("store", run.driver.put(run.ref.path, payload, _JSON)),
+        lambda version: (True, f"{len(payload)} bytes, version {version}"),
     )
     after = time.time()
     if version is None:
@@ -258,10 +260,6 @@ async def _delete(run: _Run) -> None:
 
 
 _JSON = "application/json"
-
-
-def _any(_: object) -> tuple[bool, str]:
-    return True, "ok"
 
 
 def _read_detail(found: tuple[bytes, str | None] | None, payload: bytes) -> str:
