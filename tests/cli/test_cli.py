@@ -650,6 +650,7 @@ def test_wrong_arguments_exit_2_with_one_line(cli: Cli, store: Path) -> None:
             ["gc", "--older-than", ""],
         ],
         "rekey": [["rekey", "extra"], ["rekey", "--dry-run=1"], ["rekey", "--no-such-flag"]],
+        "check": [["check", "extra"], ["check", "--json=1"], ["check", "--no-such-flag"]],
     }
     common = [
         ["-o", "bogus=1"],

@@ -7,18 +7,16 @@ import sys
 import textwrap
 
 from ..operations.check import CheckReport
+from ..storage import SessionStorage
 from .exits import EXIT_CHECK_FAILED, EXIT_OK
 from .output import echo, emit_json, plain
 
-__all__ = ["cmd_check"]
+__all__ = ["report_check"]
 
 
-async def cmd_check(args: argparse.Namespace) -> int:
-    # Imported here: commands imports this module for its table of commands.
-    from .commands import open_storage
-
-    async with open_storage(args) as storage:
-        report = await storage.check()
+async def report_check(args: argparse.Namespace, storage: SessionStorage) -> int:
+    """Check ``storage`` and print the report; the exit code says whether it passed."""
+    report = await storage.check()
     if args.json:
         emit_json(report.as_json())
     else:

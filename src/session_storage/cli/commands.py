@@ -20,7 +20,7 @@ from ..codecs.envelope import without_codecs
 from ..core.errors import ConfigurationError
 from ..settings import StorageSettings
 from ..storage import SessionStorage
-from .check import cmd_check
+from .check import report_check
 from .exits import EXIT_DATA, EXIT_DECLINED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, UsageError
 from .guards import check_copy
 from .options import given_options, options_for, split_shared, tagged
@@ -339,6 +339,11 @@ async def cmd_rekey(args: argparse.Namespace) -> int:
     for name, reason in result.failed.items():
         print(f"session-storage: cannot rekey {plain(name)}: {reason}", file=sys.stderr)
     return EXIT_DATA if result.failed else EXIT_OK
+
+
+async def cmd_check(args: argparse.Namespace) -> int:
+    async with open_storage(args) as storage:
+        return await report_check(args, storage)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {

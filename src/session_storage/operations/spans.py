@@ -15,9 +15,9 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import Any, cast
 
 from ..core.observation import Tally, counting_into, tallying
 
@@ -25,14 +25,22 @@ __all__ = ["public_operations", "trace_operations"]
 
 
 def public_operations(cls: type) -> tuple[str, ...]:
-    """The names of ``cls``'s public coroutine and async-generator methods."""
+    """The names of ``cls``'s public coroutine methods and methods that return an async
+    iterator (``iter_sessions``, ...)."""
     names = []
-    for name, member in inspect.getmembers(cls):
+    for name, member in inspect.getmembers(cls, inspect.isfunction):
         if name.startswith("_"):
             continue
-        if inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member):
+        if inspect.iscoroutinefunction(member) or _iterates(member):
             names.append(name)
     return tuple(names)
+
+
+def _iterates(function: Callable[..., Any]) -> bool:
+    returns = inspect.signature(function).return_annotation
+    return inspect.isasyncgenfunction(function) or str(returns).startswith(
+        ("AsyncIterator", "AsyncGenerator")
+    )
 
 
 def trace_operations(target: object, tracer: Any, backend: str, engine: str) -> None:
@@ -41,7 +49,7 @@ def trace_operations(target: object, tracer: Any, backend: str, engine: str) -> 
     for name in public_operations(type(target)):
         method = getattr(target, name)
         span_name = f"session_storage.{name}"
-        if inspect.isasyncgenfunction(method):
+        if not inspect.iscoroutinefunction(method):
             wrapped = _traced_generator(method, tracer, span_name, attributes)
         else:
             wrapped = _traced_call(method, tracer, span_name, attributes)
@@ -70,36 +78,42 @@ def _traced_call(
 
 
 def _traced_generator(
-    method: Callable[..., AsyncGenerator[Any, None]],
+    method: Callable[..., AsyncIterator[Any]],
     tracer: Any,
     name: str,
     attributes: dict[str, str],
-) -> Callable[..., AsyncGenerator[Any, None]]:
-    # The span is not made current: the caller's code runs between the items, and a
-    # context attached across a yield would be detached in another one.
+) -> Callable[..., AsyncIterator[Any]]:
+    # A plain function, as the method is: its arguments are checked when it is called,
+    # not at the first item.
     @functools.wraps(method)
-    async def generate(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
-        span = tracer.start_span(name, attributes=attributes)
-        tally = Tally()
-        try:
-            async with aclosing(method(*args, **kwargs)) as items:
-                while True:
-                    with counting_into(tally):
-                        try:
-                            item = await anext(items)
-                        except StopAsyncIteration:
-                            return
-                    yield item
-        except BaseException as exc:
-            if not isinstance(exc, GeneratorExit):
-                span.record_exception(exc)
-                span.set_status(_error_status(exc))
-            raise
-        finally:
-            _finish(span, tally)
-            span.end()
+    def start(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        return _spanned(method(*args, **kwargs), tracer.start_span(name, attributes=attributes))
 
-    return generate
+    return start
+
+
+async def _spanned(items: AsyncIterator[Any], span: Any) -> AsyncGenerator[Any, None]:
+    """``items`` inside ``span``, which ends with them. The span is not made current:
+    the caller's code runs between the items, and a context attached across a yield
+    would be detached in another one."""
+    tally = Tally()
+    try:
+        async with aclosing(cast(AsyncGenerator[Any, None], items)) as steps:
+            while True:
+                with counting_into(tally):
+                    try:
+                        item = await anext(steps)
+                    except StopAsyncIteration:
+                        return
+                yield item
+    except BaseException as exc:
+        if not isinstance(exc, GeneratorExit):
+            span.record_exception(exc)
+            span.set_status(_error_status(exc))
+        raise
+    finally:
+        _finish(span, tally)
+        span.end()
 
 
 def _error_status(exc: BaseException) -> Any:
