@@ -11,6 +11,7 @@ from .core.document import METADATA_KEY
 from .core.errors import *  # noqa: F403
 from .core.errors import __all__ as __all__
 from .core.versions import VersionedBytes, VersionedState
+from .operations.check import CheckReport, CheckStep
 from .operations.events import EventRecord
 from .settings import StorageSettings
 from .storage import DEFAULT_FILENAME, SessionStorage
@@ -24,6 +25,8 @@ __all__ = [
     "DEFAULT_FILENAME",
     "DEFAULT_SESSION_BUCKET",
     "METADATA_KEY",
+    "CheckReport",
+    "CheckStep",
     "CopyProgress",
     "CopyResult",
     "EventRecord",

@@ -12,6 +12,7 @@ import orjson
 
 from .backends import Driver, open_driver
 from .backends.coded import with_codecs
+from .backends.observed import observed
 from .backends.registry import AZURE, DEFAULT_ENGINE, S3, by_name, check_engine
 from .codecs.compression import Compression, compression_from_env
 from .codecs.encryption import Keyring, keys_from_env
@@ -169,7 +170,8 @@ class StorageSettings:
         :func:`~session_storage.backends.open_driver` does."""
         driver, _ = open_driver(self.url, self.storage_options, self.engine)
         driver.timeout = self.timeout  # the clients' connect and read timeouts
-        return with_codecs(driver, self.keyring, self.compression_codec)
+        # Observed below the codecs: the bytes counted are the bytes sent and received.
+        return with_codecs(observed(driver), self.keyring, self.compression_codec)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StorageSettings:

@@ -18,12 +18,15 @@ from .codecs.compression import Compression
 from .concurrency.background import DEFAULT_CONCURRENCY, DEFAULT_MAX_PENDING, SaveHandle
 from .concurrency.deadlines import DEFAULT_TIMEOUT
 from .core.arguments import check_instance, check_mapping, check_url, invalid
+from .core.observation import tracer
 from .core.redaction import redact_url
 from .core.versions import VersionedBytes, VersionedState
 from .operations import batch, files, listing, retention, update
 from .operations import state as json_state
+from .operations.check import CheckReport, run_check
 from .operations.event_methods import EventLogMethods
 from .operations.scope import Scope, Shared
+from .operations.spans import trace_operations
 from .operations.state import DEFAULT_FILENAME
 from .operations.update import DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_RETRIES, StateUpdate
 from .settings import DEFAULT_URL, StorageSettings
@@ -100,6 +103,9 @@ class SessionStorage(EventLogMethods):
         self._scope = scope
         self._settings = settings  # of the owner's root; a view's own root is its url
         self._owner = owner  # the owner closes the shared filesystem; views do not
+        tracing = tracer()
+        if tracing is not None:  # decided here: a check per call would cost more than memory's
+            trace_operations(self, tracing, scope.backend, settings.engine)
 
     def _view(self: S, scope: Scope) -> S:
         """A storage on ``scope`` that shares, and does not own, this one's filesystem."""
@@ -180,6 +186,15 @@ class SessionStorage(EventLogMethods):
         finally:
             if self._owner:
                 await self._scope.driver.aclose()
+
+    async def check(self) -> CheckReport:
+        """Check that the store works as the library needs, with a few requests under a
+        temporary folder of the root that is deleted afterwards: the credentials and the
+        bucket, write, read, list, delete, that a create-only write and a stale-version
+        write are refused (conditional writes enforced), the clock against the server's,
+        each step timed. Never raises for what the store does wrong: see ``report.ok``
+        and ``report.advice``."""
+        return await run_check(self._scope)
 
     # -- narrowing -----------------------------------------------------------------
 

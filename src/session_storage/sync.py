@@ -40,9 +40,14 @@ def blocking(
 ) -> Callable[Concatenate[SyncSessionStorage, P], R]:
     """A blocking method that runs the async ``method`` on the storage's loop thread."""
 
+    name = method.__name__
+
     @functools.wraps(method)
     def call(self: SyncSessionStorage, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return self._runner.call(method(self._storage, *args, **kwargs))
+        # Looked up on the storage object, not its class: a traced storage wraps its
+        # methods on the instance (see operations.spans).
+        bound: Callable[P, Coroutine[Any, Any, R]] = getattr(self._storage, name)
+        return self._runner.call(bound(*args, **kwargs))
 
     return call
 
@@ -52,10 +57,13 @@ def iterating(
 ) -> Callable[Concatenate[SyncSessionStorage, P], Iterator[T]]:
     """A method returning a plain iterator over the async iterator ``method`` returns."""
 
+    name = method.__name__
+
     @functools.wraps(method)
     def call(self: SyncSessionStorage, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
         # Creating an async generator runs none of its code; that happens on the loop.
-        return self._runner.iterate(method(self._storage, *args, **kwargs))
+        bound: Callable[P, AsyncIterator[T]] = getattr(self._storage, name)
+        return self._runner.iterate(bound(*args, **kwargs))
 
     return call
 
@@ -282,6 +290,7 @@ class SyncSessionStorage:
     event_count = blocking(SessionStorage.event_count)
     truncate_events = blocking(SessionStorage.truncate_events)
     flush = blocking(SessionStorage.flush)
+    check = blocking(SessionStorage.check)
 
 
 async def _outcome(handle: SaveHandle) -> str:

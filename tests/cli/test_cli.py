@@ -619,6 +619,7 @@ def test_wrong_arguments_exit_2_with_one_line(cli: Cli, store: Path) -> None:
         "cp": ["cp", url, elsewhere],
         "gc": ["gc", "--older-than", "30d", "--yes"],
         "rekey": ["rekey", "--dry-run"],
+        "check": ["check"],
     }
     # rekey needs keys: each of its runs gets them, but for the one run without.
     keys = {"SESSION_STORAGE_ENCRYPTION_KEYS": '{"k": "' + "A" * 43 + '="}'}
@@ -650,6 +651,7 @@ def test_wrong_arguments_exit_2_with_one_line(cli: Cli, store: Path) -> None:
             ["gc", "--older-than", ""],
         ],
         "rekey": [["rekey", "extra"], ["rekey", "--dry-run=1"], ["rekey", "--no-such-flag"]],
+        "check": [["check", "extra"], ["check", "--json=1"], ["check", "--no-such-flag"]],
     }
     common = [
         ["-o", "bogus=1"],

@@ -13,7 +13,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-__all__ = ["CountingProxy", "Handler", "counting_proxy", "serving", "upstream_of"]
+__all__ = [
+    "CountingProxy",
+    "Handler",
+    "counting_proxy",
+    "serving",
+    "stripping_proxy",
+    "upstream_of",
+]
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 """One client connection of a proxy, from accept to close."""
@@ -121,14 +128,19 @@ async def _relay(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         dst.close()
 
 
-def _counting_handler(proxy: CountingProxy, host: str, port: int) -> Handler:
+def _counting_handler(
+    proxy: CountingProxy, host: str, port: int, rewrite: Callable[[bytes], bytes] | None = None
+) -> Handler:
     async def pump(client_r: asyncio.StreamReader, server_w: asyncio.StreamWriter) -> None:
         try:
             while True:
                 head = await client_r.readuntil(b"\r\n\r\n")
                 method, target, _ = head.split(b" ", 2)
                 proxy.record(method.decode(), target.decode())
-                server_w.write(head + await _read_body(client_r, head))
+                # The head goes first: a client that sent "Expect: 100-continue" (botocore
+                # on PUT) waits for the server's 100 before it sends the body.
+                server_w.write(head if rewrite is None else rewrite(head))
+                server_w.write(await _read_body(client_r, head))
                 await server_w.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -156,5 +168,29 @@ def counting_proxy(endpoint: str) -> Iterator[CountingProxy]:
     """Run a counting proxy in front of ``endpoint`` (``http://host:port``)."""
     proxy = CountingProxy()
     with serving(_counting_handler(proxy, *upstream_of(endpoint)), "counting proxy") as port:
+        proxy.port = port
+        yield proxy
+
+
+def _without_headers(names: frozenset[bytes]) -> Callable[[bytes], bytes]:
+    def rewrite(head: bytes) -> bytes:
+        lines = head.split(b"\r\n")
+        kept = [lines[0]] + [
+            line for line in lines[1:] if line.partition(b":")[0].strip().lower() not in names
+        ]
+        return b"\r\n".join(kept)
+
+    return rewrite
+
+
+@contextmanager
+def stripping_proxy(endpoint: str, *headers: str) -> Iterator[CountingProxy]:
+    """A counting proxy in front of ``endpoint`` that drops the request ``headers`` (any
+    case) on the way: a store that ignores them, as some S3-compatible ones ignore
+    ``If-Match`` and ``If-None-Match``."""
+    names = frozenset(h.lower().encode() for h in headers)
+    proxy = CountingProxy()
+    handler = _counting_handler(proxy, *upstream_of(endpoint), _without_headers(names))
+    with serving(handler, "stripping proxy") as port:
         proxy.port = port
         yield proxy

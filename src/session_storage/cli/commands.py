@@ -20,6 +20,7 @@ from ..codecs.envelope import without_codecs
 from ..core.errors import ConfigurationError
 from ..settings import StorageSettings
 from ..storage import SessionStorage
+from .check import report_check
 from .exits import EXIT_DATA, EXIT_DECLINED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, UsageError
 from .guards import check_copy
 from .options import given_options, options_for, split_shared, tagged
@@ -340,6 +341,11 @@ async def cmd_rekey(args: argparse.Namespace) -> int:
     return EXIT_DATA if result.failed else EXIT_OK
 
 
+async def cmd_check(args: argparse.Namespace) -> int:
+    async with open_storage(args) as storage:
+        return await report_check(args, storage)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "ls": cmd_ls,
     "files": cmd_files,
@@ -349,4 +355,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "cp": cmd_cp,
     "gc": cmd_gc,
     "rekey": cmd_rekey,
+    "check": cmd_check,
 }

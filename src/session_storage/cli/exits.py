@@ -16,6 +16,7 @@ from ..core.errors import (
 
 __all__ = [
     "EXIT_BACKEND",
+    "EXIT_CHECK_FAILED",
     "EXIT_DATA",
     "EXIT_DECLINED",
     "EXIT_INTERRUPTED",
@@ -29,6 +30,7 @@ __all__ = [
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1
+EXIT_CHECK_FAILED = 1  # check: a step failed (conditional writes not enforced, ...)
 EXIT_USAGE = 2
 EXIT_BACKEND = 3
 EXIT_DATA = 4

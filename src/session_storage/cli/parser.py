@@ -18,7 +18,8 @@ __all__ = ["EXIT_CODES_HELP", "build_parser", "format_duration", "parse_duration
 EXIT_CODES_HELP = """\
 exit codes:
   0  success
-  1  not found: the session or file does not exist
+  1  not found: the session or file does not exist; check: a step failed (such as
+     conditional writes not enforced by the store)
   2  usage or configuration error (bad arguments, unknown URL scheme, unknown
      storage options, missing extra, rm or gc without --yes when stdin is not a
      terminal, gc --older-than 0 without --yes, cp into its own source or into
@@ -304,4 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rekey.add_argument("--dry-run", action="store_true", help="count what would be rewritten")
     rekey.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    command(
+        "check",
+        "check that the store works as the library needs (credentials, bucket, write, read, "
+        "list, delete, conditional writes enforced, clock), with a few requests in a "
+        "temporary session it deletes",
+        "--url s3://my-bucket/app",
+        "--json",
+    )
     return parser
