@@ -1,5 +1,5 @@
-"""``import adk-sqlite``: a DatabaseSessionService database on SQLite, written by ADK itself
-(a Runner conversation, app:, user: and temp: state), read back through
+"""``import adk-sqlite``: a DatabaseSessionService or SqliteSessionService database, written
+by ADK itself (a Runner conversation, app:, user: and temp: state), read back through
 StorageSessionService session for session and event for event; the imported sessions
 carry on through ADK's Runner as they would on the database; an interrupted import
 resumes appending only the missing events."""
@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 from google.adk.events import Event, EventActions
+from google.adk.sessions import BaseSessionService
 from google.adk.sessions.database_session_service import DatabaseSessionService
+from google.adk.sessions.sqlite_session_service import SqliteSessionService
 from google.genai import types
 
 from session_storage import SessionStorage
@@ -34,10 +36,17 @@ def _event(n: int, delta: dict[str, Any]) -> Event:
     )
 
 
-@pytest.fixture
-async def source(tmp_path: Path) -> AsyncIterator[tuple[Path, DatabaseSessionService]]:
+@pytest.fixture(params=["database", "sqlite"])
+async def source(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[Path, BaseSessionService]]:
+    """The database as DatabaseSessionService or SqliteSessionService writes it."""
     path = tmp_path / "sessions.db"
-    service = DatabaseSessionService(f"sqlite+aiosqlite:///{path}")
+    service: BaseSessionService
+    if request.param == "database":
+        service = DatabaseSessionService(f"sqlite+aiosqlite:///{path}")
+    else:
+        service = SqliteSessionService(str(path))
     assert await converse(service, ["hello", "again"]) == ["#1: hello", "#2: again"]
     bob = await service.create_session(
         app_name="chat", user_id="bob", session_id="b/1 ü", state={"user:tier": "gold", "k": 1}
@@ -48,7 +57,7 @@ async def source(tmp_path: Path) -> AsyncIterator[tuple[Path, DatabaseSessionSer
     await service.append_event(notes, _event(9, {"temp:t": 1, "done": True}))
     await service.create_session(app_name="notes", user_id="ann", session_id="empty")
     yield path, service
-    await service.close()
+    await service.close()  # type: ignore[attr-defined]
 
 
 async def run(path: Path, storage: SessionStorage, **kwargs: Any) -> ImportResult:
@@ -59,7 +68,7 @@ async def run(path: Path, storage: SessionStorage, **kwargs: Any) -> ImportResul
         await importer.aclose()
 
 
-async def same_sessions(ours: StorageSessionService, theirs: DatabaseSessionService) -> None:
+async def same_sessions(ours: StorageSessionService, theirs: BaseSessionService) -> None:
     for app_name, user_id, session_id in [*KEYS, ("notes", "ann", "empty")]:
         key = {"app_name": app_name, "user_id": user_id, "session_id": session_id}
         mine, reference = await ours.get_session(**key), await theirs.get_session(**key)
@@ -75,7 +84,7 @@ async def same_sessions(ours: StorageSessionService, theirs: DatabaseSessionServ
 
 
 async def test_every_session_reads_back_as_the_database_service_gives_it(
-    tmp_path: Path, source: tuple[Path, DatabaseSessionService]
+    tmp_path: Path, source: tuple[Path, BaseSessionService]
 ) -> None:
     path, theirs = source
     async with SessionStorage(tmp_path / "store") as storage:
@@ -95,7 +104,7 @@ async def test_every_session_reads_back_as_the_database_service_gives_it(
 
 
 async def test_an_interrupted_import_appends_only_the_missing_events(
-    tmp_path: Path, source: tuple[Path, DatabaseSessionService]
+    tmp_path: Path, source: tuple[Path, BaseSessionService]
 ) -> None:
     path, theirs = source
     async with SessionStorage(tmp_path / "store") as storage:
@@ -116,7 +125,7 @@ async def test_an_interrupted_import_appends_only_the_missing_events(
 
 
 async def test_a_session_with_other_events_is_left_alone(
-    tmp_path: Path, source: tuple[Path, DatabaseSessionService]
+    tmp_path: Path, source: tuple[Path, BaseSessionService]
 ) -> None:
     path, _ = source
     async with SessionStorage(tmp_path / "store") as storage:
@@ -130,7 +139,7 @@ async def test_a_session_with_other_events_is_left_alone(
 
 
 async def test_a_dry_run_counts_and_writes_nothing(
-    tmp_path: Path, source: tuple[Path, DatabaseSessionService]
+    tmp_path: Path, source: tuple[Path, BaseSessionService]
 ) -> None:
     path, _ = source
     async with SessionStorage(tmp_path / "store") as storage:

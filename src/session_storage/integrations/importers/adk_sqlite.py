@@ -1,14 +1,14 @@
-"""Importing Google ADK's ``DatabaseSessionService`` database on SQLite:
-:class:`AdkSqliteImporter`.
+"""Importing Google ADK's session databases on SQLite: :class:`AdkSqliteImporter`.
 
 Every session of the database (its events, its own state and its last update time)
 and the ``app:`` and ``user:`` states it sees are stored where
 :class:`~session_storage.integrations.adk.StorageSessionService` over the same storage
 finds them (the layout in :mod:`session_storage.integrations.adk`): ``get_session``
-then gives what the database service gives, event for event. The database is read
-through ADK's own ``DatabaseSessionService`` on a read-only connection, so both of its
-schemas (v0, v1) are read as ADK reads them; that needs SQLAlchemy
-(``pip install 'google-adk[db]'``).
+then gives what ADK's service gives, event for event. The database is read through
+ADK's own service on a read-only connection, so it is read as ADK reads it: a
+``DatabaseSessionService`` database (that needs SQLAlchemy:
+``pip install 'google-adk[db]'``) or a ``SqliteSessionService`` one (what
+``adk web --session_service_uri sqlite://...`` keeps), told apart by their tables.
 
 A session's events are appended to its stream first, its record written last: a
 session whose record names every source event is complete. Resuming appends only the
@@ -21,16 +21,17 @@ only when a key differs.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ...admin.importing import Outcome, SourceSession, open_sqlite
+from ...admin.importing import Outcome, SourceSession, columns_of, open_sqlite
 from ...core.errors import ConflictError, import_optional
 from ...storage import SessionStorage
 from ..adk.events import EVENTS_STREAM, dump
-from ..adk.framework import Session
+from ..adk.framework import BaseSessionService, Session
 from ..adk.records import SessionRecord
 from ..adk.shared_state import Shared, SharedStates, Versions, split
 
@@ -43,7 +44,8 @@ _APP_STATE_ID = "app"
 
 
 class AdkSqliteImporter:
-    """Imports a ``DatabaseSessionService`` SQLite database into ``storage``.
+    """Imports an ADK ``DatabaseSessionService`` or ``SqliteSessionService`` database
+    into ``storage``.
 
     ``storage`` is what the :class:`StorageSessionService` will be given. The database
     is opened read-only when the importer is made: a missing file or one without the
@@ -54,17 +56,9 @@ class AdkSqliteImporter:
     source = "adk-sqlite"
 
     def __init__(self, database: str, storage: SessionStorage) -> None:
-        module = import_optional(
-            "google.adk.sessions.database_session_service",
-            "importing an ADK DatabaseSessionService database needs SQLAlchemy: "
-            "pip install 'google-adk[db]'",
-        )
         self._path = database
-        self._db = open_sqlite(
-            database, ["sessions", "events"], "an ADK DatabaseSessionService database"
-        )
-        url = f"sqlite+aiosqlite:///file:{quote(str(Path(database).resolve()))}?mode=ro&uri=true"
-        self._service = module.DatabaseSessionService(url)
+        self._db = open_sqlite(database, ["sessions", "events"], "an ADK session database")
+        self._service = _reader(self._db, database)
         self._storage = storage
         self._shared = SharedStates(Versions(0))
         self._shared_done: dict[tuple[str, ...], asyncio.Lock] = {}
@@ -73,7 +67,8 @@ class AdkSqliteImporter:
     async def aclose(self) -> None:
         """Close the database."""
         self._db.close()
-        await self._service.close()
+        # Both services have close(); BaseSessionService does not declare it.
+        await getattr(self._service, "close")()  # noqa: B009
 
     async def sessions(self) -> Sequence[SourceSession]:
         """Every session, by app, user and id, with its number of events."""
@@ -178,6 +173,27 @@ class AdkSqliteImporter:
                 wrote = wrote or bool(changed)
                 self._shared_seen.add(shared.cache_key)
         return wrote
+
+
+def _reader(db: sqlite3.Connection, database: str) -> BaseSessionService:
+    """ADK's own service for this database, on a read-only connection."""
+    path = quote(str(Path(database).resolve()))
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    if "adk_internal_metadata" not in tables and "event_data" in columns_of(db, "events"):
+        # SqliteSessionService's (`adk web --session_service_uri sqlite://...`): it reads
+        # its own schema with the standard library alone.
+        from google.adk.sessions.sqlite_session_service import SqliteSessionService
+
+        return SqliteSessionService(f"sqlite:///{path}?mode=ro")
+    module = import_optional(
+        "google.adk.sessions.database_session_service",
+        "importing an ADK DatabaseSessionService database needs SQLAlchemy: "
+        "pip install 'google-adk[db]'",
+    )
+    service: BaseSessionService = module.DatabaseSessionService(
+        f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true"
+    )
+    return service
 
 
 def _record(stored: dict[str, Any]) -> SessionRecord | None:
