@@ -60,7 +60,8 @@ class AdkSqliteImporter:
         self._db = open_sqlite(database, ["sessions", "events"], "an ADK session database")
         self._service = _reader(self._db, database)
         self._storage = storage
-        self._shared = SharedStates(Versions(0))
+        # Remembers the versions it read, so a merge writes without reading again.
+        self._shared = SharedStates(Versions(4096))
         self._shared_done: dict[tuple[str, ...], asyncio.Lock] = {}
         self._shared_seen: set[tuple[str, ...]] = set()
 
