@@ -183,3 +183,13 @@ def test_openai_agents_example_on_moto(moto_s3_server: str) -> None:
     out = run("openai_agents_example.py", url, "--create-bucket", env=env)
     assert "(backend: s3)" in out and "assistant: In Paris it is sunny, 21 °C." in out
     assert "history now: 4 items" in out
+
+
+def test_import_example_moves_conversations_from_sqlite_and_a_second_run_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    out = run("import_example.py", str(tmp_path / "imported"))
+    assert "imported 5 items into 2 sessions, 0 complete already" in out
+    assert "imported 0 items into 0 sessions, 2 complete already" in out
+    assert "'weather-chat': 4 item(s), the same as in SQLite" in out
+    assert "'support/ticket 7': 1 item(s), the same as in SQLite" in out
