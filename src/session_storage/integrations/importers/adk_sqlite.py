@@ -62,7 +62,7 @@ class AdkSqliteImporter:
         self._storage = storage
         # Remembers the versions it read, so a merge writes without reading again.
         self._shared = SharedStates(Versions(4096))
-        self._shared_done: dict[tuple[str, ...], asyncio.Lock] = {}
+        self._shared_locks: dict[tuple[str, ...], asyncio.Lock] = {}
         self._shared_seen: set[tuple[str, ...]] = set()
 
     async def aclose(self) -> None:
@@ -163,7 +163,7 @@ class AdkSqliteImporter:
         user_state = Shared(users, user_id, ("user", app_name, user_id))
         wrote = False
         for shared, delta in ((app_state, app), (user_state, user)):
-            lock = self._shared_done.setdefault(shared.cache_key, asyncio.Lock())
+            lock = self._shared_locks.setdefault(shared.cache_key, asyncio.Lock())
             async with lock:  # sessions of one user are imported at once: merge once
                 if shared.cache_key in self._shared_seen:
                     continue

@@ -125,13 +125,15 @@ class LangGraphSqliteImporter:
     async def _import_checkpoint(
         self, thread_id: str, checkpoint_ns: str, checkpoint_id: str
     ) -> None:
-        (row,) = self._query(
+        rows = self._query(
             thread_id,
             "SELECT parent_checkpoint_id, type, checkpoint, metadata FROM checkpoints "
             "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
             (thread_id, checkpoint_ns, checkpoint_id),
         )
-        parent_id, kind, blob, metadata_json = row
+        if not rows:
+            return  # deleted at the source since the thread was read
+        parent_id, kind, blob, metadata_json = rows[0]
         writes = [
             StoredWrite(task_id, int(idx), channel, (str(kind), bytes(value)), task_path)
             for task_id, idx, channel, kind, value, task_path in self._query(
