@@ -243,3 +243,13 @@ def test_adk_server_example_runs_adks_api_server_on_local_files(tmp_path: Path) 
     assert "session demo: 2 events by ['notes', 'user'], turns=1" in out
     assert "notes.txt: 1 versions, latest 'turn 1: hello'" in out
     assert (tmp_path / ".data" / "adk-server" / "notes_agent" / "artifacts").is_dir()
+
+
+def test_import_example_moves_conversations_from_sqlite_and_a_second_run_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    out = run("import_example.py", str(tmp_path / "imported"))
+    assert "imported 5 items into 2 sessions, 0 complete already" in out
+    assert "imported 0 items into 0 sessions, 2 complete already" in out
+    assert "'weather-chat': 4 item(s), the same as in SQLite" in out
+    assert "'support/ticket 7': 1 item(s), the same as in SQLite" in out

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import pty
+import sqlite3
 import subprocess
 import sys
 import time
@@ -608,6 +609,11 @@ def test_wrong_arguments_exit_2_with_one_line(cli: Cli, store: Path) -> None:
     unknown backends: exit code 2, one line on stderr, nothing changed."""
     url = str(store)
     elsewhere = str(store.parent / "elsewhere")
+    database = str(store.parent / "agents.db")  # an OpenAI Agents SQLiteSession database
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE agent_messages (id INTEGER PRIMARY KEY, session_id, message_data)")
+        db.execute("INSERT INTO agent_messages VALUES (1, 's', '{\"role\": \"user\"}')")
+    db.close()
     # A valid invocation of each subcommand; each wrong one below differs from it in
     # one argument, so the error comes from that argument.
     valid: dict[str, list[str]] = {
@@ -620,6 +626,7 @@ def test_wrong_arguments_exit_2_with_one_line(cli: Cli, store: Path) -> None:
         "gc": ["gc", "--older-than", "30d", "--yes"],
         "rekey": ["rekey", "--dry-run"],
         "check": ["check"],
+        "import": ["import", "openai-sqlite", database],
     }
     # rekey needs keys: each of its runs gets them, but for the one run without.
     keys = {"SESSION_STORAGE_ENCRYPTION_KEYS": '{"k": "' + "A" * 43 + '="}'}
@@ -652,6 +659,14 @@ def test_wrong_arguments_exit_2_with_one_line(cli: Cli, store: Path) -> None:
         ],
         "rekey": [["rekey", "extra"], ["rekey", "--dry-run=1"], ["rekey", "--no-such-flag"]],
         "check": [["check", "extra"], ["check", "--json=1"], ["check", "--no-such-flag"]],
+        "import": [
+            ["import"],
+            ["import", "openai-sqlite"],
+            ["import", "nope-sqlite", database],
+            ["import", "openai-sqlite", f"{database}.missing"],
+            ["import", "langgraph-sqlite", database],
+            ["import", "openai-sqlite", database, "--dry-run=1"],
+        ],
     }
     common = [
         ["-o", "bogus=1"],

@@ -19,6 +19,7 @@ COMMANDS = {
     "cp": ["SRC_URL", "DST_URL"],
     "gc": [],
     "rekey": [],
+    "import": ["SOURCE", "DB"],
 }
 
 

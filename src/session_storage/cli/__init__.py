@@ -25,9 +25,13 @@ from .exits import (
     exit_code_for,
     rejected_option,
 )
+from .importing import cmd_import
 from .parser import build_parser
 
 __all__ = ["main"]
+
+# `import` lives in its own module, which builds on commands.py.
+_COMMANDS = {**COMMANDS, "import": cmd_import}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as done:  # argparse has printed the usage error or the help
         return done.code if isinstance(done.code, int) else EXIT_USAGE
     try:
-        return asyncio.run(COMMANDS[args.command](args))
+        return asyncio.run(_COMMANDS[args.command](args))
     except KeyboardInterrupt:
         print("session-storage: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

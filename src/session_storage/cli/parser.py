@@ -12,6 +12,7 @@ import orjson
 
 from .. import DEFAULT_FILENAME, __version__
 from ..backends.registry import ENGINES
+from ..integrations.importers import SOURCES
 
 __all__ = ["EXIT_CODES_HELP", "build_parser", "format_duration", "parse_duration", "parse_option"]
 
@@ -313,4 +314,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--url s3://my-bucket/app",
         "--json",
     )
+    imports = command(
+        "import",
+        "import the sessions of a framework's SQLite database (read-only) into the storage, "
+        "where the framework's integration reads them; resumable: a second run writes "
+        "only what is missing",
+        "openai-sqlite conversations.db",
+        "langgraph-sqlite checkpoints.sqlite --dry-run",
+        "adk-sqlite sessions.db --url s3://my-bucket/adk",
+    )
+    imports.add_argument(
+        "source",
+        choices=tuple(SOURCES),
+        metavar="SOURCE",
+        help="openai-sqlite (the OpenAI Agents SDK's SQLiteSession), langgraph-sqlite "
+        "(LangGraph's SqliteSaver) or adk-sqlite (ADK's DatabaseSessionService)",
+    )
+    imports.add_argument("database", metavar="DB", help="the SQLite database file")
+    imports.add_argument(
+        "--dry-run", action="store_true", help="count what would be imported, write nothing"
+    )
+    imports.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     return parser
