@@ -112,6 +112,15 @@ class EventLogs:
         """
         self._cache.forget(folder)
 
+    async def settle(self) -> None:
+        """Wait until every tail write of the running loop that has started is done
+        (one that no caller waits for any more, too: see :mod:`.group`)."""
+        await self._groups.settle()
+
+    def waiting(self, ref: StreamRef) -> int:
+        """Appends to ``ref`` queued behind the write in flight (not yet taken)."""
+        return self._groups.waiting(ref)
+
     def error(
         self, cls: type[E], ref: StreamRef, action: str, why: str, name: str | None = None
     ) -> E:
