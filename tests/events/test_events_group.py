@@ -74,9 +74,7 @@ def _waiting(storage: SessionStorage, stream: str = "log") -> int:
     return storage._scope.shared.event_logs.waiting(ref)
 
 
-async def _writers(
-    storage: SessionStorage, tasks: int, appends: int, tag: str
-) -> dict[str, int]:
+async def _writers(storage: SessionStorage, tasks: int, appends: int, tag: str) -> dict[str, int]:
     """``tasks`` tasks each appending ``appends`` items one by one; item -> its index."""
     reported: dict[str, int] = {}
 
