@@ -2,8 +2,8 @@
 
 Layout and names: :mod:`.layout`; the documents: :mod:`.documents`; what a storage
 remembers: :mod:`.cache`; reading the chain: :mod:`.reading`; the commit loop:
-:mod:`.commit`; errors: :mod:`.failures`. This module is the log's face, and the
-changes made through it (append, truncate, pop).
+:mod:`.commit`; appends that share a write: :mod:`.group`; errors: :mod:`.failures`.
+This module is the log's face, and the changes made through it (append, truncate, pop).
 
 Why this layout. One object per event makes a history cost one GET per event and a
 batch N writes that are not atomic; a stream kept in one object makes every append
@@ -30,7 +30,10 @@ safe, otherwise by the next truncate above it or by ``delete_session``.
 
 Costs (requests). A single writer knows its tail's version (an LRU per storage):
 an append is 1 PUT, plus 1 PUT per :data:`SEGMENT_SIZE` events when a segment is
-sealed. A worker that has not seen the stream first GETs the tail (1). A refused
+sealed. Appends of one storage to one stream that arrive while a write of it is in
+flight go out together in the next write (group commit, :mod:`.group`): ten tasks
+appending at once cost one PUT a round, not ten. A worker that has not seen the
+stream first GETs the tail (1). A refused
 write costs the GET of the fresh tail and the retry. ``event_count``: 1 GET. A read
 GETs the tail and walks the chain down as far as its range needs; sealed segments
 never change, so each is cached once fetched; more than two missing ones are found
