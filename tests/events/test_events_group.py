@@ -102,8 +102,9 @@ async def test_ten_tasks_share_writes_and_each_gets_its_own_index(
     print(f"\n{storage.backend}: 10 tasks x 20 appends in {grouped} writes; {len(final)} events")
     assert sorted(reported.values()) == list(range(300))  # each index reported once
     assert final == sorted(reported, key=reported.__getitem__)  # each item at its index
-    # 200 appends, 200 / 128 sealed segments: about two writes a round of ten.
-    assert grouped <= 40
+    # 200 appends and a sealed segment: one write a round of ten (a memory write
+    # never lets another task run, so each append there writes alone, at once).
+    assert grouped <= (201 if storage.backend == "memory" else 30)
 
 
 async def test_keys_and_conditions_are_checked_in_queue_order(storage: SessionStorage) -> None:
@@ -123,7 +124,9 @@ async def test_keys_and_conditions_are_checked_in_queue_order(storage: SessionSt
     for refused, why in ((got[4], "not the 3"), (got[6], "fewer than the 9")):
         assert isinstance(refused, ConflictError) and why in str(refused)
         assert refused.session_id == "s" and refused.filename == "log"
-    assert puts.count == 1  # one write for the whole group
+    # The first found the stream idle and wrote at once; the six queued behind it went
+    # in one write. A memory write never lets another task run, so nothing queues there.
+    assert puts.count == (4 if storage.backend == "memory" else 2)
     assert await storage.read_events("s", "log") == ["first", "x", "k", "c", "d", "e"]
     # A group that writes nothing answers from the stored tail.
     again = await asyncio.gather(
@@ -181,20 +184,19 @@ async def test_a_cancelled_append_is_withdrawn_while_queued_and_written_once_if_
         held = await _held_write(storage, proxy, "a")
         b, c, d = await _queue(storage, ["b", "c", "d"])
         c.cancel()  # queued: withdrawn, the others go on
+        proxy.release()  # "a" goes on; the group of b and d is held next
+        proxy.inject("hold", methods=WRITES, count=1)
+        assert await held == 0
+        await _until(lambda: proxy.applied["hold"] == 2, "the group write held")
+        (e,) = await _queue(storage, ["e"])
+        b.cancel()  # its group's write has started: it goes on for d
         proxy.release()
-        assert [await held, await b, await d] == [0, 1, 2]
-        with pytest.raises(asyncio.CancelledError):
-            await c
-        # Cancelled once its write has started: the write goes on for the group.
-        sent = await _held_write(storage, proxy, "e")
-        (f,) = await _queue(storage, ["f"])
-        sent.cancel()
-        proxy.release()
-        assert await f == 4
-        with pytest.raises(asyncio.CancelledError):
-            await sent
+        assert [await d, await e] == [2, 3]
+        for cancelled in (b, c):
+            with pytest.raises(asyncio.CancelledError):
+                await cancelled
         events = await storage.read_events("s", "log")
-    assert events == ["a", "b", "d", "e", "f"]
+    assert events == ["a", "b", "d", "e"]
 
 
 async def test_a_failed_group_write_fails_each_append_and_loses_nothing(
@@ -204,12 +206,16 @@ async def test_a_failed_group_write_fails_each_append_and_loses_nothing(
     items = ["a", "b", "c", "d"]
     async with SessionStorage.from_settings(replace(faulty.settings, timeout=2.0)) as storage:
         assert storage.filesystem is not None  # the client built first: no deadline on it
-        await storage.append_event("s", "log", "first")
-        proxy.inject("hang", methods=WRITES)  # the write never gets an answer
-        got = await asyncio.gather(
-            *(storage.append_event("s", "log", x, idempotency_key=x) for x in items),
-            return_exceptions=True,
-        )
+        held = await _held_write(storage, proxy, "first")
+        queued = [
+            asyncio.create_task(storage.append_event("s", "log", x, idempotency_key=x))
+            for x in items
+        ]
+        await _until(lambda: _waiting(storage) == len(items), "the appends to queue")
+        proxy.release()  # "first" goes on; the group's write never gets an answer
+        proxy.inject("hang", methods=WRITES)
+        assert await held == 0
+        got = await asyncio.gather(*queued, return_exceptions=True)
         proxy.clear()
         assert proxy.applied["hang"] == 1  # one write for the four
         for error in got:
