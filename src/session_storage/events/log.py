@@ -33,8 +33,8 @@ an append is 1 PUT, plus 1 PUT per :data:`SEGMENT_SIZE` events when a segment is
 sealed. Appends of one storage to one stream that arrive while a write of it is in
 flight go out together in the next write (group commit, :mod:`.group`): ten tasks
 appending at once cost one PUT a round, not ten. A worker that has not seen the
-stream first GETs the tail (1). A refused
-write costs the GET of the fresh tail and the retry. ``event_count``: 1 GET. A read
+stream first GETs the tail (1). A refused write costs the GET of the fresh tail and
+the retry. ``event_count``: 1 GET. A read
 GETs the tail and walks the chain down as far as its range needs; sealed segments
 never change, so each is cached once fetched; more than two missing ones are found
 with one LIST and fetched concurrently. Reading 2,000 events cold: tail, LIST, 15
@@ -116,8 +116,8 @@ class EventLogs:
         self._cache.forget(folder)
 
     async def settle(self) -> None:
-        """Wait until every tail write of the running loop that has started is done
-        (one that no caller waits for any more, too: see :mod:`.group`)."""
+        """Wait until the group writes of the running loop are done (those whose
+        callers were cancelled, too: see :mod:`.group`)."""
         await self._groups.settle()
 
     def waiting(self, ref: StreamRef) -> int:
