@@ -4,7 +4,8 @@ Options: ``--backends memory,file,s3,gcs,azure`` (default: all; GCS and Azure ru
 their emulators when those can start, and give a note row when not), ``--only
 overhead,batch,requests,listing,engines,events,codecs,observation`` (default: all), ``--quick``
 (small sizes and fewer runs, to check that everything works), ``--json PATH`` (also
-write the rows).
+write the rows). ``BENCH_BASELINE_SRC=<checkout>/src`` adds the many-writers figures
+of that library, run beside ours (see :mod:`benchmarks.event_writers`).
 Progress goes to stderr and the table to stdout.
 
 Each backend runs in a process of its own, so that one backend's leftovers (a heap
@@ -27,7 +28,17 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from . import batch, codecs, engines, events, listing, observation, overhead, requests
+from . import (
+    batch,
+    codecs,
+    engines,
+    event_writers,
+    events,
+    listing,
+    observation,
+    overhead,
+    requests,
+)
 from .backends import BACKENDS, Backend, Unavailable
 from .measure import Row, log
 
@@ -66,6 +77,8 @@ class Plan:
     """Sequential stores, then loads, per engine and run of the engines comparison."""
     event_appends: int = 200
     event_streams: tuple[int, ...] = (2000, 10000)
+    event_writers: tuple[int, int] = (10, 20)
+    """Tasks, and appends per task, of the many-writers-one-stream figures."""
 
     @property
     def runs(self) -> int:
@@ -87,6 +100,7 @@ QUICK = Plan(
     engine_ops=40,
     event_appends=40,
     event_streams=(2000,),
+    event_writers=(4, 10),
 )
 
 
@@ -99,7 +113,7 @@ async def run_backend(backend: Backend, sections: list[str], plan: Plan) -> list
         "listing": lambda: listing.run(backend, plan.listing_runs, plan.listing_scale),
         "codecs": lambda: codecs.run(backend, runs, pairs),
         "engines": lambda: engines.run(backend, runs, plan.engine_ops, plan.batch),
-        "events": lambda: events.run(backend, plan.event_appends, plan.event_streams),
+        "events": lambda: _events(backend, plan, runs),
         "observation": lambda: observation.run(backend, runs, pairs),
     }
     rows: list[Row] = []
@@ -112,6 +126,11 @@ async def run_backend(backend: Backend, sections: list[str], plan: Plan) -> list
             rows.append(_note(section, backend.name, f"failed: {type(exc).__name__}: {exc}"))
         log(f"  {section} on {backend.name}: {time.perf_counter() - started:.0f} s")
     return rows
+
+
+async def _events(backend: Backend, plan: Plan, runs: int) -> list[Row]:
+    rows = await events.run(backend, plan.event_appends, plan.event_streams)
+    return rows + await event_writers.run(backend, runs, *plan.event_writers)
 
 
 def _note(bench: str, backend: str, note: str) -> Row:

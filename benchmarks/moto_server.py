@@ -8,6 +8,12 @@ keeps the server's work off the benchmark's CPU core and out of its GIL.
 the previous such call as a JSON list of kinds (GET, PUT, HEAD, DELETE, LIST,
 DELETE_BATCH, ...), and starts a new count.
 
+Conditional writes (``If-Match``, ``If-None-Match``) are served one at a time: moto
+checks the condition and then stores the object in two steps, so two racing ones
+could both pass, where S3 decides them atomically (the test suite's moto serializes
+every write for the same reason; here only conditional ones, so that the figures of
+plain concurrent writes stay as they were).
+
 ``POST /__fill__`` with ``{"bucket", "keys", "body"}`` puts ``body`` at every key
 straight into moto's store, not counted: set-up for the listing benchmarks, which
 would otherwise spend a minute sending ten thousand PUTs through HTTP.
@@ -65,6 +71,21 @@ class Counting:
         return self.app(environ, start_response)
 
 
+class AtomicConditions:
+    """WSGI middleware that serves one conditional write at a time (see above)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        conditional = "HTTP_IF_MATCH" in environ or "HTTP_IF_NONE_MATCH" in environ
+        if environ.get("REQUEST_METHOD") not in ("PUT", "POST") or not conditional:
+            return self.app(environ, start_response)
+        with self.lock:
+            return list(self.app(environ, start_response))
+
+
 def _fill(bucket: str, keys: list[str], body: bytes) -> None:
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.s3.models import s3_backends
@@ -83,7 +104,7 @@ def main() -> None:
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    app = Counting(DomainDispatcherApplication(create_backend_app))
+    app = Counting(AtomicConditions(DomainDispatcherApplication(create_backend_app)))
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(server.server_address[1], flush=True)

@@ -180,12 +180,16 @@ class SessionStorage(EventLogMethods):
 
     async def aclose(self) -> None:
         """:meth:`flush`, then release the filesystem's connections (a narrowed storage
-        leaves the shared ones open). The next call opens the filesystem again."""
+        leaves the shared ones open), once every event write under way has ended. The
+        next call opens the filesystem again."""
         try:
             await self.flush()
         finally:
             if self._owner:
-                await self._scope.driver.aclose()
+                try:
+                    await self._scope.shared.event_logs.settle()
+                finally:
+                    await self._scope.driver.aclose()
 
     async def check(self) -> CheckReport:
         """Check that the store works as the library needs, with a few requests under a

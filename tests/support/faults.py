@@ -83,7 +83,7 @@ class FaultProxy:
 
         Each matching request is hit with ``probability``; with ``count`` the rule
         applies that many times and then retires. ``seconds`` is the pause of
-        ``"delay"``.
+        ``"delay"``. A ``"hold"`` rule added after :meth:`release` holds again.
         """
         rule = _Rule(
             action,
@@ -94,6 +94,8 @@ class FaultProxy:
         )
         with self._lock:
             self._rules.append(rule)
+            if action == "hold":
+                self._released = False
 
     def clear(self) -> None:
         """Remove every rule: from now on every request passes."""

@@ -18,14 +18,14 @@ import anyio
 from ..backends.write_ids import WriteCondition
 from ..concurrency.bounded import run_bounded
 from ..concurrency.keyed_locks import KeyedLocks
-from ..core.errors import ConflictError, CorruptDataError
+from ..core.errors import CorruptDataError
 from .cache import Known
 from .documents import Doc, encode_doc
 from .idempotency import find
 from .layout import Link, StreamRef
 from .reading import CONCURRENCY, Reader, Stale
 
-__all__ = ["JSON", "Change", "Committer", "Unmet"]
+__all__ = ["JSON", "Change", "Committer"]
 
 T = TypeVar("T")
 
@@ -47,16 +47,8 @@ class Change(Generic[T]):
     """Segments no longer on the chain once the tail is written: deleted after."""
 
 
-class Unmet(Exception):
-    """The stream holds another number of events than the write's condition asks for."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__(why)
-        self.why = why
-
-
 Plan = Callable[[Known], Awaitable[Change[T]]]
-"""Decides a change from a tail; may raise Unmet, or Stale from walking the chain."""
+"""Decides a change from a tail; may raise Stale from walking the chain."""
 
 
 class Committer:
@@ -85,11 +77,6 @@ class Committer:
             while True:
                 try:
                     change = await plan(known)
-                except Unmet as unmet:
-                    if not fresh:  # the cached tail may be behind the stored one
-                        known, fresh = await reader.fetch(ref), True
-                        continue
-                    raise failures.error(ConflictError, ref, "append to", unmet.why) from None
                 except Stale:
                     if fresh and known.version == stale:  # the same tail twice
                         why = "a segment the tail names is missing"

@@ -2,8 +2,8 @@
 
 Layout and names: :mod:`.layout`; the documents: :mod:`.documents`; what a storage
 remembers: :mod:`.cache`; reading the chain: :mod:`.reading`; the commit loop:
-:mod:`.commit`; errors: :mod:`.failures`. This module is the log's face, and the
-changes made through it (append, truncate, pop).
+:mod:`.commit`; appends that share a write: :mod:`.group`; errors: :mod:`.failures`.
+This module is the log's face, and the changes made through it (append, truncate, pop).
 
 Why this layout. One object per event makes a history cost one GET per event and a
 batch N writes that are not atomic; a stream kept in one object makes every append
@@ -30,8 +30,11 @@ safe, otherwise by the next truncate above it or by ``delete_session``.
 
 Costs (requests). A single writer knows its tail's version (an LRU per storage):
 an append is 1 PUT, plus 1 PUT per :data:`SEGMENT_SIZE` events when a segment is
-sealed. A worker that has not seen the stream first GETs the tail (1). A refused
-write costs the GET of the fresh tail and the retry. ``event_count``: 1 GET. A read
+sealed. Appends of one storage to one stream that arrive while a write of it is in
+flight go out together in the next write (group commit, :mod:`.group`): ten tasks
+appending at once cost one PUT a round, not ten. A worker that has not seen the
+stream first GETs the tail (1). A refused write costs the GET of the fresh tail and
+the retry. ``event_count``: 1 GET. A read
 GETs the tail and walks the chain down as far as its range needs; sealed segments
 never change, so each is cached once fetched; more than two missing ones are found
 with one LIST and fetched concurrently. Reading 2,000 events cold: tail, LIST, 15
@@ -43,16 +46,18 @@ Lost replies: see :mod:`.idempotency` (commit ids in the tail).
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from collections.abc import Hashable
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from ..backends.base import Driver
-from ..core.errors import InvalidArgumentError, SessionStorageError
+from ..core.errors import ConflictError, InvalidArgumentError, SessionStorageError
 from .cache import Known, StreamCache
-from .commit import Change, Committer, Unmet
+from .commit import Change, Committer
 from .documents import Doc, Events
 from .failures import StreamFailures
-from .idempotency import KEY_WINDOW, OPS_WINDOW, digest, find, keep_below, remember
+from .group import AppendGroups, Outcome, Pending, Run
+from .idempotency import KEY_WINDOW, OPS_WINDOW, Entry, digest, find, keep_below, remember
 from .layout import MAX_EVENTS, SEGMENT_SIZE, Link, StreamRef
 from .reading import Reader
 
@@ -63,6 +68,29 @@ E = TypeVar("E", bound=SessionStorageError)
 
 def _nonce() -> str:
     return os.urandom(8).hex()
+
+
+@dataclass(frozen=True, slots=True)
+class _Append:
+    """One append as it waits in its stream's queue."""
+
+    events: Events
+    name: str | None
+    """The digest of its idempotency key."""
+    at_least: int
+    exactly: int | None
+
+
+def _unmet(count: int, at_least: int, exactly: int | None) -> str | None:
+    """Why a stream of ``count`` events fails an append's condition; None if it passes."""
+    if count < at_least:
+        return (
+            f"the stream holds {count} events, fewer than the {at_least} the "
+            "write requires (truncated or deleted since)"
+        )
+    if exactly is not None and count != exactly:
+        return f"the stream holds {count} events, not the {exactly} the write requires"
+    return None
 
 
 class EventLogs:
@@ -78,6 +106,7 @@ class EventLogs:
         self._failures = StreamFailures(driver)
         self._reader = Reader(driver, self._cache, self._failures)
         self._committer = Committer(self._reader)
+        self._groups: AppendGroups[_Append] = AppendGroups(self._append_group)
 
     def forget(self, folder: str) -> None:
         """Drop what is cached of every stream at or below ``folder`` (after a delete).
@@ -85,6 +114,15 @@ class EventLogs:
         Only a saving: a stale tail's write would be refused anyway.
         """
         self._cache.forget(folder)
+
+    async def settle(self) -> None:
+        """Wait until the group writes of the running loop are done (those whose
+        callers were cancelled, too: see :mod:`.group`)."""
+        await self._groups.settle()
+
+    def waiting(self, ref: StreamRef) -> int:
+        """Appends to ``ref`` queued behind the write in flight (not yet taken)."""
+        return self._groups.waiting(ref)
 
     def error(
         self, cls: type[E], ref: StreamRef, action: str, why: str, name: str | None = None
@@ -105,6 +143,8 @@ class EventLogs:
         key: str | None,
         at_least: int = 0,
         exactly: int | None = None,
+        *,
+        run: Run,
     ) -> int:
         """Append encoded events as one unit; the index of the first.
 
@@ -113,49 +153,73 @@ class EventLogs:
         or of another number than ``exactly``, is not written: ConflictError. (A
         cached tail can pass a condition the stored one fails: then the conditional
         write is refused, and the condition checked again on the fresh tail.)
+
+        Appends to one stream that arrive while its tail is being written go out
+        together in the next write (see :mod:`.group`); ``run`` awaits each write.
         """
         name = None if key is None else digest(key)
-        events = Events.of(encoded)
+        request = _Append(Events.of(encoded), name, at_least, exactly)
+        return await self._groups.append(ref, Pending(request, len(encoded), run))
 
-        async def plan(known: Known) -> Change[int]:
+    async def _append_group(self, stream: Hashable, group: list[_Append]) -> list[Outcome]:
+        """Commit ``group`` in one write, each append planned on the stream the ones
+        before it leave; an outcome for each (its index, or its own error)."""
+        assert isinstance(stream, StreamRef)
+        ref = stream
+
+        async def plan(known: Known) -> Change[list[Outcome]]:
             doc = known.doc
-            if name is not None:
-                found = find(doc.keys, name)
-                if found is not None:
-                    return Change(found)
-            start = doc.count
-            if start < at_least:
-                raise Unmet(
-                    f"the stream holds {start} events, fewer than the {at_least} the "
-                    "write requires (truncated or deleted since)"
-                )
-            if exactly is not None and start != exactly:
-                raise Unmet(
-                    f"the stream holds {start} events, not the {exactly} the write requires"
-                )
-            if start + len(events) > MAX_EVENTS:
-                raise self.invalid(ref, f"the stream is full ({MAX_EVENTS} events)")
-            # A tail read from the store is encoded here, once: the tail this write
-            # leaves in the cache then holds encoded events only, embedded unparsed.
-            held = doc.events.encoded() + events
-            first, prev, sealed = doc.first, doc.prev, []
-            while len(held) >= SEGMENT_SIZE:
-                segment = Doc(first, held[:SEGMENT_SIZE], prev, _nonce())
-                sealed.append(segment)
-                prev, first, held = (
-                    Link(first, segment.id),
-                    first + SEGMENT_SIZE,
-                    held[SEGMENT_SIZE:],
-                )
-            commit = _nonce()
-            entry = (commit, start, len(events))
-            keys = doc.keys
-            if name is not None:
-                keys = remember(keys, (name, start, len(events)), KEY_WINDOW)
-            tail = Doc(first, held, prev, commit, keys, remember(doc.ops, entry, OPS_WINDOW))
-            return Change(start, tail, tuple(sealed))
+            count, keys, added = doc.count, doc.keys, Events()
+            outcomes: list[Outcome] = []
+            for request in group:
+                if request.name is not None:
+                    found = find(keys, request.name)
+                    if found is not None:
+                        outcomes.append(found)
+                        continue
+                why = _unmet(count, request.at_least, request.exactly)
+                if why is not None:
+                    # Final only if this tail is the stored one: the group's write is
+                    # refused otherwise (or, writing nothing, the committer reads the
+                    # tail again), and the plan runs again on the fresh tail.
+                    outcomes.append(self.error(ConflictError, ref, "append to", why))
+                    continue
+                size = len(request.events)
+                if count + size > MAX_EVENTS:
+                    outcomes.append(self.invalid(ref, f"the stream is full ({MAX_EVENTS} events)"))
+                    continue
+                outcomes.append(count)
+                if request.name is not None:
+                    keys = remember(keys, (request.name, count, size), KEY_WINDOW)
+                added += request.events
+                count += size
+            if not added:
+                return Change(outcomes)
+            return self._grown(doc, added, keys, outcomes)
 
         return await self._committer.commit(ref, plan)
+
+    def _grown(
+        self, doc: Doc, added: Events, keys: tuple[Entry, ...], outcomes: list[Outcome]
+    ) -> Change[list[Outcome]]:
+        """The change that appends ``added`` to the tail ``doc``, sealing full segments."""
+        start = doc.count
+        # A tail read from the store is encoded here, once: the tail this write
+        # leaves in the cache then holds encoded events only, embedded unparsed.
+        held = doc.events.encoded() + added
+        first, prev, sealed = doc.first, doc.prev, []
+        while len(held) >= SEGMENT_SIZE:
+            segment = Doc(first, held[:SEGMENT_SIZE], prev, _nonce())
+            sealed.append(segment)
+            prev, first, held = (
+                Link(first, segment.id),
+                first + SEGMENT_SIZE,
+                held[SEGMENT_SIZE:],
+            )
+        commit = _nonce()
+        ops = remember(doc.ops, (commit, start, len(added)), OPS_WINDOW)
+        tail = Doc(first, held, prev, commit, keys, ops)
+        return Change(outcomes, tail, tuple(sealed))
 
     async def truncate(self, ref: StreamRef, length: int) -> int:
         """Drop the events from index ``length`` on; how many were dropped."""

@@ -8,7 +8,7 @@ laid out lives in :mod:`session_storage.events.layout`, how it is written and re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -17,6 +17,7 @@ from ..core.document import utc_now_iso
 from ..core.errors import InvalidArgumentError, SerializationError
 from ..core.keys import encode_filename, join
 from ..events.documents import encode_event
+from ..events.group import Outcome
 from ..events.idempotency import KEY_WINDOW
 from ..events.layout import INDEX_WIDTH, MAX_EVENTS, SEGMENT_SIZE, StreamRef
 from .scope import Scope
@@ -142,8 +143,13 @@ async def _append(
             which = "the event" if len(items) == 1 else f"item {position}"
             why = f"{which} is not JSON-serializable: {exc}"
             raise logs.error(SerializationError, ref, action, why) from exc
-    written = logs.append(ref, tuple(events), key, at_least or 0, exactly)
-    return await scope.call(ref, action, written)
+
+    def run(write: Awaitable[list[Outcome]]) -> Awaitable[list[Outcome]]:
+        return scope.call(ref, action, write)
+
+    # Not through scope.call: the append may wait for a write already in flight, and
+    # its own write is awaited (bounded, translated) by ``run``.
+    return await logs.append(ref, tuple(events), key, at_least or 0, exactly, run=run)
 
 
 async def pop(scope: Scope, session_id: str, stream: str, how_many: int) -> list[Any]:
