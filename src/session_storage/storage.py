@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar, overload
 
+from .backends.capabilities import Capabilities
 from .backends.registry import DEFAULT_ENGINE
 from .codecs.compression import Compression
 from .concurrency.background import DEFAULT_CONCURRENCY, DEFAULT_MAX_PENDING, SaveHandle
@@ -144,9 +145,17 @@ class SessionStorage(EventLogMethods):
 
     @property
     def supports_conditional_writes(self) -> bool:
-        """Whether this backend enforces ``if_version`` / ``if_absent`` atomically (all but
-        local disk without ``flock``); where not, they raise NotSupportedError."""
+        """Whether this backend enforces ``if_version`` / ``if_absent`` atomically (the
+        tuned backends but local disk without ``flock``); where not, they raise
+        NotSupportedError. Short for ``capabilities.conditional_writes``."""
         return self._scope.driver.supports_conditional_writes
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this backend guarantees (conditions, versions, atomic replace, listing);
+        an operation that needs a capability it lacks raises NotSupportedError naming
+        it, and writes nothing. See docs/backends.md."""
+        return self._scope.driver.capabilities
 
     @property
     def engine(self) -> str:

@@ -18,6 +18,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from .backends.capabilities import Capabilities
 from .backends.registry import DEFAULT_ENGINE
 from .codecs.compression import Compression
 from .concurrency.background import DEFAULT_CONCURRENCY, DEFAULT_MAX_PENDING, SaveHandle
@@ -162,6 +163,11 @@ class SyncSessionStorage:
     def supports_conditional_writes(self) -> bool:
         """Whether the backend enforces ``if_version`` / ``if_absent`` atomically."""
         return self._storage.supports_conditional_writes
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this backend guarantees (see SessionStorage.capabilities)."""
+        return self._storage.capabilities
 
     def __repr__(self) -> str:
         return f"Sync{self._storage!r}"

@@ -193,8 +193,13 @@ class Scope:
 
     def require_conditions(self, action: str, ref: Located) -> None:
         """Refuse, before writing, what needs conditional writes on a backend without them."""
-        if not self.shared.driver.supports_conditional_writes:
-            why = f"the {self.backend} backend cannot enforce conditional writes here"
+        capabilities = self.shared.driver.capabilities
+        if not capabilities.conditional_writes:
+            lacking = capabilities.missing(if_absent=True, if_version=True)
+            why = (
+                f"the {self.backend} backend lacks the capability {lacking} "
+                "(conditional_writes), so nothing would enforce the condition this needs"
+            ) + (f". Instead: {capabilities.instead}" if capabilities.instead else "")
             raise self.failure(NotSupportedError, action, ref, why)
 
     # -- the one way a driver call is made -------------------------------------------
