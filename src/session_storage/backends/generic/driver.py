@@ -26,7 +26,7 @@ from ...core.errors import ConfigurationError, ErrorKind, classify_builtin, impo
 from ..base import ALL_CHILDREN, PAGE_SIZE, ChildPage, Driver, ObjectInfo
 from ..registry import GENERIC
 from ..write_ids import UNCONDITIONAL, WriteCondition
-from .files import missing_error, modified_time, release, sftp_link
+from .files import missing_error, modified_time, release, remove_folder, sftp_link
 from .profiles import Profile, profile_for, protocol_name
 
 __all__ = ["GenericDriver"]
@@ -77,6 +77,8 @@ class GenericDriver(Driver):
             names = [protocol for _, protocol, _ in _chain(url)]
             self._name("::".join(names))
             self.profile, self.capabilities = profile_for(_Named(names))
+            self.max_segment_bytes = self.profile.max_segment_bytes
+            self.default_concurrency = 8 if self.profile.thread_safe else 1
 
     def _name(self, name: str) -> None:
         # Per instance: errors and metadata name the protocol (sftp, dir::file).
@@ -90,6 +92,7 @@ class GenericDriver(Driver):
         self._fs = fs
         self._name(protocol_name(fs))
         self.profile, self.capabilities = profile_for(fs)
+        self.max_segment_bytes = self.profile.max_segment_bytes
         self.default_concurrency = 8 if self.profile.thread_safe else 1
 
     # -- URLs and roots --------------------------------------------------------------
@@ -140,9 +143,10 @@ class GenericDriver(Driver):
     def _open(self) -> Any:
         from fsspec.core import url_to_fs
 
-        # Each layer opens its own instance without a listing cache: a listing must
-        # show every store at once, and closing ours must not close another's.
-        fresh = {"skip_instance_cache": True, "use_listings_cache": False}
+        # Each layer opens its own instance: closing ours must not close another's.
+        # (Listing caches are dropped before each listing: not every filesystem takes
+        # ``use_listings_cache``, and sshfs hands unknown options to asyncssh.)
+        fresh = {"skip_instance_cache": True}
         options: dict[str, Any] = {**fresh, **self.options}
         for _, protocol, _ in _chain(self._url)[1:]:
             options[protocol] = {**fresh, **options.get(protocol, {})}
@@ -351,7 +355,7 @@ class GenericDriver(Driver):
             try:
                 if self._entries(folder):
                     return
-                self._fs.rmdir(folder)
+                remove_folder(self._fs, folder)
             except Exception:  # noqa: BLE001 - refilled meanwhile, or no folders at all
                 return
             folder = posixpath.dirname(folder)

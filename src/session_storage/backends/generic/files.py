@@ -9,7 +9,7 @@ from typing import Any
 
 from .profiles import innermost
 
-__all__ = ["missing_error", "modified_time", "release", "sftp_link"]
+__all__ = ["missing_error", "modified_time", "release", "remove_folder", "sftp_link"]
 
 
 def missing_error(exc: BaseException) -> bool:
@@ -67,6 +67,19 @@ def sftp_link(fs: Any, source: str, target: str) -> None:
                 raise
 
     sync(sftp.loop, link)
+
+
+def remove_folder(fs: Any, path: str) -> None:
+    """Remove the empty folder ``path``. An async filesystem's blocking ``rmdir`` may be
+    fsspec's do-nothing default (sshfs has only ``_rmdir``): run its coroutine then."""
+    from fsspec import AbstractFileSystem
+
+    if getattr(fs, "async_impl", False) and type(fs).rmdir is AbstractFileSystem.rmdir:
+        from fsspec.asyn import sync
+
+        sync(fs.loop, fs._rmdir, path)
+    else:
+        fs.rmdir(path)
 
 
 def release(fs: Any) -> None:

@@ -52,6 +52,9 @@ class Profile:
     """Whether calls may run in several threads at once (FTP: one connection)."""
     atomic_replace: bool
     notes: str
+    max_segment_bytes: int | None = 255
+    """Longest file or folder name: 255 bytes on the file systems behind SFTP, FTP
+    and local disk; None where the protocol has no such limit (memory)."""
 
 
 _SFTP = Profile(
@@ -72,7 +75,12 @@ _FILE = Profile(
     "rename", None, thread_safe=True, atomic_replace=True, notes="temp file + rename(2)"
 )
 _MEMORY = Profile(
-    "direct", None, thread_safe=True, atomic_replace=True, notes="a memory file committed whole"
+    "direct",
+    None,
+    thread_safe=True,
+    atomic_replace=True,
+    notes="a memory file committed whole",
+    max_segment_bytes=None,
 )
 _OTHER = Profile(
     "direct",
@@ -80,6 +88,7 @@ _OTHER = Profile(
     thread_safe=True,
     atomic_replace=False,
     notes="the filesystem's own pipe_file: neither atomic nor conditional as far as known",
+    max_segment_bytes=None,
 )
 _BY_PROTOCOL = {
     "sftp": _SFTP,
