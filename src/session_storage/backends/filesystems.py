@@ -60,7 +60,7 @@ def driver_for_filesystem(fs: Any, root: str, engine: str = DEFAULT_ENGINE) -> D
         return _tuned(cloud.driver, f"{cloud.scheme}://{root.lstrip('/')}", _options(fs))
     if type(fs) is LocalFileSystem:
         return _tuned("local.driver:LocalDriver", root, {})
-    if isinstance(fs, MemoryFileSystem) and type(fs).ls is MemoryFileSystem.ls:
+    if isinstance(fs, MemoryFileSystem):
         driver = _tuned("memory:MemoryDriver", f"memory://{root.lstrip('/')}", {})
         driver._fs = AsyncFileSystemWrapper(fs, asynchronous=True)
         return driver

@@ -12,7 +12,6 @@ from :mod:`.profiles`; what it cannot enforce is refused by the facade
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import posixpath
 import threading
@@ -27,7 +26,7 @@ from ..base import ALL_CHILDREN, PAGE_SIZE, ChildPage, Driver, ObjectInfo
 from ..registry import GENERIC
 from ..write_ids import UNCONDITIONAL, WriteCondition
 from .files import missing_error, modified_time, release, remove_folder, sftp_link
-from .profiles import Profile, profile_for, protocol_name
+from .profiles import profile_for, protocol_name
 
 __all__ = ["GenericDriver"]
 
@@ -69,31 +68,20 @@ class GenericDriver(Driver):
         self._given = fs
         super().__init__(root, options)
         self._lock = threading.Lock()  # serializes calls on a filesystem not thread-safe
-        self._opening = asyncio.Lock()
-        self.profile: Profile
-        if fs is not None:
-            self._adopt(fs)
-        else:
-            names = [protocol for _, protocol, _ in _chain(url)]
-            self._name("::".join(names))
-            self.profile, self.capabilities = profile_for(_Named(names))
-            self.max_segment_bytes = self.profile.max_segment_bytes
-            self.default_concurrency = 8 if self.profile.thread_safe else 1
-
-    def _name(self, name: str) -> None:
+        self._opening = threading.Lock()  # one open, whichever event loop asks first
+        # What to know of the protocol: from the filesystem given, or from the URL's
+        # chain of protocols before anything is opened.
+        self._fs = fs
+        known = fs if fs is not None else _Named([p for _, p, _ in _chain(url)])
+        self.profile, self.capabilities = profile_for(known)
+        name = protocol_name(known)
         # Per instance: errors and metadata name the protocol (sftp, dir::file).
-        vars(self).update(name=name, scheme=name)
+        vars(self).update(name=name, scheme=name, max_segment_bytes=self.profile.max_segment_bytes)
+        self.default_concurrency = 8 if self.profile.thread_safe else 1
 
     @classmethod
     def for_url(cls, url: str, root: str, options: Mapping[str, Any]) -> Driver:
         return cls(root, options, url=url)
-
-    def _adopt(self, fs: Any) -> None:
-        self._fs = fs
-        self._name(protocol_name(fs))
-        self.profile, self.capabilities = profile_for(fs)
-        self.max_segment_bytes = self.profile.max_segment_bytes
-        self.default_concurrency = 8 if self.profile.thread_safe else 1
 
     # -- URLs and roots --------------------------------------------------------------
 
@@ -157,10 +145,13 @@ class GenericDriver(Driver):
         """The filesystem, opened in a worker thread on first use (sshfs connects in
         its constructor: that must not block the event loop)."""
         if self._fs is None:
-            async with self._opening:
-                if self._fs is None:
-                    self._fs = await anyio.to_thread.run_sync(self._open)
+            await anyio.to_thread.run_sync(self._open_once)
         return self._fs
+
+    def _open_once(self) -> None:
+        with self._opening:
+            if self._fs is None:
+                self._fs = self._open()
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         await self._ready()

@@ -101,9 +101,20 @@ _BY_PROTOCOL = {
 
 
 def protocols(fs: Any) -> tuple[str, ...]:
-    """The protocol names of ``fs`` (fsspec gives a str or a tuple)."""
+    """The protocol names of ``fs`` (fsspec gives a str or a tuple). A class that leaves
+    fsspec's placeholder ``"abstract"`` (sshfs does) is looked up in fsspec's table of
+    known implementations instead."""
     names = fs.protocol
-    return (names,) if isinstance(names, str) else tuple(names)
+    found = (names,) if isinstance(names, str) else tuple(names)
+    if found != ("abstract",):
+        return found
+    from fsspec.registry import known_implementations
+
+    cls = type(fs)
+    qualified = {f"{c.__module__}.{c.__name__}" for c in cls.__mro__}
+    qualified |= {f"{c.__module__.split('.')[0]}.{c.__name__}" for c in cls.__mro__}
+    known = tuple(p for p, spec in known_implementations.items() if spec["class"] in qualified)
+    return known or found
 
 
 def innermost(fs: Any) -> Any:
