@@ -113,7 +113,10 @@ def by_scheme(scheme: str | None, url: str) -> Backend:
         return GENERIC
     if backend is None:
         known = ", ".join(f"{s}://" for s in sorted(_BY_SCHEME))
-        raise ConfigurationError(f"unsupported URL scheme {scheme!r} in {url!r}; use {known}")
+        raise ConfigurationError(
+            f"unsupported URL scheme {scheme!r} in {url!r}; use {known}, any protocol "
+            "fsspec knows (sftp://, ftp://, ...) or a chained URL (dir::file:///...)"
+        )
     return backend
 
 

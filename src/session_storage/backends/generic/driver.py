@@ -21,7 +21,12 @@ from typing import Any, TypeVar
 
 import anyio
 
-from ...core.errors import ConfigurationError, ErrorKind, classify_builtin, import_optional
+from ...core.errors import (
+    ConfigurationError,
+    ErrorKind,
+    MissingDependencyError,
+    classify_builtin,
+)
 from ..base import ALL_CHILDREN, PAGE_SIZE, ChildPage, Driver, ObjectInfo
 from ..registry import GENERIC
 from ..write_ids import UNCONDITIONAL, WriteCondition
@@ -37,9 +42,22 @@ _TEMP_PREFIX = ".tmp-"
 
 
 def _chain(url: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """fsspec's reading of a (chained) URL: (path, protocol, options) per layer.
+
+    Raises MissingDependencyError when a layer's filesystem package is not installed
+    (SFTP's is the ``sftp`` extra), naming what to install.
+    """
     from fsspec.core import _un_chain
 
-    chain: list[tuple[str, str, dict[str, Any]]] = _un_chain(url, {})
+    try:
+        chain: list[tuple[str, str, dict[str, Any]]] = _un_chain(url, {})
+    except ImportError as exc:
+        scheme = url.split("://", 1)[0]
+        if scheme.split("::")[-1] in ("sftp", "ssh"):
+            message = 'the sftp backend needs sshfs: pip install "session-storage[sftp]"'
+        else:
+            message = f"the {scheme} backend needs its fsspec package: {exc}"
+        raise MissingDependencyError(message, backend=scheme) from exc
     return chain
 
 
@@ -93,14 +111,7 @@ class GenericDriver(Driver):
             return ""  # a DirFileSystem's own root: paths inside it are relative
         from fsspec.registry import get_filesystem_class
 
-        try:
-            cls = get_filesystem_class(protocol)
-        except ImportError as exc:
-            extra = "sftp" if protocol in ("sftp", "ssh") else None
-            if extra is None:
-                raise ConfigurationError(f"{url!r}: {exc}") from exc
-            import_optional("sshfs", extra)
-            raise
+        cls = get_filesystem_class(protocol)  # importable: _chain imported it
         root = str(cls._strip_protocol(path) if len(chain) == 1 else path).rstrip("/")
         if not root.strip("/"):
             raise ConfigurationError(
