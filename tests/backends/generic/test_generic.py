@@ -5,6 +5,7 @@ nothing, retention, codecs and the CLI, on real servers on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from session_storage import (
+    BackendUnavailableError,
     ConfigurationError,
     ConflictError,
     NotSupportedError,
@@ -184,3 +186,15 @@ def test_the_cli_lists_and_shows_sessions_on_sftp_and_a_dir_chain(
         assert capsys.readouterr().out.split() == ["chat-1"]
         assert main([*args, "show", "chat-1"]) == 0
         assert '"turns": 3' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("protocol", ["sftp", "ftp"])
+async def test_a_closed_port_is_named_as_refusing_connections(protocol: str) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens once the socket closes
+    url = f"{protocol}://someone@127.0.0.1:{port}/sessions"
+    async with SessionStorage(url, {"password": "x"}, timeout=5) as storage:
+        with pytest.raises(BackendUnavailableError) as info:
+            await storage.load_session("s")
+    assert f"127.0.0.1:{port}" in str(info.value) and "refused" in str(info.value)

@@ -37,6 +37,8 @@ __all__ = ["GenericDriver"]
 
 T = TypeVar("T")
 
+_DEFAULT_PORTS = {"sftp": 22, "ssh": 22, "ftp": 21}
+
 _TEMP_PREFIX = ".tmp-"
 """Hidden temp names: an encoded key never starts with ``.``, so listings skip them."""
 
@@ -135,7 +137,23 @@ class GenericDriver(Driver):
         return "::".join([*head[:-1], inner])
 
     def endpoint(self) -> str | None:
-        return self.url("")
+        # host:port of a network protocol's server, for the diagnosis of a failed
+        # connection; None for a filesystem object or a URL without a host.
+        from urllib.parse import urlsplit
+
+        if self._given is not None:
+            return None
+        parts = urlsplit(self._url.split("::")[-1])
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+        return f"{parts.scheme}://{parts.hostname}:{port}" if parts.hostname and port else None
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: drop a filesystem this storage opened (its connection and
+        fsspec's event-loop thread are the parent's); the next call opens a new one. A
+        filesystem given as an object is the caller's to handle."""
+        self._lock, self._opening = threading.Lock(), threading.Lock()
+        if self._given is None:
+            self._fs = None
 
     # -- the filesystem ----------------------------------------------------------------
 
