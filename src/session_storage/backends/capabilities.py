@@ -55,6 +55,10 @@ class Capabilities:
     batch_delete: bool
     """Many files go in few requests (S3 DeleteObjects, an Azure batch); False: one
     request per file."""
+    fresh_reads: bool = True
+    """A load sees the latest store of every writer. False behind a caching layer
+    (``simplecache::``, ``filecache::``): it serves a file from its cache once read, so
+    only this storage's own stores and deletes (whose cached copies it drops) are seen."""
     notes: str = ""
     """How the guarantees are met on this backend, for people: the primitive used."""
     instead: str = ""

@@ -198,3 +198,18 @@ async def test_a_closed_port_is_named_as_refusing_connections(protocol: str) -> 
         with pytest.raises(BackendUnavailableError) as info:
             await storage.load_session("s")
     assert f"127.0.0.1:{port}" in str(info.value) and "refused" in str(info.value)
+
+
+async def test_a_caching_chain_reads_its_own_writes_and_says_reads_may_be_stale(
+    tmp_path: Path,
+) -> None:
+    url = f"simplecache::file://{tmp_path}/root"
+    async with SessionStorage(url) as cached, SessionStorage(tmp_path / "root") as direct:
+        assert cached.capabilities.fresh_reads is False and direct.capabilities.fresh_reads
+        for v in (1, 2):
+            await cached.store_session("s", {"v": v})
+            assert (await cached.load_session("s") or {})["v"] == v  # its own store
+        await direct.store_session("s", {"v": 3})  # another writer, past the cache
+        assert (await cached.load_session("s") or {})["v"] == 2  # what fresh_reads warns of
+        assert await cached.delete_session("s") is True
+        assert await cached.load_session("s") is None

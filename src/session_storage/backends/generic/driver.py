@@ -12,7 +12,9 @@ from :mod:`.profiles`; what it cannot enforce is refused by the facade
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import posixpath
 import threading
 import uuid
@@ -229,7 +231,23 @@ class GenericDriver(Driver):
             # The facade refuses these first (see capabilities); never write unchecked.
             raise NotImplementedError(f"{self.name} cannot enforce this write condition")
         await self._run(self._write, path, bytes(data), condition.if_absent)
+        await self._run(self._uncache, [path])
         return _digest(data)
+
+    def _uncache(self, paths: list[str]) -> None:
+        """Drop the cached copies of ``paths`` in a caching layer in front (simplecache
+        keeps serving what it read first, even after this storage replaced it)."""
+        fs = self._fs
+        if getattr(fs, "pop_from_cache", None) is None:
+            return
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                fs.pop_from_cache(path)  # filecache: its metadata names the copy
+            with contextlib.suppress(FileNotFoundError):
+                # simplecache keeps no metadata: its copy is found by the path's hash.
+                found = fs._check_file(fs._strip_protocol(path))
+                if isinstance(found, str):
+                    os.remove(found)
 
     def _write(self, path: str, data: bytes, if_absent: bool) -> None:
         fs = self._fs
@@ -365,6 +383,7 @@ class GenericDriver(Driver):
             folders.add(posixpath.dirname(path))
         for folder in sorted(folders, key=len, reverse=True):
             self._prune(folder)
+        self._uncache(paths)
         return deleted
 
     def _prune(self, folder: str) -> None:

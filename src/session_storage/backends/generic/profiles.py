@@ -23,7 +23,8 @@ about the protocols, checked against real servers in the tests:
   assumed neither atomic nor conditional.
 
 A chain (``dir::``, ``simplecache::``) is judged by its innermost filesystem, the one
-that stores the bytes.
+that stores the bytes; a caching layer anywhere in it serves reads from its cache
+(``fresh_reads`` is False).
 """
 
 from __future__ import annotations
@@ -100,6 +101,10 @@ _BY_PROTOCOL = {
 }
 
 
+_CACHING = frozenset({"simplecache", "filecache", "blockcache", "cached"})
+"""fsspec's caching layers: a file once read is served from the local cache."""
+
+
 def protocols(fs: Any) -> tuple[str, ...]:
     """The protocol names of ``fs`` (fsspec gives a str or a tuple). A class that leaves
     fsspec's placeholder ``"abstract"`` (sshfs does) is looked up in fsspec's table of
@@ -146,6 +151,7 @@ def profile_for(fs: Any) -> tuple[Profile, Capabilities]:
     profile = next((_BY_PROTOCOL[p] for p in protocols(inner) if p in _BY_PROTOCOL), _OTHER)
     name = protocol_name(fs)
     create_only = profile.create is not None
+    cached = any(layer in _CACHING for layer in name.split("::"))
     capabilities = Capabilities(
         create_only=create_only,
         compare_and_swap=False,
@@ -153,6 +159,7 @@ def profile_for(fs: Any) -> tuple[Profile, Capabilities]:
         atomic_replace=profile.atomic_replace,
         listing="whole_folder",
         batch_delete=False,
+        fresh_reads=not cached,
         notes=profile.notes,
         instead=conditions_instead(name),
     )
