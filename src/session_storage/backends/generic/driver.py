@@ -231,7 +231,6 @@ class GenericDriver(Driver):
             # The facade refuses these first (see capabilities); never write unchecked.
             raise NotImplementedError(f"{self.name} cannot enforce this write condition")
         await self._run(self._write, path, bytes(data), condition.if_absent)
-        await self._run(self._uncache, [path])
         return _digest(data)
 
     def _uncache(self, paths: list[str]) -> None:
@@ -250,6 +249,10 @@ class GenericDriver(Driver):
                     os.remove(found)
 
     def _write(self, path: str, data: bytes, if_absent: bool) -> None:
+        self._write_file(path, data, if_absent)
+        self._uncache([path])
+
+    def _write_file(self, path: str, data: bytes, if_absent: bool) -> None:
         fs = self._fs
         if self.profile.write == "direct" and not if_absent:
             self._with_parent(path, lambda: fs.pipe_file(path, data))
@@ -262,9 +265,11 @@ class GenericDriver(Driver):
                 sftp_link(fs, temp, path)  # FileExistsError if the target exists
             else:
                 fs.mv(temp, path)
-        finally:
-            if if_absent or self.profile.write == "rename":
-                self._quietly_remove(temp)
+        except BaseException:
+            self._quietly_remove(temp)
+            raise
+        if if_absent:
+            self._quietly_remove(temp)  # the link left the temp name in place
 
     def _with_parent(self, path: str, write: Callable[[], None]) -> None:
         """Run ``write``; if it failed for want of the folder, make it and write again."""
