@@ -20,6 +20,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 from session_storage import (
     ConfigurationError,
     SessionStorage,
+    SessionStorageAdapter,
     SyncSessionStorage,
 )
 from session_storage.pytest_plugin import s3_storage_options
@@ -107,6 +108,14 @@ def test_a_dir_filesystem_over_ftp_through_the_blocking_facade(tmp_path: Path) -
         # Closing the storage left the caller's FTP connection open.
         assert fs.cat_file("s/state.json").startswith(b"{")
         assert (tmp_path / "app" / "s" / "state.json").exists()
+
+
+async def test_the_adapter_takes_a_filesystem_object_too() -> None:
+    fs = MemoryFileSystem(global_store=False, skip_instance_cache=True)
+    async with SessionStorageAdapter.from_filesystem(fs, "/app/users", timeout=5) as adapter:
+        assert isinstance(adapter, SessionStorageAdapter) and adapter.bucket == "app/users"
+        await adapter.store_session("s", {"v": 1})
+    assert list(fs.store) == ["/app/users/s/state.json"]
 
 
 def test_what_cannot_serve_is_refused_before_any_io() -> None:
