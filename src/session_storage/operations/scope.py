@@ -197,8 +197,9 @@ class Scope:
         if not capabilities.conditional_writes:
             lacking = capabilities.missing(if_absent=True, if_version=True)
             why = (
-                f"the {self.backend} backend lacks the capability {lacking} "
-                "(conditional_writes), so nothing would enforce the condition this needs"
+                f"the {self.backend} backend lacks the capability {lacking}, and this needs "
+                "conditional_writes (create_only and compare_and_swap): nothing would "
+                "enforce its condition"
             ) + (f". Instead: {capabilities.instead}" if capabilities.instead else "")
             raise self.failure(NotSupportedError, action, ref, why)
 
