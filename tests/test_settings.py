@@ -77,8 +77,11 @@ def test_unknown_backend_and_scheme_are_clear_errors() -> None:
         StorageSettings.from_env({"SESSION_STORAGE_BACKEND": "dropbox"})
     with pytest.raises(ConfigurationError, match="unknown backend"):
         SessionStorageAdapter(backend="ftp")
-    with pytest.raises(ConfigurationError, match="unsupported URL scheme 'ftp'"):
-        SessionStorage("ftp://host/x")
+    with pytest.raises(ConfigurationError, match="unsupported URL scheme 'nosuch'"):
+        SessionStorage("nosuch://host/x")
+    with pytest.raises(MissingDependencyError, match="dropbox backend needs its fsspec"):
+        SessionStorage("dropbox://host/x")  # fsspec knows it; its package is not here
+    assert SessionStorage("ftp://host/x").backend == "ftp"  # any protocol fsspec knows
     with pytest.raises(ConfigurationError, match="names no bucket"):
         SessionStorage("s3://")
     assert isinstance(ConfigurationError("x"), ValueError)

@@ -86,3 +86,15 @@ async def test_the_adapter_encrypts(tmp_path: Path) -> None:
         await storage.store_session("s", {"word": "hidden"})
         assert await storage.load_session("s") is not None
     assert b"hidden" not in next(tmp_path.rglob("state.json")).read_bytes()
+
+
+def test_from_filesystem_takes_the_storage_keywords_on_both_facades() -> None:
+    keywords = {
+        name: parameter
+        for name, parameter in _parameters(SessionStorage).items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    for facade in (SessionStorage, SyncSessionStorage):
+        parameters = dict(inspect.signature(facade.from_filesystem).parameters)
+        assert list(parameters)[:2] == ["fs", "root"]
+        assert {k: v for k, v in parameters.items() if k not in ("fs", "root")} == keywords

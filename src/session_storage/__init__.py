@@ -5,6 +5,7 @@ from __future__ import annotations
 from .adapter import DEFAULT_SESSION_BUCKET, SessionStorageAdapter, get_default_storage_adapter
 from .admin.rekey import RekeyResult, rekey
 from .admin.transfer import CopyProgress, CopyResult, copy_sessions
+from .backends.capabilities import Capabilities
 from .concurrency.background import SaveHandle
 from .concurrency.exit_budget import set_exit_timeout
 from .core.document import METADATA_KEY
@@ -25,6 +26,7 @@ __all__ = [
     "DEFAULT_FILENAME",
     "DEFAULT_SESSION_BUCKET",
     "METADATA_KEY",
+    "Capabilities",
     "CheckReport",
     "CheckStep",
     "CopyProgress",

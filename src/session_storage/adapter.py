@@ -71,6 +71,14 @@ class SessionStorageAdapter(SessionStorage):
         # Given a URL: what follows its scheme (the bucket and prefix, or the folder).
         self.bucket = bucket if named else self.url.partition("://")[2]
 
+    @classmethod
+    def from_filesystem(cls, fs: Any, root: str, **keywords: Any) -> SessionStorageAdapter:
+        """An adapter on a filesystem object; as SessionStorage.from_filesystem, with
+        ``bucket`` what follows the scheme of its URL."""
+        adapter = super().from_filesystem(fs, root, **keywords)
+        adapter.bucket = adapter.url.partition("://")[2]
+        return adapter
+
 
 def get_default_storage_adapter() -> SessionStorageAdapter:
     """An adapter for ``SESSION_STORAGE_BACKEND`` / ``SESSION_STORAGE_BUCKET`` (file, sessions)."""

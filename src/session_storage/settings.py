@@ -169,6 +169,11 @@ class StorageSettings:
         timeouts set and wrapped in the configured codecs. Does no I/O; raises as
         :func:`~session_storage.backends.open_driver` does."""
         driver, _ = open_driver(self.url, self.storage_options, self.engine)
+        return self.wrap_driver(driver)
+
+    def wrap_driver(self, driver: Driver) -> Driver:
+        """``driver`` with these settings' timeout given to its client and wrapped in
+        the configured codecs."""
         driver.timeout = self.timeout  # the clients' connect and read timeouts
         # Observed below the codecs: the bytes counted are the bytes sent and received.
         return with_codecs(observed(driver), self.keyring, self.compression_codec)

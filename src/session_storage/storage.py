@@ -13,7 +13,10 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar, overload
 
-from .backends.registry import DEFAULT_ENGINE
+from .backends import Driver
+from .backends.capabilities import Capabilities
+from .backends.filesystems import driver_for_filesystem
+from .backends.registry import DEFAULT_ENGINE, check_engine
 from .codecs.compression import Compression
 from .concurrency.background import DEFAULT_CONCURRENCY, DEFAULT_MAX_PENDING, SaveHandle
 from .concurrency.deadlines import DEFAULT_TIMEOUT
@@ -80,24 +83,52 @@ class SessionStorage(EventLogMethods):
         encryption_keys: Mapping[str, bytes | str] | None = None,
         compression: Compression | str | Mapping[str, Any] | None = None,
     ) -> None:
+        options = check_mapping("storage_options", storage_options) or {}
         settings = StorageSettings(
-            check_url(url),
-            check_mapping("storage_options", storage_options) or {},
-            timeout,
-            engine,
-            encryption_keys=encryption_keys,
-            compression=compression,
+            check_url(url), options, timeout, engine, encryption_keys, compression
         )
-        driver = settings.open_driver()
+        limits = (background_concurrency, max_pending, max_concurrency)
+        self._start(settings, settings.open_driver(), *limits)
+
+    def _start(self, settings: StorageSettings, driver: Driver, *limits: Any) -> None:
+        background, pending, concurrency = limits
         shared = Shared.create(
             driver,
             timeout=settings.timeout,
-            max_concurrency=max_concurrency,
-            background_concurrency=background_concurrency,
-            max_pending=max_pending,
+            max_concurrency=concurrency,
+            background_concurrency=background,
+            max_pending=pending,
             label=f"{type(self).__name__}({redact_url(driver.url(driver.root))!r})",
         )
         self._attach(Scope(shared, driver.root), settings, owner=True)
+
+    @classmethod
+    def from_filesystem(
+        cls: type[S],
+        fs: Any,
+        root: str,
+        *,
+        background_concurrency: int = DEFAULT_CONCURRENCY,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        max_concurrency: int | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        engine: str = DEFAULT_ENGINE,
+        encryption_keys: Mapping[str, bytes | str] | None = None,
+        compression: Compression | str | Mapping[str, Any] | None = None,
+    ) -> S:
+        """A storage on an fsspec filesystem the caller configured, rooted at ``root`` (a
+        path in it); the other arguments are those of :class:`SessionStorage`. s3fs,
+        gcsfs and adlfs instances get their tuned drivers with the instance's options,
+        local and memory theirs, any other filesystem the generic driver (see
+        ``capabilities`` and :mod:`~.backends.filesystems`). The storage never closes a
+        filesystem it was given. No I/O here; ConfigurationError for what cannot serve."""
+        driver = driver_for_filesystem(fs, root, check_engine(engine))
+        url, options = driver.url(driver.root), dict(driver.options)
+        settings = StorageSettings(url, options, timeout, engine, encryption_keys, compression)
+        storage = cls.__new__(cls)
+        limits = (background_concurrency, max_pending, max_concurrency)
+        storage._start(settings, settings.wrap_driver(driver), *limits)
+        return storage
 
     def _attach(self, scope: Scope, settings: StorageSettings, *, owner: bool) -> None:
         self._scope = scope
@@ -150,9 +181,17 @@ class SessionStorage(EventLogMethods):
 
     @property
     def supports_conditional_writes(self) -> bool:
-        """Whether this backend enforces ``if_version`` / ``if_absent`` atomically (all but
-        local disk without ``flock``); where not, they raise NotSupportedError."""
+        """Whether this backend enforces ``if_version`` / ``if_absent`` atomically (the
+        tuned backends but local disk without ``flock``); where not, they raise
+        NotSupportedError. Short for ``capabilities.conditional_writes``."""
         return self._scope.driver.supports_conditional_writes
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this backend guarantees (conditions, versions, atomic replace, listing);
+        an operation that needs a capability it lacks raises NotSupportedError naming
+        it, and writes nothing. See docs/backends.md."""
+        return self._scope.driver.capabilities
 
     @property
     def engine(self) -> str:

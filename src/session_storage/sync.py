@@ -18,6 +18,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from .backends.capabilities import Capabilities
 from .backends.registry import DEFAULT_ENGINE
 from .codecs.compression import Compression
 from .concurrency.background import DEFAULT_CONCURRENCY, DEFAULT_MAX_PENDING, SaveHandle
@@ -130,6 +131,36 @@ class SyncSessionStorage:
         return cls._serving(check_instance("storage", storage, SessionStorage))
 
     @classmethod
+    def from_filesystem(
+        cls,
+        fs: Any,
+        root: str,
+        *,
+        background_concurrency: int = DEFAULT_CONCURRENCY,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        max_concurrency: int | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        engine: str = DEFAULT_ENGINE,
+        encryption_keys: Mapping[str, bytes | str] | None = None,
+        compression: Compression | str | Mapping[str, Any] | None = None,
+    ) -> SyncSessionStorage:
+        """A blocking storage on a filesystem object (see SessionStorage.from_filesystem);
+        closing it never closes the filesystem."""
+        return cls.wrap(
+            SessionStorage.from_filesystem(
+                fs,
+                root,
+                background_concurrency=background_concurrency,
+                max_pending=max_pending,
+                max_concurrency=max_concurrency,
+                timeout=timeout,
+                engine=engine,
+                encryption_keys=encryption_keys,
+                compression=compression,
+            )
+        )
+
+    @classmethod
     def from_settings(cls, settings: StorageSettings) -> SyncSessionStorage:
         """A storage for ``settings``."""
         return cls.wrap(SessionStorage.from_settings(settings))
@@ -170,6 +201,11 @@ class SyncSessionStorage:
     def supports_conditional_writes(self) -> bool:
         """Whether the backend enforces ``if_version`` / ``if_absent`` atomically."""
         return self._storage.supports_conditional_writes
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this backend guarantees (see SessionStorage.capabilities)."""
+        return self._storage.capabilities
 
     def __repr__(self) -> str:
         return f"Sync{self._storage!r}"

@@ -21,9 +21,11 @@ from typing import Any, ClassVar
 import pytest
 
 from session_storage import (
+    Capabilities,
     ConflictError,
     CorruptDataError,
     InvalidKeyError,
+    NotSupportedError,
     SessionStorage,
     SessionStorageError,
     VersionedBytes,
@@ -205,7 +207,8 @@ class DriverContract(ContractBase):
         assert [i async for i in storage.iter_sessions()] == ids
         assert [i async for i in storage.iter_sessions(start_after=ids[99])] == ids[100:]
         pages = await all_pages(storage, limit=500)
-        assert [len(p) for p in pages] == [500, 500, 200, 0]
+        sizes = [min(500, len(ids) - start) for start in range(0, len(ids), 500)]
+        assert [len(p) for p in pages] == [*sizes, 0]
         assert flat(pages) == ids
 
     many_sessions = 1200
@@ -318,11 +321,12 @@ class DriverContract(ContractBase):
             isinstance(meta["created"], datetime) and meta["created"].utcoffset() == timedelta(0)
         )
         assert meta["backend"] == self.backend
-        assert meta["version"] == version
+        native = storage.capabilities.versions == "native"
+        assert meta["version"] == (version if native else None)
         new_version = await storage.store_session("abc", {"v": 2}, "cp.json")
         assert new_version != version
         meta2 = await storage.get_session_metadata("abc", "cp.json")
-        assert meta2 is not None and meta2["version"] == new_version
+        assert meta2 is not None and meta2["version"] == (new_version if native else None)
 
     # -- bytes -----------------------------------------------------------------------
 
@@ -382,8 +386,19 @@ class DriverContract(ContractBase):
 
     # -- versions and conditional writes ---------------------------------------------
 
-    async def test_backend_enforces_conditional_writes(self, storage: SessionStorage) -> None:
-        assert storage.supports_conditional_writes is True
+    conditional_writes: ClassVar[bool] = True
+    """Whether the lane's backend must claim (and then pass) both write conditions."""
+
+    async def test_capabilities_say_what_the_backend_enforces(
+        self, storage: SessionStorage
+    ) -> None:
+        capabilities = storage.capabilities
+        assert isinstance(capabilities, Capabilities)
+        assert capabilities.conditional_writes is self.conditional_writes
+        assert storage.supports_conditional_writes is capabilities.conditional_writes
+        # What a refusal tells the caller to use instead.
+        assert bool(capabilities.instead) is not capabilities.conditional_writes
+        assert capabilities.versions in ("native", "digest")
 
     async def test_store_load_and_metadata_agree_on_the_version(
         self, storage: SessionStorage
@@ -394,7 +409,8 @@ class DriverContract(ContractBase):
         state, version = loaded
         assert state is not None and state["v"] == 1 and version == v1
         meta = await storage.get_session_metadata("abc")
-        assert meta is not None and meta["version"] == v1
+        native = storage.capabilities.versions == "native"
+        assert meta is not None and meta["version"] == (v1 if native else None)
         v2 = await storage.store_session("abc", {"v": 1})
         assert v2 != v1  # a new write is a new version, even of an equal state
         assert (await storage.load_session("abc", with_version=True)).version == v2
@@ -411,6 +427,9 @@ class DriverContract(ContractBase):
     async def test_if_absent_on_existing_file_conflicts_and_keeps_bytes(
         self, storage: SessionStorage, raw: Raw
     ) -> None:
+        if not storage.capabilities.create_only:
+            await refused(storage, raw, "create_only", if_absent=True)
+            return
         created = await storage.store_session("abc", {"v": 1}, if_absent=True)
         assert isinstance(created, str) and created
         before = await raw.get("abc/state.json")
@@ -435,6 +454,9 @@ class DriverContract(ContractBase):
     async def test_stale_if_version_conflicts_and_keeps_bytes(
         self, storage: SessionStorage, raw: Raw
     ) -> None:
+        if not storage.capabilities.compare_and_swap:
+            await refused(storage, raw, "compare_and_swap", if_version="v")
+            return
         v1 = await storage.store_session("abc", {"v": 1})
         v2 = await storage.store_session("abc", {"v": 2})
         before = await raw.get("abc/state.json")
@@ -458,6 +480,11 @@ class DriverContract(ContractBase):
         self, storage: SessionStorage, raw: Raw
     ) -> None:
         version = await storage.store_session("abc", {"v": 1})
+        if not storage.capabilities.compare_and_swap:
+            with pytest.raises(NotSupportedError, match="compare_and_swap"):
+                await storage.store_session("new", {"v": 1}, if_version=version)
+            assert await raw.files() == ["abc/state.json"]
+            return
         with pytest.raises(ConflictError):
             await storage.store_session("new", {"v": 1}, if_version=version)
         with pytest.raises(ConflictError):
@@ -472,6 +499,11 @@ class DriverContract(ContractBase):
     ) -> None:
         # Two clients of the root with ten tasks each: tasks of one client take
         # turns, the clients race each other through conditional writes.
+        if not storage.capabilities.conditional_writes:
+            with pytest.raises(NotSupportedError, match="conditional_writes"):
+                await storage.update_session("counter", lambda state: {"n": 1})
+            assert await storage.list_sessions() == []
+            return
         peers = [storage, self.peer(storage)]
         calls = 0
 
@@ -501,6 +533,11 @@ class DriverContract(ContractBase):
     async def test_concurrent_appenders_get_contiguous_unique_indices(
         self, storage: SessionStorage
     ) -> None:
+        if not storage.capabilities.conditional_writes:
+            with pytest.raises(NotSupportedError, match="conditional_writes"):
+                await storage.append_event("chat", "log", {"w": 0})
+            assert await storage.list_sessions() == []
+            return
         peers = [self.peer(storage) for _ in range(10)]
 
         async def appender(writer: int, peer: SessionStorage) -> list[int]:
@@ -529,6 +566,10 @@ class DriverContract(ContractBase):
     async def test_concurrent_appends_with_one_key_write_one_event(
         self, storage: SessionStorage
     ) -> None:
+        if not storage.capabilities.conditional_writes:
+            with pytest.raises(NotSupportedError, match="conditional_writes"):
+                await storage.append_event("chat", "log", {}, idempotency_key="once")
+            return
         peers = [self.peer(storage) for _ in range(8)]
         try:
             got = await asyncio.gather(
@@ -579,4 +620,18 @@ class DriverContract(ContractBase):
         assert (await storage.load_session("a") or {})["v"] == 1
 
 
-__all__ = ["DriverContract"]
+async def refused(storage: SessionStorage, raw: Raw, capability: str, **condition: Any) -> None:
+    """A condition the backend cannot enforce is refused, naming what it lacks, the
+    backend and what to use instead; nothing is written, nothing overwritten."""
+    await storage.store_bytes("abc", "blob.bin", b"first")
+    with pytest.raises(NotSupportedError) as info:
+        await storage.store_bytes("abc", "blob.bin", b"second", **condition)
+    message = str(info.value)
+    assert capability in message and storage.backend in message and "Instead:" in message
+    with pytest.raises(NotSupportedError, match=capability):
+        await storage.store_session("abc", {"v": 2}, **condition)
+    assert await raw.body("abc/blob.bin") == b"first"
+    assert await raw.files() == ["abc/blob.bin"]
+
+
+__all__ = ["DriverContract", "refused"]

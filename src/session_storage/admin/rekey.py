@@ -89,8 +89,8 @@ async def rekey(
         )
     if not driver.supports_conditional_writes:
         raise NotSupportedError(
-            f"{storage.url}: rekey needs conditional writes, which the {scope.backend} "
-            "backend cannot enforce here",
+            f"{storage.url}: rekey needs the capability compare_and_swap, which the "
+            f"{scope.backend} backend lacks. Instead: {driver.capabilities.instead}",
             backend=scope.backend,
             url=storage.url,
         )

@@ -49,4 +49,4 @@ def open_driver(
     root = cls.root_path(url)
     if cls.needs_bucket and not root.strip("/"):
         raise ConfigurationError(f"{url!r} names no bucket")
-    return cls(root, storage_options), root
+    return cls.for_url(url, root, storage_options), root

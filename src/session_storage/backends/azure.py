@@ -8,10 +8,12 @@ adlfs already built (``fs.service_client``), one request each, and batch deletes
 from __future__ import annotations
 
 import weakref
+from dataclasses import replace
 from typing import Any
 
 from ..core.errors import ErrorKind, classify_builtin
 from .base import PAGE_SIZE, ObjectInfo, key_order
+from .capabilities import CONDITIONAL
 from .clients import close_aiohttp_session, require
 from .object_store import ListPage, ListQuery, ObjectHead, ObjectStoreDriver, resend_batch
 from .registry import AZURE
@@ -58,7 +60,7 @@ class AzureDriver(ObjectStoreDriver):
     """A container (and optional prefix) on Azure Blob Storage or Azurite."""
 
     backend = AZURE
-    supports_conditional_writes = True  # If-None-Match: * and If-Match: <ETag>
+    capabilities = replace(CONDITIONAL, notes="If-None-Match: * and If-Match: <ETag> on the upload")
     list_page_size = 5000  # the most blobs one List Blobs request returns
     delete_batch_size = 256  # the most sub-requests one Blob Batch request takes
     delete_concurrency = 4

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from ..concurrency import fork
 from ..concurrency.bounded import run_bounded
 from ..core.errors import ConfigurationError, ErrorKind, classify_builtin
+from .capabilities import Capabilities
 from .registry import Backend
 from .write_ids import UNCONDITIONAL, WriteCondition
 
@@ -111,12 +112,26 @@ class Driver(ABC):
     One for backends whose operations never wait (memory): running them one after
     another is fastest. Drivers may set it per instance from their options.
     """
-    supports_conditional_writes: ClassVar[bool] = False
-    """Whether :meth:`put` enforces a :class:`~.write_ids.WriteCondition` atomically.
+    capabilities: Capabilities = Capabilities(
+        create_only=False,
+        compare_and_swap=False,
+        versions="digest",
+        atomic_replace=False,
+        listing="whole_folder",
+        batch_delete=False,
+    )
+    """What this backend guarantees (see :class:`~.capabilities.Capabilities`).
 
-    False until a driver proves it: the facade then refuses conditional writes with
-    NotSupportedError instead of letting them silently overwrite.
+    Nothing until a driver proves it: the facade refuses a conditional write whose
+    condition the backend cannot enforce with NotSupportedError instead of letting it
+    silently overwrite. Drivers whose guarantees depend on the protocol set it per
+    instance.
     """
+
+    @property
+    def supports_conditional_writes(self) -> bool:
+        """Whether :meth:`put` enforces both write conditions atomically."""
+        return self.capabilities.conditional_writes
 
     accepted_options: ClassVar[frozenset[str] | None] = None
     """The storage option names this driver honours; any other one is refused.
@@ -153,6 +168,11 @@ class Driver(ABC):
         self._fs: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         fork.track(self)
+
+    @classmethod
+    def for_url(cls, url: str, root: str, options: Mapping[str, Any]) -> Driver:
+        """The driver of ``url`` (whose backend path is ``root``); no I/O."""
+        return cls(root, options)
 
     def _check_options(self) -> None:
         """Raise ConfigurationError naming an option not in :attr:`accepted_options`."""

@@ -25,7 +25,7 @@ _MIRRORED = (
     "loop_bound",
     "max_key_bytes",
     "max_segment_bytes",
-    "supports_conditional_writes",
+    "capabilities",
     "accepted_options",
     "remote",
 )

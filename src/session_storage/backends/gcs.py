@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 from ..core.errors import ErrorKind, classify_builtin
 from .base import ObjectInfo, after_folder
+from .capabilities import CONDITIONAL
 from .clients import close_aiohttp_session, require
 from .object_store import ListPage, ListQuery, ObjectHead, ObjectStoreDriver
 from .registry import GCS
@@ -78,7 +80,7 @@ class GCSDriver(ObjectStoreDriver):
     """A bucket (and optional prefix) on Google Cloud Storage or fake-gcs-server."""
 
     backend = GCS
-    supports_conditional_writes = True  # ifGenerationMatch on the upload
+    capabilities = replace(CONDITIONAL, notes="ifGenerationMatch on the upload (0: create-only)")
     # One DELETE request per key, many in flight.
     delete_batch_size = 1
     delete_concurrency = 16

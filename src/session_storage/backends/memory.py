@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
@@ -12,6 +13,7 @@ from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
 
 from ..core.document import fitted
 from .base import ALL_CHILDREN, PAGE_SIZE, ChildPage, Driver, ObjectInfo
+from .capabilities import CONDITIONAL
 from .registry import MEMORY
 from .write_ids import UNCONDITIONAL, WriteCondition
 
@@ -50,7 +52,11 @@ class MemoryDriver(Driver):
 
     backend = MEMORY
     loop_bound = False
-    supports_conditional_writes = True
+    capabilities = replace(
+        CONDITIONAL,
+        listing="whole_folder",
+        notes="check and write under one lock in this process",
+    )
     accepted_options = frozenset({"global_store"})
 
     def __init__(self, root: str, options: Mapping[str, Any]) -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "ENGINES",
     "FILE",
     "GCS",
+    "GENERIC",
     "MEMORY",
     "S3",
     "Backend",
@@ -78,6 +79,10 @@ AZURE = Backend(
 
 BACKENDS: tuple[Backend, ...] = (FILE, MEMORY, S3, GCS, AZURE)
 
+GENERIC = Backend("fsspec", "fsspec", (), "{bucket}", "generic:GenericDriver")
+"""Every other fsspec protocol and every chained URL (``sftp://``, ``ftp://``,
+``dir::file:///srv/x``): the generic driver, which names itself after the protocol."""
+
 _BY_SCHEME = {scheme: backend for backend in BACKENDS for scheme in backend.schemes}
 # Settings take a backend's name as well as any of its schemes (``gcs``, ``gs``).
 _BY_NAME = {**_BY_SCHEME, **{backend.name: backend for backend in BACKENDS}}
@@ -96,15 +101,29 @@ def by_name(name: str) -> Backend:
 
 
 def by_scheme(scheme: str | None, url: str) -> Backend:
-    """The backend of a URL's scheme; no scheme (a plain path) is local disk.
+    """The backend of a URL's scheme; no scheme (a plain path) is local disk. A chained
+    URL (``dir::...``) or a scheme only fsspec knows is :data:`GENERIC`.
 
     Raises ConfigurationError naming the supported schemes when nothing matches.
     """
+    if "::" in url:
+        return GENERIC
     backend = _BY_SCHEME.get((scheme or FILE.scheme).lower())
+    if backend is None and scheme and _fsspec_knows(scheme.lower()):
+        return GENERIC
     if backend is None:
         known = ", ".join(f"{s}://" for s in sorted(_BY_SCHEME))
-        raise ConfigurationError(f"unsupported URL scheme {scheme!r} in {url!r}; use {known}")
+        raise ConfigurationError(
+            f"unsupported URL scheme {scheme!r} in {url!r}; use {known}, any protocol "
+            "fsspec knows (sftp://, ftp://, ...) or a chained URL (dir::file:///...)"
+        )
     return backend
+
+
+def _fsspec_knows(protocol: str) -> bool:
+    from fsspec.registry import known_implementations, registry
+
+    return protocol in known_implementations or protocol in registry
 
 
 def check_engine(engine: object) -> str:

@@ -8,10 +8,12 @@ HEAD before each GET, and its ``_rm`` on a glob lists once per match.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from ..core.errors import ErrorKind, classify_builtin
 from .base import ObjectInfo, after_folder
+from .capabilities import CONDITIONAL
 from .clients import close_aiohttp_session, require
 from .object_store import ListPage, ListQuery, ObjectHead, ObjectStoreDriver
 from .registry import S3
@@ -66,7 +68,7 @@ class S3Driver(ObjectStoreDriver):
     """A bucket (and optional prefix) on S3 or an S3-compatible server."""
 
     backend = S3
-    supports_conditional_writes = True  # If-None-Match and If-Match on PutObject
+    capabilities = replace(CONDITIONAL, notes="If-None-Match: * and If-Match: <ETag> on PutObject")
     delete_batch_size = 1000  # the most keys one DeleteObjects request takes
     delete_concurrency = 8
 

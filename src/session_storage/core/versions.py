@@ -41,7 +41,8 @@ def check_condition(
     if_version: object,
     if_absent: object,
     *,
-    supported: bool,
+    missing: str | None,
+    instead: str = "",
     backend: str,
     session_id: str,
     filename: str,
@@ -49,7 +50,8 @@ def check_condition(
     """Validate a write condition; returns how to say that it failed, or ``None``.
 
     Raises InvalidArgumentError for a malformed or contradictory condition and
-    NotSupportedError when the backend cannot enforce one; nothing has been written.
+    NotSupportedError when the backend cannot enforce one (``missing`` names the
+    capability it lacks, ``instead`` what to use instead); nothing has been written.
     """
     where = f"{backend}: store of session {session_id!r} file {filename!r}"
 
@@ -71,11 +73,12 @@ def check_condition(
         raise refused(InvalidArgumentError, problem)
     if if_version is None and not if_absent:
         return None
-    if not supported:
+    if missing is not None:
+        asked = "if_absent" if if_absent else "if_version"
         problem = (
-            f"the {backend} backend cannot enforce if_version / if_absent atomically here; "
-            "refusing rather than overwriting"
-        )
+            f"the {backend} backend lacks the capability {missing}, so nothing would "
+            f"enforce {asked}; refusing rather than overwriting"
+        ) + (f". Instead: {instead}" if instead else "")
         raise refused(NotSupportedError, problem)
     if if_absent:
         return "condition if_absent=True failed: the file already exists; nothing was written"

@@ -193,8 +193,14 @@ class Scope:
 
     def require_conditions(self, action: str, ref: Located) -> None:
         """Refuse, before writing, what needs conditional writes on a backend without them."""
-        if not self.shared.driver.supports_conditional_writes:
-            why = f"the {self.backend} backend cannot enforce conditional writes here"
+        capabilities = self.shared.driver.capabilities
+        if not capabilities.conditional_writes:
+            lacking = capabilities.missing(if_absent=True, if_version=True)
+            why = (
+                f"the {self.backend} backend lacks the capability {lacking}, and this needs "
+                "conditional_writes (create_only and compare_and_swap): nothing would "
+                "enforce its condition"
+            ) + (f". Instead: {capabilities.instead}" if capabilities.instead else "")
             raise self.failure(NotSupportedError, action, ref, why)
 
     # -- the one way a driver call is made -------------------------------------------

@@ -57,7 +57,10 @@ async def put(
     conflict = check_condition(
         condition.if_version,
         condition.if_absent,
-        supported=scope.driver.supports_conditional_writes,
+        missing=scope.driver.capabilities.missing(
+            if_absent=condition.if_absent, if_version=condition.if_version is not None
+        ),
+        instead=scope.driver.capabilities.instead,
         backend=scope.backend,
         session_id=ref.session_id,
         filename=ref.filename,

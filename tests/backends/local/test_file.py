@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import multiprocessing
 import os
@@ -22,6 +23,7 @@ from session_storage import (
     NotSupportedError,
     SessionStorage,
 )
+from session_storage.backends.capabilities import conditions_instead
 from session_storage.backends.local.locking import FolderLock
 from session_storage.backends.local.paths import MARKER_NAME
 
@@ -292,11 +294,19 @@ async def test_without_flock_conditions_are_refused_not_ignored(tmp_path: Path) 
     storage = SessionStorage(tmp_path)
     await storage.store_session("s", {"v": 1})
     # What a platform without flock reports (see backends/locking.py).
-    storage._scope.driver.supports_conditional_writes = False  # type: ignore[misc]
+    driver = storage._scope.driver
+    driver.capabilities = dataclasses.replace(
+        driver.capabilities,
+        create_only=False,
+        compare_and_swap=False,
+        instead=conditions_instead("file"),
+    )
     assert storage.supports_conditional_writes is False
+    assert storage.capabilities.conditional_writes is False
     with pytest.raises(NotSupportedError) as info:
         await storage.store_session("s", {"v": 2}, if_absent=True)
     assert "file" in str(info.value) and "'s'" in str(info.value)
+    assert "create_only" in str(info.value) and "Instead:" in str(info.value)
     assert isinstance(info.value, NotImplementedError)
     with pytest.raises(NotSupportedError):
         await storage.update_session("s", lambda state: {"v": 3})

@@ -25,6 +25,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from ...core.errors import ConfigurationError, ErrorKind, classify_builtin
 from ..base import ALL_CHILDREN, PAGE_SIZE, ChildPage, Driver, ObjectInfo
+from ..capabilities import Capabilities, conditions_instead
 from ..registry import FILE
 from ..write_ids import UNCONDITIONAL, WriteCondition
 from .delete import delete_paths, delete_tree, sweep_store
@@ -98,7 +99,16 @@ class LocalDriver(Driver):
     # Enough to keep the loop's default executor (min(32, cores + 4) threads) busy;
     # more would only queue for its threads.
     default_concurrency = 8
-    supports_conditional_writes = HAVE_FLOCK
+    capabilities = Capabilities(
+        create_only=HAVE_FLOCK,
+        compare_and_swap=HAVE_FLOCK,
+        versions="native",
+        atomic_replace=True,  # a temp file in the same folder, then os.replace
+        listing="whole_folder",
+        batch_delete=False,
+        notes="flock on the folder around check and os.replace of a temp file",
+        instead="" if HAVE_FLOCK else conditions_instead("file"),
+    )
     accepted_options = frozenset({"fsync"})
 
     def __init__(self, root: str, options: Mapping[str, Any]) -> None:

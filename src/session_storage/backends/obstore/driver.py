@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from ...core.errors import ConfigurationError, ErrorKind, classify_builtin, import_optional
 from ..base import PAGE_SIZE, ObjectInfo, after_folder
+from ..capabilities import CONDITIONAL
 from ..object_store import ListPage, ListQuery, ObjectHead, ObjectStoreDriver, resend_batch
 from ..registry import AZURE, GCS, S3
 from ..write_ids import WriteCondition
@@ -73,7 +75,7 @@ class ObstoreDriver(ObjectStoreDriver):
     """A bucket (and optional prefix) through one obstore store per bucket."""
 
     engine: ClassVar[str] = "obstore"
-    supports_conditional_writes = True
+    capabilities = replace(CONDITIONAL, notes="obstore put modes: create, and UpdateVersion")
     # obstore's stores own no asyncio resources: their connections live in obstore's
     # own runtime, so one store serves every event loop and needs no closing.
     loop_bound = False
