@@ -2,7 +2,7 @@
 
 Options: ``--backends memory,file,s3,gcs,azure`` (default: all; GCS and Azure run on
 their emulators when those can start, and give a note row when not), ``--only
-overhead,batch,requests,listing,engines,events,codecs`` (default: all), ``--quick``
+overhead,batch,requests,listing,engines,events,codecs,langgraph`` (default: all), ``--quick``
 (small sizes and fewer runs, to check that everything works), ``--json PATH`` (also
 write the rows).
 Progress goes to stderr and the table to stdout.
@@ -27,11 +27,20 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from . import batch, codecs, engines, events, listing, overhead, requests
+from . import batch, codecs, engines, events, langgraph, listing, overhead, requests
 from .backends import BACKENDS, Backend, Unavailable
 from .measure import Row, log
 
-SECTIONS = ("overhead", "batch", "requests", "listing", "engines", "events", "codecs")
+SECTIONS = (
+    "overhead",
+    "batch",
+    "requests",
+    "listing",
+    "engines",
+    "events",
+    "codecs",
+    "langgraph",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +66,10 @@ class Plan:
     """Sequential stores, then loads, per engine and run of the engines comparison."""
     event_appends: int = 200
     event_streams: tuple[int, ...] = (2000, 10000)
+    langgraph_turns: dict[str, tuple[int, ...]] = dataclasses.field(
+        default_factory=lambda: dict(langgraph.TURNS)
+    )
+    """Turns of one LangGraph thread per backend (local disk and S3 only)."""
 
     @property
     def runs(self) -> int:
@@ -78,6 +91,7 @@ QUICK = Plan(
     engine_ops=40,
     event_appends=40,
     event_streams=(2000,),
+    langgraph_turns={"file": (10, 40), "s3": (10, 40)},
 )
 
 
@@ -91,6 +105,7 @@ async def run_backend(backend: Backend, sections: list[str], plan: Plan) -> list
         "codecs": lambda: codecs.run(backend, runs, pairs),
         "engines": lambda: engines.run(backend, runs, plan.engine_ops, plan.batch),
         "events": lambda: events.run(backend, plan.event_appends, plan.event_streams),
+        "langgraph": lambda: langgraph.run(backend, plan.langgraph_turns),
     }
     rows: list[Row] = []
     for section in sections:
