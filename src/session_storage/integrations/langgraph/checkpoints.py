@@ -8,7 +8,6 @@ which loop that is and gives LangGraph its blocking and async methods.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
 from typing import Any
 
@@ -25,7 +24,6 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from ...core.arguments import invalid
-from ...core.errors import ConflictError
 from ...storage import SessionStorage
 from .deltas import Typed, encode
 from .heads import SaverCache, Seen, advance
@@ -44,22 +42,18 @@ from .layout import (
     pack_head,
     pack_record,
     pack_run_entry,
-    pack_writes,
     run_entry_name,
     unpack_head,
     unpack_record,
     unpack_writes,
 )
 from .reading import load_records, state_of, values_of
+from .writes import add_writes
 
 __all__ = ["CheckpointStore"]
 
 _PAGE = 100
 """Checkpoint folders asked for per listing request of ``list``."""
-_WRITE_RETRIES = 16
-"""Retries of a conflicting ``put_writes``, as ``update_session`` makes them."""
-_WRITE_BACKOFF = 0.005
-_WRITE_MAX_BACKOFF = 0.5
 
 
 class CheckpointStore:
@@ -355,42 +349,7 @@ class CheckpointStore:
             for index, (channel, value) in enumerate(writes)
         ]
         namespace = self.namespace(thread_id, checkpoint_ns)
-        key = (thread_id, checkpoint_ns, folder)
-        # Tasks of this process writing one checkpoint take turns; other processes race,
-        # and the conditional store makes the loser read again and merge. The first
-        # try needs no read: the writes this process last stored there, or none yet.
-        last: ConflictError | None = None
-        async with self.cache.locks.hold(f"{thread_id}\0{checkpoint_ns}\0{folder}"):
-            known = self.cache.writes.get(key)
-            for attempt in range(_WRITE_RETRIES + 1):
-                if attempt:
-                    ceiling = min(_WRITE_MAX_BACKOFF, _WRITE_BACKOFF * 2 ** (attempt - 1))
-                    await asyncio.sleep(random.uniform(0, ceiling))
-                data: bytes | None
-                version: str | None
-                if attempt:
-                    found = await namespace.load_bytes(folder, WRITES, with_version=True)
-                    data, version = found.data, found.version
-                elif known is not None:
-                    data, version = known
-                else:
-                    data = version = None  # most often a checkpoint no task wrote at yet
-                existing = unpack_writes(data) if data is not None else []
-                merged = _merge(existing, new)
-                if merged is None:
-                    return  # every write was there already
-                packed = pack_writes(merged)
-                try:
-                    stored = await namespace.store_bytes(
-                        folder, WRITES, packed, if_version=version, if_absent=version is None
-                    )
-                except ConflictError as exc:
-                    last = exc
-                    continue
-                self.cache.writes.put(key, (packed, stored))
-                return
-        assert last is not None
-        raise last
+        await add_writes(self.cache, namespace, (thread_id, checkpoint_ns, folder), new)
 
 
 def _thread_and_namespace(config: RunnableConfig) -> tuple[str, str]:
@@ -418,25 +377,6 @@ def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableC
 def _ordered(writes: list[StoredWrite]) -> list[StoredWrite]:
     """Writes in the order LangGraph applies them (``writes_sort_key``)."""
     return sorted(writes, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
-
-
-def _merge(existing: list[StoredWrite], new: list[StoredWrite]) -> list[StoredWrite] | None:
-    """``existing`` with ``new`` added as InMemorySaver adds them, or None if unchanged.
-
-    A regular write (index >= 0) already stored for its task and index is kept as it is
-    (a retried task writes the same again); a special one (errors, interrupts, ...)
-    replaces the stored one.
-    """
-    merged = {(w.task_id, w.idx): w for w in existing}
-    changed = False
-    for write in new:
-        key = (write.task_id, write.idx)
-        if write.idx >= 0 and key in merged:
-            continue
-        if merged.get(key) != write:
-            merged[key] = write
-            changed = True
-    return list(merged.values()) if changed else None
 
 
 def _matches(found: CheckpointTuple, filter: dict[str, Any] | None) -> bool:

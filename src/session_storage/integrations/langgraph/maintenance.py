@@ -81,7 +81,7 @@ async def _keep_readable(namespace: SessionStorage, doomed: set[str]) -> None:
         needs = {p.holder for loc in record.locators.values() for p in loc.parts}
         if checkpoint_id in doomed or not needs & doomed:
             continue
-        values = await values_of(namespace, checkpoint_id, record, dict(known))
+        values = await values_of(namespace, checkpoint_id, record, known)
         folder = folder_of(checkpoint_id)
         assert folder is not None
         await namespace.store_bytes(folder, CHECKPOINT, pack_record(_in_full(record, values)))
