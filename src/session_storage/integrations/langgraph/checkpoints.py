@@ -255,6 +255,8 @@ class CheckpointStore:
         """Records read so far: a page's values are mostly pieces of the pages after it."""
 
         async def writes_of(folder: str) -> bytes | None:
+            if checkpoint_id_of(folder) is None:
+                return None  # ``latest``, which has none
             async with gate:
                 return await namespace.load_bytes(folder, WRITES)
 
