@@ -4,7 +4,8 @@ Options: ``--backends memory,file,s3,gcs,azure`` (default: all; GCS and Azure ru
 their emulators when those can start, and give a note row when not), ``--only
 overhead,batch,requests,listing,engines,events,codecs,langgraph`` (default: all), ``--quick``
 (small sizes and fewer runs, to check that everything works), ``--json PATH`` (also
-write the rows).
+write the rows), ``--langgraph-turns 50,200,1000`` (the turns of the LangGraph thread
+on local disk and S3; 50 and 200 by default).
 Progress goes to stderr and the table to stdout.
 
 Each backend runs in a process of its own, so that one backend's leftovers (a heap
@@ -138,13 +139,14 @@ def run_here(name: str, sections: list[str], plan: Plan) -> list[Row]:
         backend.stop()
 
 
-def run_apart(name: str, sections: list[str], quick: bool) -> list[Row]:
+def run_apart(name: str, sections: list[str], quick: bool, turns: str | None) -> list[Row]:
     """Every section on one backend, in a fresh Python process."""
     with tempfile.TemporaryDirectory(prefix="session-storage-bench-") as folder:
         out = os.path.join(folder, "rows.json")
         command = [sys.executable, "-m", "benchmarks", "--backends", name]
         command += ["--only", ",".join(sections), "--rows-to", out]
         command += ["--quick"] if quick else []
+        command += ["--langgraph-turns", turns] if turns else []
         done = subprocess.run(command, stdin=subprocess.DEVNULL, check=False)
         if done.returncode != 0 or not os.path.exists(out):
             return [_note("(all)", name, f"failed: the benchmark process exited {done.returncode}")]
@@ -169,6 +171,11 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(SECTIONS))
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", metavar="PATH")
+    parser.add_argument(
+        "--langgraph-turns",
+        metavar="N,N,...",
+        help="turns of the langgraph section on file and s3 (default: 50,200)",
+    )
     # Internal: run the named backend here and write its rows to PATH as JSON.
     parser.add_argument("--rows-to", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -178,6 +185,9 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown backend or section: {', '.join(unknown)}")
     plan = QUICK if args.quick else Plan()
+    if args.langgraph_turns:
+        turns = tuple(int(n) for n in args.langgraph_turns.split(","))
+        plan = dataclasses.replace(plan, langgraph_turns={"file": turns, "s3": turns})
 
     if args.rows_to:
         rows = [row for name in names for row in run_here(name, sections, plan)]
@@ -189,7 +199,7 @@ def main() -> None:
     rows = []
     for name in names:
         log(f"{name}: starting ({time.perf_counter() - started:.0f} s so far)")
-        rows += run_apart(name, sections, args.quick)
+        rows += run_apart(name, sections, args.quick, args.langgraph_turns)
     elapsed = time.perf_counter() - started
     print(table(rows))
     print(

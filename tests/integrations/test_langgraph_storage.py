@@ -212,3 +212,30 @@ async def test_deleting_runs_and_pruning_keep_the_rest_readable(tmp_path: Path) 
         latest = await StorageSaver(storage).aget_tuple(_config("chat"))
         expected = reference.get_tuple(_config("chat"))
         assert latest is not None and latest.checkpoint == expected.checkpoint
+
+
+async def test_a_latest_whose_checkpoint_object_is_missing_is_not_built_on(
+    tmp_path: Path,
+) -> None:
+    """``latest`` and a checkpoint's object are written together: a process that dies
+    between the two may leave ``latest`` naming a checkpoint whose pieces are not
+    stored. The latest state still reads whole, and the next turn stores its values in
+    full rather than as pieces of it."""
+    reference = InMemorySaver()
+    async with SessionStorage(tmp_path) as storage:
+        await _turns(build_messages_graph(_tee(StorageSaver(storage), reference)), "t", 3)
+        newest = reference.get_tuple(_config("t"))
+        folder = folder_of(newest.config["configurable"]["checkpoint_id"])
+        assert folder is not None
+        await storage.narrow("threads", "t", "ns-").delete_session(folder, CHECKPOINT)
+        saver = StorageSaver(storage)
+        assert _item(await saver.aget_tuple(_config("t"))) == _item(newest)
+        await _turns(build_messages_graph(_tee(saver, reference)), "t", 2, first=3)
+        fresh = StorageSaver(storage)
+        lost = newest.config
+        for expected in reference.list(_config("t")):
+            found = await fresh.aget_tuple(expected.config)
+            if expected.config == lost:
+                assert found is None
+            else:
+                assert _item(found) == _item(expected)

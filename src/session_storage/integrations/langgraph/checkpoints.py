@@ -92,9 +92,10 @@ class CheckpointStore:
     ) -> CheckpointTuple | None:
         """The newest checkpoint of one namespace that is written; None if there is none.
 
-        The ``latest`` object has it in full: one GET, then its writes. Without one (a
-        namespace written before it existed, or after a maintenance call) the newest
-        folder is read, and the values its locators name.
+        The ``latest`` object has it in full: one GET, then a listing of its folder, and
+        a GET of its writes if it has some (mostly it has none: a finished turn). Without
+        one (a namespace written before it existed, or after a maintenance call) the
+        newest folder is read, and the values its locators name.
         """
         head = await namespace.load_bytes(LATEST, CHECKPOINT, with_version=True)
         key = (thread_id, checkpoint_ns)
@@ -104,8 +105,12 @@ class CheckpointStore:
         checkpoint_id, record = unpack_head(head.data)
         self.cache.heads.put(key, Seen(checkpoint_id, head.version))
         folder = folder_of(checkpoint_id)
-        writes = await namespace.load_bytes(folder, WRITES) if folder else None
-        self._remember(thread_id, checkpoint_ns, checkpoint_id, record, record.full)
+        files = await namespace.list_files(folder) if folder else []
+        writes = await namespace.load_bytes(folder, WRITES) if folder and WRITES in files else None
+        if CHECKPOINT in files:
+            # ``latest`` and the checkpoint's own object are written together: a child
+            # may build on this one's pieces only once they are surely stored.
+            self._remember(thread_id, checkpoint_ns, checkpoint_id, record, record.full)
         return self._tuple(thread_id, checkpoint_ns, checkpoint_id, record, record.full, writes)
 
     async def _newest(
@@ -124,28 +129,18 @@ class CheckpointStore:
             after = names[0]
 
     async def _load(
-        self,
-        namespace: SessionStorage,
-        thread_id: str,
-        checkpoint_ns: str,
-        folder: str,
-        known: dict[str, Record] | None = None,
+        self, namespace: SessionStorage, thread_id: str, checkpoint_ns: str, folder: str
     ) -> CheckpointTuple | None:
         checkpoint_id = checkpoint_id_of(folder)
         if checkpoint_id is None:
             return None
-        known = {} if known is None else known
-        stored = known.get(checkpoint_id)
-        if stored is None:
-            data, writes = await asyncio.gather(
-                namespace.load_bytes(folder, CHECKPOINT), namespace.load_bytes(folder, WRITES)
-            )
-            if data is None:
-                return None
-            stored = unpack_record(data)
-        else:
-            writes = await namespace.load_bytes(folder, WRITES)
-        values = await values_of(namespace, checkpoint_id, stored, known)
+        data, writes = await asyncio.gather(
+            namespace.load_bytes(folder, CHECKPOINT), namespace.load_bytes(folder, WRITES)
+        )
+        if data is None:
+            return None
+        stored = unpack_record(data)
+        values = await values_of(namespace, checkpoint_id, stored, {})
         self._remember(thread_id, checkpoint_ns, checkpoint_id, stored, values)
         return self._tuple(thread_id, checkpoint_ns, checkpoint_id, stored, values, writes)
 
@@ -313,10 +308,13 @@ class CheckpointStore:
         run_id = full_metadata.get("run_id")
         if isinstance(run_id, str) and run_id:
             writes.append(self.index_run(run_id, thread_id, checkpoint_ns, checkpoint_id))
-        await asyncio.gather(*writes)
-        # Only now: ``latest`` must never name a checkpoint whose pieces are not stored.
+        # ``latest`` at the same time: it holds every value whole, and a reader builds
+        # on this checkpoint's pieces only once it sees its object stored (``latest``).
         head = pack_head(checkpoint_id, record._replace(pieces={}, full=typed))
-        await advance(self.cache, namespace, (thread_id, checkpoint_ns), checkpoint_id, head)
+        writes.append(
+            advance(self.cache, namespace, (thread_id, checkpoint_ns), checkpoint_id, head)
+        )
+        await asyncio.gather(*writes)
         self.cache.states.put((thread_id, checkpoint_ns, checkpoint_id), state)
         return _config(thread_id, checkpoint_ns, checkpoint_id)
 

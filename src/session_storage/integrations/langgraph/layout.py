@@ -171,6 +171,11 @@ def _fields(record: Record) -> dict[str, Any]:
 
 
 def _record(raw: dict[str, Any]) -> Record:
+    if raw.get("v") != _FORMAT:
+        raise ValueError(
+            f"a LangGraph checkpoint of format {raw.get('v')!r}: this release reads "
+            f"formats 1 and {_FORMAT} (a newer release wrote it?)"
+        )
     return Record(
         _typed(raw["checkpoint"]),
         _typed(raw["metadata"]),
