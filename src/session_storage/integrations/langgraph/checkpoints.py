@@ -309,7 +309,7 @@ class CheckpointStore:
         if isinstance(run_id, str) and run_id:
             writes.append(self.index_run(run_id, thread_id, checkpoint_ns, checkpoint_id))
         # ``latest`` at the same time: it holds every value whole, and a reader builds
-        # on this checkpoint's pieces only once it sees its object stored (``latest``).
+        # on this checkpoint's pieces only once its object is listed (see ``latest()``).
         head = pack_head(checkpoint_id, record._replace(pieces={}, full=typed))
         writes.append(
             advance(self.cache, namespace, (thread_id, checkpoint_ns), checkpoint_id, head)
