@@ -16,15 +16,15 @@ after ``before`` and reads ``n`` checkpoints, however long the history. ``latest
 A checkpoint object holds the checkpoint, its metadata, its parent's id and, per
 channel, a locator of its value with the bytes that checkpoint added (see
 :mod:`.deltas`: a value is stored once, a growing list as what it gained). The
-``latest`` object holds the same for the namespace's newest checkpoint plus every
-value in full, so reading the newest checkpoint is one GET, then a listing of its
-folder (and its writes); it is replaced by a conditional write that only a newer
-checkpoint wins, and a namespace without one (written before it existed, or after a
-maintenance call removed it) is read from its newest folder. The writes object holds every write of every task at
-that checkpoint. All are msgpack containers around the values as the saver's
+``latest`` object holds the same for the namespace's newest checkpoint plus every value
+in full, so reading the newest checkpoint is one GET, then a listing of its folder (and
+its writes); it is replaced by a conditional write that only a newer checkpoint wins,
+and a namespace without one (written before it existed, or after a maintenance call
+removed it) is read from its newest folder. The writes object holds every write of every
+task at that checkpoint. All are msgpack containers around the values as the saver's
 serializer typed them, so any ``serde`` (an encrypting one included) decides what is
-readable. Checkpoint objects of the first format (every value in full, no locators)
-are read as they are.
+readable. Checkpoint objects of the first format (every value in full, no locators) are
+read as they are.
 """
 
 from __future__ import annotations
