@@ -114,7 +114,13 @@ def _stored_bytes(backend: Backend, storage: SessionStorage) -> int:
 
 async def run(backend: Backend, plan: dict[str, tuple[int, ...]]) -> list[Row]:
     turns = plan.get(backend.name, ())
-    from langgraph.checkpoint.memory import InMemorySaver
+    if not turns:
+        return []
+    try:
+        from langgraph.checkpoint.memory import InMemorySaver
+    except ImportError:
+        note = "not run: needs the langgraph extra (pip install 'session-storage[langgraph]')"
+        return [Row(bench="LangGraph MessagesState", backend=backend.name, ours="–", note=note)]
 
     from session_storage.integrations.langgraph import StorageSaver
 
