@@ -2,10 +2,12 @@
 
 Options: ``--backends memory,file,s3,gcs,azure`` (default: all; GCS and Azure run on
 their emulators when those can start, and give a note row when not), ``--only
-overhead,batch,requests,listing,engines,events,codecs,observation`` (default: all), ``--quick``
-(small sizes and fewer runs, to check that everything works), ``--json PATH`` (also
-write the rows). ``BENCH_BASELINE_SRC=<checkout>/src`` adds the many-writers figures
-of that library, run beside ours (see :mod:`benchmarks.event_writers`).
+overhead,batch,requests,listing,engines,events,codecs,observation,langgraph`` (default:
+all), ``--quick`` (small sizes and fewer runs, to check that everything works), ``--json
+PATH`` (also write the rows), ``--langgraph-turns 50,200,1000`` (the turns of the
+LangGraph thread on local disk and S3; 50 and 200 by default).
+``BENCH_BASELINE_SRC=<checkout>/src`` adds the many-writers figures of that library, run
+beside ours (see :mod:`benchmarks.event_writers`).
 Progress goes to stderr and the table to stdout.
 
 Each backend runs in a process of its own, so that one backend's leftovers (a heap
@@ -34,6 +36,7 @@ from . import (
     engines,
     event_writers,
     events,
+    langgraph,
     listing,
     observation,
     overhead,
@@ -51,6 +54,7 @@ SECTIONS = (
     "events",
     "codecs",
     "observation",
+    "langgraph",
 )
 
 
@@ -79,6 +83,10 @@ class Plan:
     event_streams: tuple[int, ...] = (2000, 10000)
     event_writers: tuple[int, int] = (10, 20)
     """Tasks, and appends per task, of the many-writers-one-stream figures."""
+    langgraph_turns: dict[str, tuple[int, ...]] = dataclasses.field(
+        default_factory=lambda: dict(langgraph.TURNS)
+    )
+    """Turns of one LangGraph thread per backend (local disk and S3 only)."""
 
     @property
     def runs(self) -> int:
@@ -101,6 +109,7 @@ QUICK = Plan(
     event_appends=40,
     event_streams=(2000,),
     event_writers=(4, 10),
+    langgraph_turns={"file": (10, 40), "s3": (10, 40)},
 )
 
 
@@ -115,6 +124,7 @@ async def run_backend(backend: Backend, sections: list[str], plan: Plan) -> list
         "engines": lambda: engines.run(backend, runs, plan.engine_ops, plan.batch),
         "events": lambda: _events(backend, plan, runs),
         "observation": lambda: observation.run(backend, runs, pairs),
+        "langgraph": lambda: langgraph.run(backend, plan.langgraph_turns),
     }
     rows: list[Row] = []
     for section in sections:
@@ -152,13 +162,14 @@ def run_here(name: str, sections: list[str], plan: Plan) -> list[Row]:
         backend.stop()
 
 
-def run_apart(name: str, sections: list[str], quick: bool) -> list[Row]:
+def run_apart(name: str, sections: list[str], quick: bool, turns: str | None) -> list[Row]:
     """Every section on one backend, in a fresh Python process."""
     with tempfile.TemporaryDirectory(prefix="session-storage-bench-") as folder:
         out = os.path.join(folder, "rows.json")
         command = [sys.executable, "-m", "benchmarks", "--backends", name]
         command += ["--only", ",".join(sections), "--rows-to", out]
         command += ["--quick"] if quick else []
+        command += ["--langgraph-turns", turns] if turns else []
         done = subprocess.run(command, stdin=subprocess.DEVNULL, check=False)
         if done.returncode != 0 or not os.path.exists(out):
             return [_note("(all)", name, f"failed: the benchmark process exited {done.returncode}")]
@@ -183,6 +194,11 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(SECTIONS))
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", metavar="PATH")
+    parser.add_argument(
+        "--langgraph-turns",
+        metavar="N,N,...",
+        help="turns of the langgraph section on file and s3 (default: 50,200)",
+    )
     # Internal: run the named backend here and write its rows to PATH as JSON.
     parser.add_argument("--rows-to", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -192,6 +208,9 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown backend or section: {', '.join(unknown)}")
     plan = QUICK if args.quick else Plan()
+    if args.langgraph_turns:
+        turns = tuple(int(n) for n in args.langgraph_turns.split(","))
+        plan = dataclasses.replace(plan, langgraph_turns={"file": turns, "s3": turns})
 
     if args.rows_to:
         rows = [row for name in names for row in run_here(name, sections, plan)]
@@ -203,7 +222,7 @@ def main() -> None:
     rows = []
     for name in names:
         log(f"{name}: starting ({time.perf_counter() - started:.0f} s so far)")
-        rows += run_apart(name, sections, args.quick)
+        rows += run_apart(name, sections, args.quick, args.langgraph_turns)
     elapsed = time.perf_counter() - started
     print(table(rows))
     print(

@@ -63,3 +63,30 @@ def build_graph(checkpointer: Any) -> Any:
 
 def build_interrupting_graph(checkpointer: Any) -> Any:
     return _build(checkpointer, interrupting=True)
+
+
+# -- a chat's usual shape: an agent that calls a tool, on LangGraph's MessagesState ----
+
+
+def build_messages_graph(checkpointer: Any) -> Any:
+    """``START -> agent -> tool -> END`` on ``MessagesState``: each turn adds a human,
+    an AI (with a tool call) and a tool message, through ``add_messages``."""
+    from langchain_core.messages import AIMessage, ToolMessage
+    from langgraph.graph import END, START, MessagesState, StateGraph
+
+    def agent(state: MessagesState) -> dict[str, Any]:
+        n = len(state["messages"])
+        call = {"name": "lookup", "args": {"query": f"item {n}"}, "id": f"call_{n}"}
+        return {"messages": [AIMessage(content=f"looking up item {n}", tool_calls=[call])]}
+
+    def tool(state: MessagesState) -> dict[str, Any]:
+        call = state["messages"][-1].tool_calls[0]
+        return {"messages": [ToolMessage(content=f"found {call['args']}", tool_call_id=call["id"])]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_node("tool", tool)
+    builder.add_edge(START, "agent")
+    builder.add_edge("agent", "tool")
+    builder.add_edge("tool", END)
+    return builder.compile(checkpointer=checkpointer)

@@ -8,7 +8,6 @@ which loop that is and gives LangGraph its blocking and async methods.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
 from typing import Any
 
@@ -24,12 +23,13 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from ...concurrency.keyed_locks import KeyedLocks
 from ...core.arguments import invalid
-from ...core.errors import ConflictError
 from ...storage import SessionStorage
+from .deltas import Typed, encode
+from .heads import SaverCache, Seen, advance
 from .layout import (
     CHECKPOINT,
+    LATEST,
     RUNS,
     THREADS,
     WRITES,
@@ -39,38 +39,38 @@ from .layout import (
     folder_of,
     namespace_key,
     namespace_of,
+    pack_head,
     pack_record,
     pack_run_entry,
-    pack_writes,
     run_entry_name,
+    unpack_head,
     unpack_record,
     unpack_writes,
 )
+from .reading import load_records, state_of, values_of
+from .writes import add_writes
 
 __all__ = ["CheckpointStore"]
 
 _PAGE = 100
 """Checkpoint folders asked for per listing request of ``list``."""
-_WRITE_RETRIES = 16
-"""Retries of a conflicting ``put_writes``, as ``update_session`` makes them."""
-_WRITE_BACKOFF = 0.005
-_WRITE_MAX_BACKOFF = 0.5
 
 
 class CheckpointStore:
     """Checkpoints under ``root`` (``threads/`` and ``runs/``), values typed by ``serde``.
 
-    ``locks`` is shared by every store of one saver, so that tasks of this process
-    writing one checkpoint's writes take turns instead of racing.
+    ``cache`` is shared by every store of one saver (:mod:`.heads`): tasks of this
+    process writing one checkpoint's writes, or one namespace's ``latest``, take turns
+    instead of racing, and what was last read or written saves requests and bytes.
     """
 
-    def __init__(self, root: SessionStorage, serde: SerializerProtocol, locks: KeyedLocks) -> None:
+    def __init__(self, root: SessionStorage, serde: SerializerProtocol, cache: SaverCache) -> None:
         self.serde = serde
         self.threads = root.narrow(THREADS)
         """Sessions: thread ids; below each, ``ns-<namespace>`` folders of checkpoints."""
         self.runs = root.narrow(RUNS)
         """Sessions: run ids; files: one entry per checkpoint of the run."""
-        self._locks = locks
+        self.cache = cache
 
     def namespace(self, thread_id: str, checkpoint_ns: str) -> SessionStorage:
         """The storage whose sessions are the checkpoint folders of one namespace."""
@@ -90,7 +90,32 @@ class CheckpointStore:
     async def latest(
         self, namespace: SessionStorage, thread_id: str, checkpoint_ns: str
     ) -> CheckpointTuple | None:
-        """The newest checkpoint of one namespace that is written; None if there is none."""
+        """The newest checkpoint of one namespace that is written; None if there is none.
+
+        The ``latest`` object has it in full: one GET, then a listing of its folder, and
+        a GET of its writes if it has some (mostly it has none: a finished turn). Without
+        one (a namespace written before it existed, or after a maintenance call) the
+        newest folder is read, and the values its locators name.
+        """
+        head = await namespace.load_bytes(LATEST, CHECKPOINT, with_version=True)
+        key = (thread_id, checkpoint_ns)
+        if head.data is None:
+            self.cache.heads.put(key, Seen(None, None))
+            return await self._newest(namespace, thread_id, checkpoint_ns)
+        checkpoint_id, record = unpack_head(head.data)
+        self.cache.heads.put(key, Seen(checkpoint_id, head.version))
+        folder = folder_of(checkpoint_id)
+        files = await namespace.list_files(folder) if folder else []
+        writes = await namespace.load_bytes(folder, WRITES) if folder and WRITES in files else None
+        if CHECKPOINT in files:
+            # ``latest`` and the checkpoint's own object are written together: a child
+            # may build on this one's pieces only once they are surely stored.
+            self._remember(thread_id, checkpoint_ns, checkpoint_id, record, record.full)
+        return self._tuple(thread_id, checkpoint_ns, checkpoint_id, record, record.full, writes)
+
+    async def _newest(
+        self, namespace: SessionStorage, thread_id: str, checkpoint_ns: str
+    ) -> CheckpointTuple | None:
         after: str | None = None
         while True:
             # Newest first: one name is enough unless its checkpoint is not written yet
@@ -109,12 +134,26 @@ class CheckpointStore:
         checkpoint_id = checkpoint_id_of(folder)
         if checkpoint_id is None:
             return None
-        record, writes = await asyncio.gather(
+        data, writes = await asyncio.gather(
             namespace.load_bytes(folder, CHECKPOINT), namespace.load_bytes(folder, WRITES)
         )
-        if record is None:
+        if data is None:
             return None
-        return self._tuple(thread_id, checkpoint_ns, checkpoint_id, unpack_record(record), writes)
+        stored = unpack_record(data)
+        values = await values_of(namespace, checkpoint_id, stored, {})
+        self._remember(thread_id, checkpoint_ns, checkpoint_id, stored, values)
+        return self._tuple(thread_id, checkpoint_ns, checkpoint_id, stored, values, writes)
+
+    def _remember(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        record: Record,
+        values: dict[str, Typed],
+    ) -> None:
+        """Keep what a child of this checkpoint (a next step, or a fork) needs."""
+        self.cache.states.put((thread_id, checkpoint_ns, checkpoint_id), state_of(record, values))
 
     def _tuple(
         self,
@@ -122,11 +161,12 @@ class CheckpointStore:
         checkpoint_ns: str,
         checkpoint_id: str,
         record: Record,
+        values: dict[str, Typed],
         writes: bytes | None,
     ) -> CheckpointTuple:
         loads = self.serde.loads_typed
         checkpoint: Checkpoint = loads(record.checkpoint)
-        checkpoint["channel_values"] = {k: loads(v) for k, v in record.values.items()}
+        checkpoint["channel_values"] = {k: loads(v) for k, v in values.items()}
         stored = _ordered(unpack_writes(writes)) if writes is not None else []
         parent = record.parent_id
         return CheckpointTuple(
@@ -206,18 +246,36 @@ class CheckpointStore:
                 yield found
             return
         gate = asyncio.Semaphore(max(1, namespace.max_concurrency))
+        known: dict[str, Record] = {}
+        """Records read so far: a page's values are mostly pieces of the pages after it."""
 
-        async def load(folder: str) -> CheckpointTuple | None:
+        async def writes_of(folder: str) -> bytes | None:
+            if checkpoint_id_of(folder) is None:
+                return None  # ``latest``, which has none
             async with gate:
-                return await self._load(namespace, thread_id, checkpoint_ns, folder)
+                return await namespace.load_bytes(folder, WRITES)
 
         after = start_after
         while True:
             page = _PAGE if limit is None or filter else min(_PAGE, limit)
             names = await namespace.list_sessions(limit=page, start_after=after)
-            for found in await asyncio.gather(*(load(name) for name in names)):
-                if found is not None and _matches(found, filter):
-                    yield found
+            ids = {n: checkpoint_id_of(n) for n in names}
+            records, writes = await asyncio.gather(
+                load_records(namespace, [i for i in ids.values() if i and i not in known]),
+                asyncio.gather(*(writes_of(n) for n in names)),
+            )
+            known.update(records)
+            for name, stored_writes in zip(names, writes, strict=True):
+                checkpoint_id = ids[name]
+                record = known.get(checkpoint_id) if checkpoint_id else None
+                if checkpoint_id is None or record is None:
+                    continue
+                values = await values_of(namespace, checkpoint_id, record, known)
+                found_tuple = self._tuple(
+                    thread_id, checkpoint_ns, checkpoint_id, record, values, stored_writes
+                )
+                if _matches(found_tuple, filter):
+                    yield found_tuple
             if len(names) < page:
                 return
             after = names[-1]
@@ -238,12 +296,11 @@ class CheckpointStore:
         values: dict[str, Any] = stored.pop("channel_values")  # type: ignore[misc]
         versions = stored["channel_versions"]
         full_metadata = get_checkpoint_metadata(config, metadata)
-        record = Record(
-            checkpoint=dumps(stored),
-            values={k: dumps(v) for k, v in values.items() if k in versions},
-            metadata=dumps(full_metadata),
-            parent_id=get_checkpoint_id(config),
-        )
+        typed = {k: dumps(v) for k, v in values.items() if k in versions}
+        parent_id = get_checkpoint_id(config)
+        parent = self.cache.states.get((thread_id, checkpoint_ns, parent_id)) if parent_id else None
+        locators, pieces, state = encode(checkpoint_id, typed, parent)
+        record = Record(dumps(stored), dumps(full_metadata), parent_id, locators, pieces, {})
         namespace = self.namespace(thread_id, checkpoint_ns)
         writes: list[Awaitable[Any]] = [
             namespace.store_bytes(folder, CHECKPOINT, pack_record(record))
@@ -251,7 +308,14 @@ class CheckpointStore:
         run_id = full_metadata.get("run_id")
         if isinstance(run_id, str) and run_id:
             writes.append(self.index_run(run_id, thread_id, checkpoint_ns, checkpoint_id))
+        # ``latest`` at the same time: it holds every value whole, and a reader builds
+        # on this checkpoint's pieces only once its object is listed (see ``latest()``).
+        head = pack_head(checkpoint_id, record._replace(pieces={}, full=typed))
+        writes.append(
+            advance(self.cache, namespace, (thread_id, checkpoint_ns), checkpoint_id, head)
+        )
         await asyncio.gather(*writes)
+        self.cache.states.put((thread_id, checkpoint_ns, checkpoint_id), state)
         return _config(thread_id, checkpoint_ns, checkpoint_id)
 
     async def index_run(
@@ -285,32 +349,7 @@ class CheckpointStore:
             for index, (channel, value) in enumerate(writes)
         ]
         namespace = self.namespace(thread_id, checkpoint_ns)
-        # Tasks of this process writing one checkpoint take turns; other processes race,
-        # and the conditional store makes the loser read again and merge.
-        last: ConflictError | None = None
-        async with self._locks.hold(f"{thread_id}\0{checkpoint_ns}\0{folder}"):
-            for attempt in range(_WRITE_RETRIES + 1):
-                if attempt:
-                    ceiling = min(_WRITE_MAX_BACKOFF, _WRITE_BACKOFF * 2 ** (attempt - 1))
-                    await asyncio.sleep(random.uniform(0, ceiling))
-                found = await namespace.load_bytes(folder, WRITES, with_version=True)
-                existing = unpack_writes(found.data) if found.data is not None else []
-                merged = _merge(existing, new)
-                if merged is None:
-                    return  # every write was there already
-                try:
-                    await namespace.store_bytes(
-                        folder,
-                        WRITES,
-                        pack_writes(merged),
-                        if_version=found.version,
-                        if_absent=found.version is None,
-                    )
-                    return
-                except ConflictError as exc:
-                    last = exc
-        assert last is not None
-        raise last
+        await add_writes(self.cache, namespace, (thread_id, checkpoint_ns, folder), new)
 
 
 def _thread_and_namespace(config: RunnableConfig) -> tuple[str, str]:
@@ -338,25 +377,6 @@ def _config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableC
 def _ordered(writes: list[StoredWrite]) -> list[StoredWrite]:
     """Writes in the order LangGraph applies them (``writes_sort_key``)."""
     return sorted(writes, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
-
-
-def _merge(existing: list[StoredWrite], new: list[StoredWrite]) -> list[StoredWrite] | None:
-    """``existing`` with ``new`` added as InMemorySaver adds them, or None if unchanged.
-
-    A regular write (index >= 0) already stored for its task and index is kept as it is
-    (a retried task writes the same again); a special one (errors, interrupts, ...)
-    replaces the stored one.
-    """
-    merged = {(w.task_id, w.idx): w for w in existing}
-    changed = False
-    for write in new:
-        key = (write.task_id, write.idx)
-        if write.idx >= 0 and key in merged:
-            continue
-        if merged.get(key) != write:
-            merged[key] = write
-            changed = True
-    return list(merged.values()) if changed else None
 
 
 def _matches(found: CheckpointTuple, filter: dict[str, Any] | None) -> bool:

@@ -4,19 +4,27 @@ Under the storage's root::
 
     threads/<thread_id>/ns-<checkpoint_ns>/<folder>/checkpoint   one per checkpoint
     threads/<thread_id>/ns-<checkpoint_ns>/<folder>/writes       its pending writes
+    threads/<thread_id>/ns-<checkpoint_ns>/latest/checkpoint     the newest, in full
     runs/<run_id>/<entry>                                        checkpoints of a run
 
 ``<folder>`` is the checkpoint id with every hex digit replaced by its complement
 (``0``<->``f``, ``1``<->``e``, ...). Checkpoint ids are uuid6, time-ordered, so the
-folders of one namespace list newest first: the latest checkpoint is the first name of
-one short listing, and ``list(before=..., limit=n)`` starts right after ``before``
-and reads ``n`` checkpoints, however long the history. No pointer to keep current,
-so concurrent writers of one thread cannot leave it stale or wrong.
+folders of one namespace list newest first: ``list(before=..., limit=n)`` starts right
+after ``before`` and reads ``n`` checkpoints, however long the history. ``latest``
+(not a hex name) lists after every folder.
 
-A checkpoint object holds the checkpoint, its metadata, its parent's id and the
-values of its channels; the writes object every write of every task at that
-checkpoint. Both are msgpack containers around the values as the saver's serializer
-typed them, so any ``serde`` (an encrypting one included) decides what is readable.
+A checkpoint object holds the checkpoint, its metadata, its parent's id and, per
+channel, a locator of its value with the bytes that checkpoint added (see
+:mod:`.deltas`: a value is stored once, a growing list as what it gained). The
+``latest`` object holds the same for the namespace's newest checkpoint plus every value
+in full, so reading the newest checkpoint is one GET, then a listing of its folder (and
+its writes); it is replaced by a conditional write that only a newer checkpoint wins,
+and a namespace without one (written before it existed, or after a maintenance call
+removed it) is read from its newest folder. The writes object holds every write of every
+task at that checkpoint. All are msgpack containers around the values as the saver's
+serializer typed them, so any ``serde`` (an encrypting one included) decides what is
+readable. Checkpoint objects of the first format (every value in full, no locators) are
+read as they are.
 """
 
 from __future__ import annotations
@@ -27,8 +35,11 @@ from typing import Any, NamedTuple
 
 import ormsgpack
 
+from .deltas import Locator, Part
+
 __all__ = [
     "CHECKPOINT",
+    "LATEST",
     "RUNS",
     "THREADS",
     "WRITES",
@@ -38,10 +49,12 @@ __all__ = [
     "folder_of",
     "namespace_key",
     "namespace_of",
+    "pack_head",
     "pack_record",
     "pack_run_entry",
     "pack_writes",
     "run_entry_name",
+    "unpack_head",
     "unpack_record",
     "unpack_run_entry",
     "unpack_writes",
@@ -51,6 +64,10 @@ THREADS = "threads"
 RUNS = "runs"
 CHECKPOINT = "checkpoint"
 WRITES = "writes"
+LATEST = "latest"
+"""The folder of a namespace's newest checkpoint in full (not a checkpoint folder)."""
+_FORMAT = 2
+"""Checkpoint objects without a format are the first one: every value in full."""
 _NAMESPACE_PREFIX = "ns-"
 
 _ID = re.compile(r"[0-9a-f-]+")
@@ -86,10 +103,15 @@ class Record(NamedTuple):
 
     checkpoint: Typed
     """The checkpoint without its ``channel_values``."""
-    values: dict[str, Typed]
-    """Channel name -> value, for the channels of ``channel_versions`` that have one."""
     metadata: Typed
     parent_id: str | None
+    locators: dict[str, Locator]
+    """Channel -> where its value is, for the channels of ``channel_versions`` that have
+    one; a locator without parts means ``full`` holds the value."""
+    pieces: dict[str, bytes]
+    """Channel -> the bytes this checkpoint added to its value (:mod:`.deltas`)."""
+    full: dict[str, Typed]
+    """Channel -> the whole value, for locators without parts."""
 
 
 class StoredWrite(NamedTuple):
@@ -105,23 +127,65 @@ class StoredWrite(NamedTuple):
 
 
 def pack_record(record: Record) -> bytes:
-    return ormsgpack.packb(
-        {
-            "checkpoint": list(record.checkpoint),
-            "values": {k: list(v) for k, v in record.values.items()},
-            "metadata": list(record.metadata),
-            "parent": record.parent_id,
-        }
-    )
+    return ormsgpack.packb(_fields(record))
 
 
 def unpack_record(data: bytes) -> Record:
     raw: dict[str, Any] = ormsgpack.unpackb(data)
+    if "v" not in raw:  # the first format: every value in full
+        full = {k: _typed(v) for k, v in raw["values"].items()}
+        return Record(
+            _typed(raw["checkpoint"]),
+            _typed(raw["metadata"]),
+            raw["parent"],
+            {k: Locator(kind, None, ()) for k, (kind, _) in full.items()},
+            {},
+            full,
+        )
+    return _record(raw)
+
+
+def pack_head(checkpoint_id: str, record: Record) -> bytes:
+    """The ``latest`` object: ``record`` (whose ``full`` has every value) and its id."""
+    return ormsgpack.packb({**_fields(record), "id": checkpoint_id})
+
+
+def unpack_head(data: bytes) -> tuple[str, Record]:
+    raw: dict[str, Any] = ormsgpack.unpackb(data)
+    return str(raw["id"]), _record(raw)
+
+
+def _fields(record: Record) -> dict[str, Any]:
+    return {
+        "v": _FORMAT,
+        "checkpoint": list(record.checkpoint),
+        "metadata": list(record.metadata),
+        "parent": record.parent_id,
+        "values": {
+            k: [loc.kind, loc.items, [list(p) for p in loc.parts]]
+            for k, loc in record.locators.items()
+        },
+        "pieces": record.pieces,
+        "full": {k: list(v) for k, v in record.full.items()},
+    }
+
+
+def _record(raw: dict[str, Any]) -> Record:
+    if raw.get("v") != _FORMAT:
+        raise ValueError(
+            f"a LangGraph checkpoint of format {raw.get('v')!r}: this release reads "
+            f"formats 1 and {_FORMAT} (a newer release wrote it?)"
+        )
     return Record(
         _typed(raw["checkpoint"]),
-        {k: _typed(v) for k, v in raw["values"].items()},
         _typed(raw["metadata"]),
         raw["parent"],
+        {
+            k: Locator(str(kind), count, tuple(Part(str(h), i, e) for h, i, e in parts))
+            for k, (kind, count, parts) in raw["values"].items()
+        },
+        {k: bytes(v) for k, v in raw["pieces"].items()},
+        {k: _typed(v) for k, v in raw["full"].items()},
     )
 
 

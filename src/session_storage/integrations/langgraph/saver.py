@@ -28,13 +28,13 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from ...concurrency.keyed_locks import KeyedLocks
 from ...core.arguments import invalid
 from ...core.errors import NotSupportedError
 from ...storage import SessionStorage
 from ...sync import SyncSessionStorage
 from . import maintenance
 from .checkpoints import CheckpointStore
+from .heads import SaverCache
 
 __all__ = ["StorageSaver"]
 
@@ -83,7 +83,7 @@ class StorageSaver(BaseCheckpointSaver[str]):
             raise invalid(f"storage must be a SessionStorage or SyncSessionStorage, got {got}")
         self.storage = storage
         self._root = root
-        self._write_locks = KeyedLocks()
+        self._cache = SaverCache()
 
     # -- blocking API ----------------------------------------------------------------
 
@@ -264,7 +264,7 @@ class StorageSaver(BaseCheckpointSaver[str]):
 
     def _store(self) -> CheckpointStore:
         # Built per call: ``with_allowlist`` clones the saver with another serde.
-        return CheckpointStore(self._root, self.serde, self._write_locks)
+        return CheckpointStore(self._root, self.serde, self._cache)
 
 
 def _iterate(sync: SyncSessionStorage, source: AsyncIterator[T]) -> Iterator[T]:
