@@ -320,8 +320,7 @@ store's layout, else plain"""
 
 _EVENTS_HELP = "print the events of a stream, one per line with index and time"
 _SERVE_HELP = (
-    "serve a read-only web browser of the store (extra [web]); the first line printed "
-    "is its URL"
+    "serve a read-only web browser of the store (extra [web]); the first line printed is its URL"
 )
 
 
@@ -397,3 +396,10 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
         "'Authorization: Bearer' header, or ?token= once, which sets a cookie",
     )
     serve.add_argument("--open", action="store_true", help="open the URL in a web browser")
+    serve.add_argument(
+        "--as",
+        dest="view",
+        choices=("auto", "plain", "langgraph", "adk"),
+        default="auto",
+        help="how to read the store (default: found from its layout)",
+    )

@@ -168,7 +168,7 @@ async def stream_events(storage: SessionStorage, args: argparse.Namespace) -> in
         async for record in storage.iter_events(
             args.session, args.stream, start, page_size=1000, with_records=True
         ):
-            echo(_event_line(*record, args.json))
+            echo(_event_line(record.index, record.appended_at, record.item, args.json))
             following = record.index + 1
         if following == 0 and start > 0:
             following = start
@@ -182,6 +182,6 @@ async def stream_events(storage: SessionStorage, args: argparse.Namespace) -> in
         for record in await storage.read_events(
             args.session, args.stream, following, with_records=True
         ):
-            echo(_event_line(*record, args.json))
+            echo(_event_line(record.index, record.appended_at, record.item, args.json))
             following = record.index + 1
         sys.stdout.flush()
