@@ -165,6 +165,8 @@ class Pages:
         q = request.query_params
         session_id, name = q.get("session", ""), q.get("name", "")
         page = await stream_page(self.storage, session_id, name, _int(q.get("before")))
+        if not page.events and name not in await self.storage.list_streams(session_id):
+            return self.missing(f"session {session_id!r} has no stream {name!r}")
         follow = q.get("follow") == "1" and page.newest
         conversation = is_conversation(name) and q.get("raw") != "1"
         turns = [turn_of(e) for e in page.events] if conversation else []
