@@ -19,6 +19,8 @@ COMMANDS = {
     "cp": ["SRC_URL", "DST_URL"],
     "gc": [],
     "rekey": [],
+    "events": ["SESSION", "STREAM"],
+    "serve": [],
 }
 
 

@@ -19,7 +19,7 @@ from ..backends.registry import DEFAULT_ENGINE
 from ..codecs.envelope import without_codecs
 from ..core.errors import ConfigurationError
 from ..settings import StorageSettings
-from ..storage import DEFAULT_FILENAME, SessionStorage
+from ..storage import SessionStorage
 from .exits import EXIT_DATA, EXIT_DECLINED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, UsageError
 from .guards import check_copy
 from .options import given_options, options_for, split_shared, tagged
@@ -146,7 +146,6 @@ async def cmd_show(args: argparse.Namespace) -> int:
         kind = "plain" if args.raw else await resolve_kind(storage, args)
         if kind != "plain":
             return await show_view(storage, args, kind)
-        args.file = args.file or DEFAULT_FILENAME
         data = await storage.load_bytes(args.session, args.file)
     if data is None:
         return _not_found(f"session {args.session!r} has no file {args.file!r} ({storage.url})")

@@ -237,8 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--url s3://my-bucket/app chat-42 notes.json",
     )
     show.add_argument("session", metavar="SESSION", help=session)
-    # None when not given: --as views read FILE their own way (a checkpoint, a stream).
-    _optional_file(show, None, f"the file of the session (default: {DEFAULT_FILENAME})")
+    _optional_file(show, DEFAULT_FILENAME, f"the file of the session (default: {DEFAULT_FILENAME})")
     show.add_argument("--raw", action="store_true", help="write the stored bytes as they are")
     _add_view(show, ("auto", "plain", "langgraph", "adk", "openai-agents"))
 

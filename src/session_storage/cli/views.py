@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from ..storage import SessionStorage
+from ..storage import DEFAULT_FILENAME, SessionStorage
 from ..views import detect
 from ..views.adk import adk_session, apps_page, sessions_page, users_page
 from ..views.conversation import turn_of
@@ -101,7 +101,7 @@ async def show_view(storage: SessionStorage, args: argparse.Namespace, kind: str
             args.json,
         )
         return EXIT_OK
-    stream = args.file if args.file is not None else OPENAI_STREAM
+    stream = args.file if _file_given(args) else OPENAI_STREAM
     records = await storage.read_events(args.session, stream, with_records=True)
     if not records:
         return _not_found(f"session {args.session!r} has no events in stream {stream!r}")
@@ -116,13 +116,19 @@ async def show_view(storage: SessionStorage, args: argparse.Namespace, kind: str
     return EXIT_OK
 
 
+def _file_given(args: argparse.Namespace) -> bool:
+    """Whether FILE was given: its default, the state's name, names no checkpoint or
+    stream a view would read instead."""
+    return args.file not in (None, DEFAULT_FILENAME)
+
+
 def _dump(value: Any, compact: bool) -> None:
     option = orjson.OPT_NAIVE_UTC | (0 if compact else orjson.OPT_INDENT_2)
     echo(orjson.dumps(value, option=option, default=str).decode())
 
 
 async def _show_langgraph(storage: SessionStorage, args: argparse.Namespace) -> int:
-    if not args.file is not None:
+    if not _file_given(args):
         thread = await thread_view(storage, args.session, args.ns)
         if not thread.checkpoints:
             return _not_found(f"thread {args.session!r} has no checkpoints in {args.ns!r}")
