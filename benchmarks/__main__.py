@@ -2,7 +2,7 @@
 
 Options: ``--backends memory,file,s3,gcs,azure`` (default: all; GCS and Azure run on
 their emulators when those can start, and give a note row when not), ``--only
-overhead,batch,requests,listing,engines,events,codecs`` (default: all), ``--quick``
+overhead,batch,requests,listing,engines,events,codecs,web`` (default: all), ``--quick``
 (small sizes and fewer runs, to check that everything works), ``--json PATH`` (also
 write the rows).
 Progress goes to stderr and the table to stdout.
@@ -27,11 +27,11 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from . import batch, codecs, engines, events, listing, overhead, requests
+from . import batch, codecs, engines, events, listing, overhead, requests, web
 from .backends import BACKENDS, Backend, Unavailable
 from .measure import Row, log
 
-SECTIONS = ("overhead", "batch", "requests", "listing", "engines", "events", "codecs")
+SECTIONS = ("overhead", "batch", "requests", "listing", "engines", "events", "codecs", "web")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +91,7 @@ async def run_backend(backend: Backend, sections: list[str], plan: Plan) -> list
         "codecs": lambda: codecs.run(backend, runs, pairs),
         "engines": lambda: engines.run(backend, runs, plan.engine_ops, plan.batch),
         "events": lambda: events.run(backend, plan.event_appends, plan.event_streams),
+        "web": lambda: web.run(backend, plan.listing_runs, plan.listing_scale),
     }
     rows: list[Row] = []
     for section in sections:
