@@ -226,3 +226,49 @@ async def test_requests_per_page_on_s3(
     assert figures["stream page 9 of 10, again"] == 1  # sealed segments are cached
     assert figures["/session?id=nobody"] == 1
     assert figures["/stream?session=nobody&name=none"] == 2  # the tail, then the listing
+
+
+async def test_requests_per_framework_page_on_s3(
+    make_s3_storage: Callable[..., SessionStorage], s3_requests: RequestLog
+) -> None:
+    import re
+
+    from session_storage.views import detect
+
+    from ..support.web_stores import fill_adk, fill_langgraph
+
+    figures: dict[str, int] = {}
+    async with make_s3_storage() as graph, make_s3_storage() as adk:
+        await fill_langgraph(graph)
+        await fill_adk(adk)
+        s3_requests.take()
+        assert await detect(graph) == "langgraph"
+        figures["detect langgraph"] = len(s3_requests.take())
+        assert await detect(adk) == "adk"
+        figures["detect adk"] = len(s3_requests.take())
+        async with _client(create_app(graph, "langgraph", None)) as client:
+            assert (await client.get("/")).status_code == 200
+            figures["threads"] = len(s3_requests.take())
+            page = await client.get("/langgraph/thread?thread=thread-1")
+            figures["thread (8 checkpoints)"] = len(s3_requests.take())
+            newest = re.findall(r"checkpoint\?thread=thread-1&amp;id=([0-9a-f-]+)", page.text)[0]
+            response = await client.get(f"/langgraph/checkpoint?thread=thread-1&id={newest}")
+            assert response.status_code == 200 and "echo:hello" in response.text
+            figures["checkpoint"] = len(s3_requests.take())
+        async with _client(create_app(adk, "adk", None)) as client:
+            for name, page in (
+                ("apps", "/"),
+                ("users", "/adk/app?app=weather-app"),
+                ("sessions", "/adk/user?app=weather-app&user=alice"),
+                ("session", "/adk/session?app=weather-app&user=alice&session=session-1"),
+            ):
+                assert (await client.get(page)).status_code == 200, page
+                figures[name] = len(s3_requests.take())
+    print(f"\nS3 requests per framework page: {figures}")
+    assert figures["detect langgraph"] == 2 and figures["detect adk"] <= 4
+    assert figures["threads"] == 1
+    # A few LISTs (namespaces, checkpoints), then two GETs per checkpoint shown.
+    assert figures["thread (8 checkpoints)"] <= 4 + 2 * 8
+    assert figures["checkpoint"] == 4
+    assert figures["apps"] == figures["users"] == figures["sessions"] == 1
+    assert figures["session"] <= 5
