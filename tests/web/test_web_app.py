@@ -275,3 +275,17 @@ async def test_requests_per_framework_page_on_s3(
     assert figures["checkpoint"] == 4
     assert figures["apps"] == figures["users"] == figures["sessions"] == 1
     assert figures["session"] <= 5
+
+
+async def test_a_corrupt_file_is_reported_not_shown_as_missing(
+    plain_store: SessionStorage,
+) -> None:
+    await plain_store.store_bytes("user-01", "log/tail.json", b"{not json")
+    async with _client(create_app(plain_store, "plain", None)) as client:
+        response = await client.get("/stream?session=user-01&name=log")
+        assert response.status_code == 502
+        assert "user-01" in response.text and "log" in response.text
+        detail = await client.get("/session?id=user-01")  # the other files still show
+        assert detail.status_code == 200 and "state.json" in detail.text
+        assert "unreadable: " in detail.text and "user-01" in detail.text
+        assert (await client.get("/file?session=user-01&name=state.json")).status_code == 200

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from ..errors import SessionStorageError
 from ..storage import SessionStorage
 from .values import jsonable
 
@@ -81,7 +82,9 @@ class FileRow:
 class StreamRow:
     name: str
     count: int | None
-    """Events in the stream; None when not counted (past :data:`MAX_COUNTED`)."""
+    """Events in the stream; None when not counted (past :data:`MAX_COUNTED`) or unreadable."""
+    error: str | None = None
+    """Why the stream could not be counted (a corrupt tail, ...), or None."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,17 @@ async def session_detail(storage: SessionStorage, session_id: str) -> SessionDet
     names = {m["filename"] for m in metas}
     streams = sorted(n[: -len(_TAIL)] for n in names if n.endswith(_TAIL))
     counted = streams[:MAX_COUNTED]
-    counts = await asyncio.gather(*(storage.event_count(session_id, s) for s in counted))
-    rows = [StreamRow(s, c) for s, c in zip(counted, counts, strict=True)]
+    counts = await asyncio.gather(
+        *(storage.event_count(session_id, s) for s in counted), return_exceptions=True
+    )
+    rows = []
+    for stream, found in zip(counted, counts, strict=True):
+        if isinstance(found, SessionStorageError):  # one broken stream hides no other file
+            rows.append(StreamRow(stream, None, str(found)))
+        elif isinstance(found, BaseException):
+            raise found
+        else:
+            rows.append(StreamRow(stream, found))
     rows += [StreamRow(s, None) for s in streams[MAX_COUNTED:]]
     own = set(streams)
     files = sorted(

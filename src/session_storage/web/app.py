@@ -83,12 +83,17 @@ class Pages:
         async def run(request: Request) -> Response:
             try:
                 return await handler(request)
-            except (InvalidArgumentError, ValueError) as exc:
+            except InvalidArgumentError as exc:
                 return self.render("error.html", 400, title="Bad request", message=str(exc))
             except MissingDependencyError as exc:
                 return self.render("error.html", 501, title="Missing extra", message=str(exc))
             except SessionStorageError as exc:
+                # A corrupt file, a refused credential, a dead endpoint: said, never
+                # shown as missing.
                 return self.render("error.html", 502, title="Storage error", message=str(exc))
+            except Exception as exc:  # noqa: BLE001 (a value a framework cannot decode)
+                message = f"{type(exc).__name__}: {exc}"
+                return self.render("error.html", 500, title="Cannot show this", message=message)
 
         return run
 
