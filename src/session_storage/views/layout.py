@@ -29,8 +29,9 @@ ADK_PARTS = frozenset({"app", "users", "sessions"})
 async def detect(storage: SessionStorage) -> Kind:
     """The layout of ``storage``: ``langgraph``, ``adk`` or ``plain``.
 
-    At most four listings, each of one or a few names, whatever the store's size; an
-    empty or missing store is ``plain``.
+    At most five listings, each of one or a few names, whatever the store's size; an
+    empty or missing store is ``plain``. An ADK app must hold a user folder holding a
+    session folder: a plain session with a stream named ``sessions`` is no app.
     """
     threads = await storage.narrow("threads").list_sessions(limit=1)
     if threads:
@@ -39,9 +40,12 @@ async def detect(storage: SessionStorage) -> Kind:
             return "langgraph"
     first = await storage.list_sessions(limit=1)
     if first:
-        parts = await storage.narrow(first[0]).list_sessions(limit=4)
-        if parts and set(parts) <= ADK_PARTS:
-            return "adk"
+        app = first[0]
+        parts = await storage.narrow(app).list_sessions(limit=4)
+        if "sessions" in parts and set(parts) <= ADK_PARTS:
+            users = await storage.narrow(app, "sessions").list_sessions(limit=1)
+            if users and await storage.narrow(app, "sessions", users[0]).list_sessions(limit=1):
+                return "adk"
     return "plain"
 
 
