@@ -195,7 +195,7 @@ async def test_requests_per_page_on_s3(
 ) -> None:
     storage = make_s3_storage()
     async with storage:
-        await fill_plain(storage, sessions=120, events=1000)
+        await fill_plain(storage, sessions=60, events=1000)
         figures: dict[str, int] = {}
         async with _client(create_app(storage, "plain", None)) as client:
             await client.get("/")  # connections open
