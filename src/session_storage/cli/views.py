@@ -17,11 +17,11 @@ import orjson
 
 from ..storage import DEFAULT_FILENAME, SessionStorage
 from ..views import detect
-from ..views.adk import adk_session, apps_page, sessions_page, users_page
+from ..views.adk import adk_session, sessions_of, users_of
 from ..views.conversation import turn_of
-from ..views.langgraph import checkpoint_view, thread_view
+from ..views.langgraph import checkpoint_view, thread_view, threads_of
 from ..views.layout import OPENAI_STREAM
-from ..views.store import EventRow, NamesPage
+from ..views.store import EventRow
 from .exits import EXIT_NOT_FOUND, EXIT_OK, UsageError
 from .output import echo, emit_json, emit_names, plain, timestamp
 
@@ -43,39 +43,24 @@ def _not_found(message: str) -> int:
     return EXIT_NOT_FOUND
 
 
-async def _all_names(read: Any) -> list[str]:
-    """Every name of a paged listing (``read(after)`` gives a :class:`NamesPage`)."""
-    names: list[str] = []
-    after: str | None = None
-    while True:
-        page: NamesPage = await read(after)
-        names += page.names
-        if page.next_after is None:
-            return names
-        after = page.next_after
+def _listed(storage: SessionStorage, args: argparse.Namespace, kind: str) -> SessionStorage:
+    """The storage whose sessions ``ls --as kind`` lists."""
+    if kind == "langgraph":
+        return threads_of(storage)
+    if args.app is None:
+        if args.user is not None:
+            raise UsageError("--user needs --app")
+        return storage  # the apps
+    if args.user is None:
+        return users_of(storage, args.app)
+    return sessions_of(storage, args.app, args.user)
 
 
 async def ls_view(storage: SessionStorage, args: argparse.Namespace, kind: str) -> int:
-    """``ls`` of a LangGraph store (thread ids) or an ADK store (apps, users, sessions)."""
-    prefix = args.prefix
-    if kind == "langgraph":
-        names = await _all_names(lambda a: _page(storage.narrow("threads"), prefix, a))
-    elif args.app is None:
-        if args.user is not None:
-            raise UsageError("--user needs --app")
-        names = await _all_names(lambda a: apps_page(storage, prefix, a))
-    elif args.user is None:
-        names = await _all_names(lambda a: users_page(storage, args.app, prefix, a))
-    else:
-        names = await _all_names(lambda a: sessions_page(storage, args.app, args.user, prefix, a))
-    emit_names(names, args.json)
+    """``ls`` of a LangGraph store (thread ids) or an ADK store (apps, users, sessions):
+    one listing, as ``ls`` of sessions."""
+    emit_names(await _listed(storage, args, kind).list_sessions(args.prefix), args.json)
     return EXIT_OK
-
-
-async def _page(storage: SessionStorage, prefix: str, after: str | None) -> NamesPage:
-    from ..views.store import names_page
-
-    return await names_page(storage, prefix, after, size=1000)
 
 
 async def show_view(storage: SessionStorage, args: argparse.Namespace, kind: str) -> int:

@@ -26,7 +26,9 @@ __all__ = [
     "AdkSession",
     "adk_session",
     "apps_page",
+    "sessions_of",
     "sessions_page",
+    "users_of",
     "users_page",
 ]
 
@@ -41,17 +43,28 @@ async def apps_page(
     return await names_page(storage, prefix, after)
 
 
+def users_of(storage: SessionStorage, app: str) -> SessionStorage:
+    """The storage whose sessions are the users of ``app`` that have sessions."""
+    return storage.narrow(app, "sessions")
+
+
+def sessions_of(storage: SessionStorage, app: str, user: str) -> SessionStorage:
+    """The storage whose sessions are ``user``'s ADK sessions in ``app``."""
+    return storage.narrow(app, "sessions", user)
+
+
 async def users_page(
     storage: SessionStorage, app: str, prefix: str = "", after: str | None = None
 ) -> NamesPage:
-    """Users of ``app`` that have sessions."""
-    return await names_page(storage.narrow(app, "sessions"), prefix, after)
+    """A page of the users of ``app`` that have sessions."""
+    return await names_page(users_of(storage, app), prefix, after)
 
 
 async def sessions_page(
     storage: SessionStorage, app: str, user: str, prefix: str = "", after: str | None = None
 ) -> NamesPage:
-    return await names_page(storage.narrow(app, "sessions", user), prefix, after)
+    """A page of ``user``'s session ids in ``app``."""
+    return await names_page(sessions_of(storage, app, user), prefix, after)
 
 
 @dataclass(frozen=True)

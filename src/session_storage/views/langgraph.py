@@ -28,6 +28,7 @@ __all__ = [
     "ThreadView",
     "checkpoint_view",
     "thread_view",
+    "threads_of",
     "threads_page",
 ]
 
@@ -107,11 +108,16 @@ def _row(found: Any) -> CheckpointRow:
     )
 
 
+def threads_of(storage: SessionStorage) -> SessionStorage:
+    """The storage whose sessions are the thread ids."""
+    return storage.narrow("threads")
+
+
 async def threads_page(
     storage: SessionStorage, prefix: str = "", after: str | None = None
 ) -> NamesPage:
     """A page of thread ids, in key order."""
-    return await names_page(storage.narrow("threads"), prefix, after)
+    return await names_page(threads_of(storage), prefix, after)
 
 
 async def thread_view(
@@ -119,7 +125,7 @@ async def thread_view(
 ) -> ThreadView:
     """The checkpoints of one namespace of a thread, newest first, a page at a time
     (those older than ``before``). A missing thread has none."""
-    folders = await storage.narrow("threads", thread_id).list_sessions(limit=100)
+    folders = await threads_of(storage).narrow(thread_id).list_sessions(limit=100)
     namespaces = [f[3:] for f in folders if f.startswith("ns-")]
     saver = _saver(storage)
     found = [
