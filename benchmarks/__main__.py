@@ -2,7 +2,7 @@
 
 Options: ``--backends memory,file,s3,gcs,azure`` (default: all; GCS and Azure run on
 their emulators when those can start, and give a note row when not), ``--only
-overhead,batch,requests,listing,engines,events,codecs,observation,langgraph`` (default:
+overhead,batch,requests,listing,engines,events,codecs,observation,langgraph,web`` (default:
 all), ``--quick`` (small sizes and fewer runs, to check that everything works), ``--json
 PATH`` (also write the rows), ``--langgraph-turns 50,200,1000`` (the turns of the
 LangGraph thread on local disk and S3; 50 and 200 by default).
@@ -41,6 +41,7 @@ from . import (
     observation,
     overhead,
     requests,
+    web,
 )
 from .backends import BACKENDS, Backend, Unavailable
 from .measure import Row, log
@@ -55,6 +56,7 @@ SECTIONS = (
     "codecs",
     "observation",
     "langgraph",
+    "web",
 )
 
 
@@ -125,6 +127,7 @@ async def run_backend(backend: Backend, sections: list[str], plan: Plan) -> list
         "events": lambda: _events(backend, plan, runs),
         "observation": lambda: observation.run(backend, runs, pairs),
         "langgraph": lambda: langgraph.run(backend, plan.langgraph_turns),
+        "web": lambda: web.run(backend, plan.listing_runs, plan.listing_scale),
     }
     rows: list[Row] = []
     for section in sections:

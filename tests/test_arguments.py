@@ -82,6 +82,7 @@ VALID: dict[str, dict[str, Any]] = {
     "read_events": {"session_id": "s", "stream": "log", "start": 0, "limit": None},
     "iter_events": {"session_id": "s", "stream": "log", "start": 0},
     "event_count": {"session_id": "s", "stream": "log"},
+    "list_streams": {"session_id": "s"},
     "truncate_events": {"session_id": "s", "stream": "log", "length": 0},
     # A coroutine can be awaited once: the working call is in tests/test_sync_run.py.
     "run": {"coroutine": None},

@@ -324,6 +324,7 @@ class SyncSessionStorage:
     read_events = blocking(SessionStorage.read_events)
     iter_events = iterating(SessionStorage.iter_events)
     event_count = blocking(SessionStorage.event_count)
+    list_streams = blocking(SessionStorage.list_streams)
     truncate_events = blocking(SessionStorage.truncate_events)
     flush = blocking(SessionStorage.flush)
     check = blocking(SessionStorage.check)

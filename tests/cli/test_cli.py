@@ -614,6 +614,8 @@ def test_wrong_arguments_exit_2_with_one_line(cli: Cli, store: Path) -> None:
         db.execute("CREATE TABLE agent_messages (id INTEGER PRIMARY KEY, session_id, message_data)")
         db.execute("INSERT INTO agent_messages VALUES (1, 's', '{\"role\": \"user\"}')")
     db.close()
+    with SyncSessionStorage(url) as storage:
+        storage.append_event("chat-42", "log", {"n": 0})
     # A valid invocation of each subcommand; each wrong one below differs from it in
     # one argument, so the error comes from that argument.
     valid: dict[str, list[str]] = {
@@ -627,6 +629,8 @@ def test_wrong_arguments_exit_2_with_one_line(cli: Cli, store: Path) -> None:
         "rekey": ["rekey", "--dry-run"],
         "check": ["check"],
         "import": ["import", "openai-sqlite", database],
+        "events": ["events", "chat-42", "log"],
+        "serve": ["serve", "--port", "0"],  # checked up to the point where it would serve
     }
     # rekey needs keys: each of its runs gets them, but for the one run without.
     keys = {"SESSION_STORAGE_ENCRYPTION_KEYS": '{"k": "' + "A" * 43 + '="}'}
@@ -667,6 +671,19 @@ def test_wrong_arguments_exit_2_with_one_line(cli: Cli, store: Path) -> None:
             ["import", "langgraph-sqlite", database],
             ["import", "openai-sqlite", database, "--dry-run=1"],
         ],
+        "events": [
+            ["events", "chat-42"],
+            ["events", "", "log"],
+            ["events", "chat-42", "log", "--tail", "-1"],
+            ["events", "chat-42", "log", "--start", "1", "--tail", "1"],
+            ["events", "chat-42", "log", "--interval", "0"],
+        ],
+        "serve": [
+            ["serve", "--host", "0.0.0.0", "--port", "0"],
+            ["serve", "--port", "70000"],
+            ["serve", "--port", "0", "--token", "short"],
+            ["serve", "--port", "0", "--as", "nope"],
+        ],
     }
     common = [
         ["-o", "bogus=1"],
@@ -699,6 +716,8 @@ def test_wrong_arguments_exit_2_with_one_line(cli: Cli, store: Path) -> None:
         assert done.error_line().startswith("session-storage"), (argv, env)
     assert _tree(store) == before and not Path(elsewhere).exists()
     for command, argv in valid.items():
+        if command == "serve":
+            continue  # it serves until stopped: tests/cli/test_cli_views.py starts it
         assert cli("--url", url, *argv, env=env_of.get(command, {})).code == 0, argv
 
 

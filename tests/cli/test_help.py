@@ -20,6 +20,8 @@ COMMANDS = {
     "gc": [],
     "rekey": [],
     "import": ["SOURCE", "DB"],
+    "events": ["SESSION", "STREAM"],
+    "serve": [],
 }
 
 

@@ -10,6 +10,7 @@ counting proxy. Run with ``-s`` to see the figures.
 | read_events of 2,000 events, cold | <= 25 |
 | read_events(start=-50), cold | <= 4 |
 | event_count, cold | <= 3 |
+| list_streams of a session with 4 streams | 1 |
 | append after another worker truncated / deleted the stream | <= 4 |
 """
 
@@ -70,6 +71,8 @@ async def _measure(storage: SessionStorage, counter: Counter) -> dict[str, float
             counter.take()
             assert await cold.event_count("chat", "long") == 2000
             figures["event_count, cold"] = len(counter.take())
+            assert await cold.list_streams("chat") == ["batch", "long", "single", "turn"]
+            figures["list_streams"] = len(counter.take())
 
             # The stale worker (storage) knows its tails; another one rewinds them.
             await storage.append_events("chat", "rewound", [1, 2, 3])
@@ -93,6 +96,7 @@ def _assert_budgets(figures: dict[str, float]) -> None:
     assert figures["read 2000, cold"] <= 25
     assert figures["read start=-50, cold"] <= 4
     assert figures["event_count, cold"] <= 3
+    assert figures["list_streams"] == 1
     assert figures["append after a truncate elsewhere"] <= 4
     assert figures["append after a delete elsewhere"] <= 4
 

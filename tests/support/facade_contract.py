@@ -431,6 +431,8 @@ class FacadeContract(ContractBase):
             "state.json",
             "☃ ../x/tail.json",
         ]
+        assert await storage.list_streams("s") == ["chat/main", "☃ ../x"]
+        assert await storage.list_streams("nobody") == []
         record = await storage.load_session("s", "chat/main/tail.json")
         assert record is not None and record["first"] == 0
         assert [event["v"] for event in record["events"]] == [{"a": 1}]
@@ -441,6 +443,7 @@ class FacadeContract(ContractBase):
         assert await storage.delete_session("s") is True
         assert await raw.files() == [] and await raw.hidden() == []  # locks: all gone
         assert await storage.list_sessions() == []
+        assert await storage.list_streams("s") == []
         assert await storage.event_count("s", "chat/main") == 0
         # The storage's cached tail is gone with the session: the next event is 0 again.
         assert await storage.append_event("s", "chat/main", {"a": 2}) == 0

@@ -27,6 +27,7 @@ from .options import given_options, options_for, split_shared, tagged
 from .output import echo, emit_json, emit_names, plain, timestamp
 from .parser import NO_DEADLINE, format_duration
 from .progress import ProgressBar, human_bytes
+from .views import ls_view, resolve_kind, show_view, stream_events
 
 __all__ = ["COMMANDS"]
 
@@ -118,6 +119,9 @@ def _not_found(message: str) -> int:
 
 async def cmd_ls(args: argparse.Namespace) -> int:
     async with open_storage(args) as storage:
+        kind = await resolve_kind(storage, args)
+        if kind != "plain":
+            return await ls_view(storage, args, kind)
         sessions = await storage.list_sessions(args.prefix)
     if not sessions and storage.backend == "file":
         # A folder that does not exist lists as empty too: a mistyped --url would
@@ -140,6 +144,9 @@ async def cmd_files(args: argparse.Namespace) -> int:
 
 async def cmd_show(args: argparse.Namespace) -> int:
     async with open_storage(args) as storage:
+        kind = "plain" if args.raw else await resolve_kind(storage, args)
+        if kind != "plain":
+            return await show_view(storage, args, kind)
         data = await storage.load_bytes(args.session, args.file)
     if data is None:
         return _not_found(f"session {args.session!r} has no file {args.file!r} ({storage.url})")
@@ -346,6 +353,17 @@ async def cmd_check(args: argparse.Namespace) -> int:
         return await report_check(args, storage)
 
 
+async def cmd_events(args: argparse.Namespace) -> int:
+    async with open_storage(args) as storage:
+        return await stream_events(storage, args)
+
+
+async def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    return await serve(args, settings_for(args))
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "ls": cmd_ls,
     "files": cmd_files,
@@ -356,4 +374,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "gc": cmd_gc,
     "rekey": cmd_rekey,
     "check": cmd_check,
+    "events": cmd_events,
+    "serve": cmd_serve,
 }

@@ -24,7 +24,7 @@ exit codes:
   2  usage or configuration error (bad arguments, unknown URL scheme, unknown
      storage options, missing extra, rm or gc without --yes when stdin is not a
      terminal, gc --older-than 0 without --yes, cp into its own source or into
-     memory://)
+     memory://, serve on a host other than 127.0.0.1 without a token)
   3  backend error (missing bucket, refused credentials, unreachable endpoint, ...)
   4  corrupt data: a stored file is not the JSON it should be, or (rekey) a file
      could not be decoded
@@ -227,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument(
         "prefix", nargs="?", default="", metavar="PREFIX", help="list only ids starting so"
     )
+    _add_view(ls, ("auto", "plain", "langgraph", "adk"))
 
     files = command("files", "list the files of a session", "chat-42")
     files.add_argument("session", metavar="SESSION", help=session)
@@ -240,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("session", metavar="SESSION", help=session)
     _optional_file(show, DEFAULT_FILENAME, f"the file of the session (default: {DEFAULT_FILENAME})")
     show.add_argument("--raw", action="store_true", help="write the stored bytes as they are")
+    _add_view(show, ("auto", "plain", "langgraph", "adk", "openai-agents"))
 
     info = command(
         "info",
@@ -335,4 +337,99 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="count what would be imported, write nothing"
     )
     imports.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    _add_events(command("events", _EVENTS_HELP, "chat-42 openai-agents --tail 20 --follow"))
+    _add_serve(command("serve", _SERVE_HELP, "", "--host 0.0.0.0 --token s3cret --port 0"))
     return parser
+
+
+_VIEW_HELP = """how to read the store: 'plain' sessions and files; 'langgraph' threads (SESSION)
+and checkpoints (FILE: a checkpoint id); 'adk' apps, users (--app) and sessions
+(--app --user; SESSION an ADK session id); 'openai-agents' a conversation (FILE: its
+stream, default openai-agents); 'auto' (default) finds langgraph or adk from the
+store's layout, else plain"""
+
+_EVENTS_HELP = "print the events of a stream, one per line with index and time"
+_SERVE_HELP = (
+    "serve a read-only web browser of the store (extra [web]); the first line printed is its URL"
+)
+
+
+def _add_view(parser: argparse.ArgumentParser, kinds: tuple[str, ...]) -> None:
+    parser.add_argument("--as", dest="view", choices=kinds, default="auto", help=_VIEW_HELP)
+    parser.add_argument("--app", default=None, help="the ADK app (with --as adk)")
+    parser.add_argument("--user", default=None, help="the ADK user id (with --as adk)")
+    parser.add_argument(
+        "--ns", default="", metavar="NAMESPACE", help="the LangGraph checkpoint namespace"
+    )
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
+def _add_events(events: argparse.ArgumentParser) -> None:
+    events.add_argument("session", metavar="SESSION", help="the session id")
+    events.add_argument("stream", metavar="STREAM", help="the event stream of the session")
+    where = events.add_mutually_exclusive_group()
+    where.add_argument(
+        "--start", type=_non_negative, default=None, metavar="N", help="from index N (default 0)"
+    )
+    where.add_argument("--tail", type=_non_negative, default=None, metavar="N", help="the last N")
+    events.add_argument(
+        "--follow", "-f", action="store_true", help="then wait for new events until Ctrl-C"
+    )
+    events.add_argument(
+        "--interval",
+        type=_interval,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between two polls of --follow, one request each (default 1)",
+    )
+
+
+def _port(text: str) -> int:
+    value = _non_negative(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    return value
+
+
+def _add_serve(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default 127.0.0.1; any other needs --token)",
+    )
+    serve.add_argument(
+        "--port", type=_port, default=8765, help="the TCP port (default 8765; 0: a free one)"
+    )
+    serve.add_argument(
+        "--token",
+        default=None,
+        help="require this token (default: SESSION_STORAGE_SERVE_TOKEN): an "
+        "'Authorization: Bearer' header, or ?token= once, which sets a cookie",
+    )
+    serve.add_argument("--open", action="store_true", help="open the URL in a web browser")
+    serve.add_argument(
+        "--as",
+        dest="view",
+        choices=("auto", "plain", "langgraph", "adk"),
+        default="auto",
+        help="how to read the store (default: found from its layout)",
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from . import events
+from . import events, listing
 from .scope import Scope
 
 __all__ = ["EventLogMethods"]
@@ -86,6 +86,12 @@ class EventLogMethods:
         """Remove the last ``count`` events atomically and return their items in order
         (fewer if the stream is shorter, ``[]`` if missing). See :func:`events.pop`."""
         return await events.pop(self._scope, session_id, stream, count)
+
+    async def list_streams(self, session_id: str) -> list[str]:
+        """Sorted names of the session's event streams (``[]`` if none), from the one
+        listing :meth:`list_files` makes; no stream is read. See
+        :func:`listing.list_streams`."""
+        return await listing.list_streams(self._scope, session_id)
 
     async def event_count(self, session_id: str, stream: str) -> int:
         """How many events the stream holds (0 if missing). See :func:`events.count`."""

@@ -20,6 +20,7 @@ from ..backends.base import ChildPage, Driver
 from ..core.arguments import check_int
 from ..core.errors import InvalidKeyError
 from ..core.keys import decode_filename, decode_segment, encode_segment
+from ..events.layout import TAIL_NAME
 from .files import metadata_of
 from .scope import Scope
 
@@ -29,6 +30,7 @@ __all__ = [
     "iter_sessions",
     "list_files",
     "list_sessions",
+    "list_streams",
     "pages",
     "session_ids",
     "session_pages",
@@ -156,6 +158,19 @@ async def list_files(scope: Scope, session_id: str) -> list[str]:
     cut = len(folder.path) + 1
     names = (decode_filename(p[cut:]) for p in paths)
     return sorted(n for n in names if n is not None)
+
+
+async def list_streams(scope: Scope, session_id: str) -> list[str]:
+    """Sorted names of a session's event streams; ``[]`` if it has none.
+
+    A stream is a folder holding a ``tail.json`` (see :mod:`..events.layout`), so the
+    one listing :func:`list_files` makes finds them all: one LIST per 1000 files on
+    object stores, and no stream is read. A stream emptied by a truncate is still
+    listed (its tail remains); a deleted session has none.
+    """
+    suffix = "/" + TAIL_NAME
+    names = await list_files(scope, session_id)
+    return [name[: -len(suffix)] for name in names if name.endswith(suffix)]
 
 
 async def file_metadata(

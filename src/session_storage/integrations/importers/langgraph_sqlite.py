@@ -28,10 +28,11 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from ...admin.importing import Outcome, SourceSession, columns_of, open_sqlite
 from ...concurrency.bounded import run_bounded
-from ...concurrency.keyed_locks import KeyedLocks
 from ...core.errors import CorruptDataError
 from ...storage import SessionStorage
 from ..langgraph.checkpoints import CheckpointStore
+from ..langgraph.deltas import Locator
+from ..langgraph.heads import SaverCache
 from ..langgraph.layout import (
     CHECKPOINT,
     WRITES,
@@ -70,7 +71,7 @@ class LangGraphSqliteImporter:
         # Databases from before task_path existed read it as "", as SqliteSaver does.
         self._task_path = "task_path" if "task_path" in columns_of(self._db, "writes") else "''"
         self._serde = serde or JsonPlusSerializer()
-        self._store = CheckpointStore(storage, self._serde, KeyedLocks())
+        self._store = CheckpointStore(storage, self._serde, SaverCache())
         self._concurrency = max(1, storage.max_concurrency)
 
     async def aclose(self) -> None:
@@ -148,11 +149,16 @@ class LangGraphSqliteImporter:
         metadata = json.loads(metadata_json) if metadata_json is not None else {}
         dumps = self._serde.dumps_typed
         versions = checkpoint.get("channel_versions") or {}
+        # Every value in full (a locator without parts): the saver stores deltas
+        # against these from the next checkpoint it writes on the thread.
+        full = {k: dumps(v) for k, v in values.items() if k in versions}
         record = Record(
             checkpoint=dumps(checkpoint),
-            values={k: dumps(v) for k, v in values.items() if k in versions},
             metadata=dumps(metadata),
             parent_id=parent_id or None,
+            locators={k: Locator(kind, None, ()) for k, (kind, _) in full.items()},
+            pieces={},
+            full=full,
         )
         folder = folder_of(checkpoint_id)
         assert folder is not None  # checked by import_session
