@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fsspec.implementations.memory import MemoryFileSystem
 
 from session_storage import (
     InvalidArgumentError,
@@ -53,6 +54,10 @@ VALID: dict[str, dict[str, Any]] = {
     "__init__": {"url": "memory://args", "storage_options": None},
     "from_settings": {"settings": StorageSettings("memory://args")},
     "from_env": {"environ": {}},
+    "from_filesystem": {
+        "fs": MemoryFileSystem(global_store=False, skip_instance_cache=True),
+        "root": "/args",
+    },
     "wrap": {"storage": SessionStorage("memory://args")},
     "aclose": {},
     "close": {},

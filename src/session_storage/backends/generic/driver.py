@@ -272,15 +272,25 @@ class GenericDriver(Driver):
             self._quietly_remove(temp)  # the link left the temp name in place
 
     def _with_parent(self, path: str, write: Callable[[], None]) -> None:
-        """Run ``write``; if it failed for want of the folder, make it and write again."""
-        try:
-            write()
-        except Exception:
-            folder = posixpath.dirname(path)
-            if not folder or self._fs.exists(folder):
-                raise
-            self._fs.makedirs(folder, exist_ok=True)
-            write()
+        """Run ``write``; if it failed for want of the folder, make it and write again.
+
+        Writers of one new folder race: the folder may appear (another writer made
+        it) or vanish (a delete pruned it empty) between a failure and the check, so a
+        failure is retried once the folder is there, a few times at most.
+        """
+        folder = posixpath.dirname(path)
+        for attempt in range(3):
+            try:
+                write()
+                return
+            except Exception:
+                if not folder or attempt == 2:
+                    raise
+                if self._fs.exists(folder):
+                    if attempt:
+                        raise  # there on a second try: the failure is not the folder
+                    continue  # made meanwhile by another writer
+                self._fs.makedirs(folder, exist_ok=True)
 
     def _quietly_remove(self, path: str) -> None:
         try:
