@@ -29,7 +29,13 @@ __all__ = ["CheckReport", "CheckStep", "run_check"]
 
 T = TypeVar("T")
 
-ConditionalWrites = Literal["enforced", "NOT enforced", "refused by the library", "not checked"]
+ConditionalWrites = Literal[
+    "enforced",
+    "NOT enforced",
+    "refused by the library",
+    "partly refused by the library",
+    "not checked",
+]
 
 SKEW_WARNING = 60.0
 """Seconds of clock difference past which the report warns: retention compares the
@@ -206,25 +212,37 @@ async def _round_trip(run: _Run) -> tuple[str | None, float | None]:
 
 
 async def _conditions(run: _Run, stale: str) -> ConditionalWrites:
-    """The two writes that must be refused; what the store did with them."""
-    if not run.driver.supports_conditional_writes:
-        detail = (
-            f"the {run.scope.backend} backend cannot enforce conditions: the library refuses "
-            "if_absent, if_version, update_session and event logs with NotSupportedError"
-        )
-        run.record("create-only write refused", None, None, detail)
-        run.record("stale-version write refused", None, None, detail)
-        return "refused by the library"
-    create = await _refused(run, "create-only write refused", WriteCondition(if_absent=True))
-    newer = await run.step(
-        "overwrite",
-        lambda: run.call("store", run.driver.put(run.ref.path, b'{"check": 2}', _JSON)),
-        lambda version: (version != stale, f"new version {version}"),
+    """The two writes that must be refused; what the store did with them. A condition
+    the backend does not claim to enforce (``capabilities``) is not tried: the library
+    refuses it with NotSupportedError, so it cannot overwrite."""
+    capabilities = run.driver.capabilities
+    instead = f"; {capabilities.instead}" if capabilities.instead else ""
+    refused_by_library = (
+        f"the {run.scope.backend} backend cannot enforce this condition: the library "
+        f"refuses it with NotSupportedError{instead}"
     )
-    if newer is None:
-        return "not checked"
-    cas = await _refused(run, "stale-version write refused", WriteCondition(if_version=stale))
-    return "enforced" if create and cas else "NOT enforced"
+    create: bool | None = None
+    if capabilities.create_only:
+        create = await _refused(run, "create-only write refused", WriteCondition(if_absent=True))
+    else:
+        run.record("create-only write refused", None, None, refused_by_library)
+    cas: bool | None = None
+    if capabilities.compare_and_swap:
+        newer = await run.step(
+            "overwrite",
+            lambda: run.call("store", run.driver.put(run.ref.path, b'{"check": 2}', _JSON)),
+            lambda version: (version != stale, f"new version {version}"),
+        )
+        if newer is None:
+            return "not checked"
+        cas = await _refused(run, "stale-version write refused", WriteCondition(if_version=stale))
+    else:
+        run.record("stale-version write refused", None, None, refused_by_library)
+    if create is False or cas is False:
+        return "NOT enforced"
+    if create is None and cas is None:
+        return "refused by the library"
+    return "enforced" if create and cas else "partly refused by the library"
 
 
 async def _refused(run: _Run, name: str, condition: WriteCondition) -> bool:

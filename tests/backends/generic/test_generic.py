@@ -213,3 +213,28 @@ async def test_a_caching_chain_reads_its_own_writes_and_says_reads_may_be_stale(
         assert (await cached.load_session("s") or {})["v"] == 2  # what fresh_reads warns of
         assert await cached.delete_session("s") is True
         assert await cached.load_session("s") is None
+
+
+# -- check() on backends that enforce less ---------------------------------------------
+
+
+async def test_check_tries_only_the_conditions_a_backend_claims(
+    sftp: Server, tmp_path: Path
+) -> None:
+    # SFTP enforces a create-only write (a hard link) and no compare-and-swap: the check
+    # tries the first, and reports the second as refused by the library.
+    async with SessionStorage(sftp.url(f"check-{uuid.uuid4().hex}"), sftp.options()) as storage:
+        report = await storage.check()
+        assert await storage.list_sessions() == []
+    steps = {step.name: step for step in report.steps}
+    assert steps["create-only write refused"].ok is True
+    assert steps["stale-version write refused"].ok is None
+    assert "NotSupportedError" in steps["stale-version write refused"].detail
+    assert report.conditional_writes == "partly refused by the library"
+    assert report.ok
+
+    async with SessionStorage(f"dir::file://{tmp_path}/store") as chained:
+        report = await chained.check()
+    skipped = [step.name for step in report.steps if step.ok is None]
+    assert skipped == ["create-only write refused", "stale-version write refused"]
+    assert report.conditional_writes == "refused by the library" and report.ok
