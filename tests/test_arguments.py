@@ -62,6 +62,7 @@ VALID: dict[str, dict[str, Any]] = {
     "aclose": {},
     "close": {},
     "flush": {},
+    "check": {},
     "narrow": {"keys": ("tenant",)},
     "narrow_path": {"keys": ("tenant",)},
     "store_session": {"session_id": "s", "state": {"v": 1}, "filename": "state.json"},

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar, overload
 
@@ -24,13 +24,13 @@ from .core.arguments import check_instance, check_mapping, check_url, invalid
 from .core.observation import tracer
 from .core.redaction import redact_url
 from .core.versions import VersionedBytes, VersionedState
-from .operations import batch, files, listing, retention, update
+from .operations import batch, files, retention, update
 from .operations import state as json_state
-from .operations.check import CheckReport, run_check
 from .operations.event_methods import EventLogMethods
 from .operations.scope import Scope, Shared
 from .operations.spans import trace_operations
 from .operations.state import DEFAULT_FILENAME
+from .operations.store_methods import StoreMethods
 from .operations.update import DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_RETRIES, StateUpdate
 from .settings import DEFAULT_URL, StorageSettings
 
@@ -47,7 +47,7 @@ def scope_of(storage: SessionStorage) -> Scope:
     return storage._scope
 
 
-class SessionStorage(EventLogMethods):
+class SessionStorage(StoreMethods, EventLogMethods):
     """Per-session JSON state and files on any supported fsspec backend.
 
     ``url`` is a local path or ``file://`` URL (the default, ``.data/sessions``),
@@ -230,15 +230,6 @@ class SessionStorage(EventLogMethods):
                 finally:
                     await self._scope.driver.aclose()
 
-    async def check(self) -> CheckReport:
-        """Check that the store works as the library needs, with a few requests under a
-        temporary folder of the root that is deleted afterwards: the credentials and the
-        bucket, write, read, list, delete, that a create-only write and a stale-version
-        write are refused (conditional writes enforced), the clock against the server's,
-        each step timed. Never raises for what the store does wrong: see ``report.ok``
-        and ``report.advice``."""
-        return await run_check(self._scope)
-
     # -- narrowing -----------------------------------------------------------------
 
     def narrow(self: S, *keys: str) -> S:
@@ -385,31 +376,6 @@ class SessionStorage(EventLogMethods):
         """Facts about one file without reading it, or ``None`` if it is missing: ``session_id,
         filename, size, modified, created, backend, version``. See :func:`files.metadata`."""
         return await files.metadata(self._scope, session_id, filename)
-
-    # -- listing -------------------------------------------------------------------
-
-    async def list_sessions(
-        self, prefix: str = "", limit: int | None = None, start_after: str | None = None
-    ) -> list[str]:
-        """Ids of the sessions under this root starting with ``prefix``, after ``start_after``,
-        at most ``limit``, in key order; ``[]`` if none. See :func:`listing.list_sessions`."""
-        return await listing.list_sessions(self._scope, prefix, limit, start_after)
-
-    def iter_sessions(
-        self, prefix: str = "", *, start_after: str | None = None
-    ) -> AsyncIterator[str]:
-        """Every session id under this root in key order, fetched a page at a time as the
-        loop goes; nothing if none. See :func:`listing.iter_sessions`."""
-        return listing.iter_sessions(self._scope, prefix, start_after)
-
-    async def list_files(self, session_id: str) -> list[str]:
-        """Sorted filenames of a session (``/`` for nesting); ``[]`` if it has none."""
-        return await listing.list_files(self._scope, session_id)
-
-    def iter_file_metadata(self, session_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
-        """The :meth:`get_session_metadata` of every file of one session, or of every session
-        under this root, in no set order; nothing if none. See :func:`listing.file_metadata`."""
-        return listing.file_metadata(self._scope, session_id)
 
     # -- deletion ------------------------------------------------------------------
 

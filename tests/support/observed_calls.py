@@ -43,6 +43,7 @@ CALLS: dict[str, Callable[[SessionStorage], Awaitable[Any]]] = {
     "read_events": lambda st: st.read_events("s", "log"),
     "iter_events": lambda st: _drain(st.iter_events("s", "log")),
     "event_count": lambda st: st.event_count("s", "log"),
+    "list_streams": lambda st: st.list_streams("s"),
     "pop_events": lambda st: st.pop_events("s", "log"),
     "truncate_events": lambda st: st.truncate_events("s", "log", 2),
     "check": lambda st: st.check(),

@@ -272,7 +272,11 @@ async def test_requests_per_framework_page_on_s3(
     # Two LISTs (namespaces, checkpoints), then two GETs per checkpoint shown.
     assert figures["checkpoints shown"] == 10
     assert figures["thread"] == 2 + 2 * figures["checkpoints shown"]
-    assert figures["checkpoint"] == 4
+    # The checkpoint and its parent (for the difference), each 2 requests, plus one GET
+    # per older checkpoint holding a piece of a value: at most log2(n) + 1 per value
+    # (the saver stores a growing list as the items each checkpoint added).
+    shown = figures["checkpoints shown"]
+    assert 4 <= figures["checkpoint"] <= 4 + 2 * shown.bit_length()
     assert figures["apps"] == figures["users"] == figures["sessions"] == 1
     assert figures["session"] <= 5
 
