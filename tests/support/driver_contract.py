@@ -408,6 +408,18 @@ class DriverContract(ContractBase):
         assert b2 != b1
         assert await storage.load_bytes("abc", "nope.bin", with_version=True) == (None, None)
 
+    async def test_get_many_gives_what_get_gives_in_order(self, storage: SessionStorage) -> None:
+        # The batch read of event segments: one hop on local disk, concurrent GETs
+        # elsewhere, decoded by the codecs either way.
+        scope = storage._scope
+        paths = [scope.file("gm", name).path for name in ("a.bin", "gone.bin", "b.bin")]
+        await storage.store_bytes("gm", "a.bin", b"first")
+        await storage.store_bytes("gm", "b.bin", b"second")
+        found = await scope.driver.get_many(paths)
+        assert found == [await scope.driver.get(path) for path in paths]
+        assert [None if f is None else f[0] for f in found] == [b"first", None, b"second"]
+        assert await scope.driver.get_many([]) == []
+
     async def test_if_absent_on_existing_file_conflicts_and_keeps_bytes(
         self, storage: SessionStorage, raw: Raw
     ) -> None:

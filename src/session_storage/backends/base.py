@@ -320,6 +320,24 @@ class Driver(ABC):
     async def get(self, path: str) -> tuple[bytes, str | None] | None:
         """The bytes and version of a file in one request, or ``None`` if missing."""
 
+    async def get_many(
+        self, paths: Sequence[str], concurrency: int = _INFO_CONCURRENCY
+    ) -> list[tuple[bytes, str | None] | None]:
+        """What :meth:`get` gives for each of ``paths``, in their order (``None`` for a
+        missing one).
+
+        This default makes the ``get`` calls concurrently, at most ``concurrency`` at
+        once; the first failure is raised. Local disk overrides it with one
+        worker-thread hop for all of them (a hop costs more than reading a small file).
+        """
+        found: list[tuple[bytes, str | None] | None] = [None] * len(paths)
+
+        async def one(i: int) -> None:
+            found[i] = await self.get(paths[i])
+
+        await run_bounded(one, range(len(paths)), concurrency)
+        return found
+
     @abstractmethod
     async def put(
         self, path: str, data: bytes, content_type: str, condition: WriteCondition = UNCONDITIONAL

@@ -142,6 +142,16 @@ class CodedDriver(Driver):
         data, version = found
         return self.codec.decode(path, data), version
 
+    async def get_many(
+        self, paths: Sequence[str], concurrency: int = 16
+    ) -> list[tuple[bytes, str | None] | None]:
+        # The wrapped driver's own batch (one hop on local disk), each body decoded.
+        found = await self.inner.get_many(paths, concurrency)
+        return [
+            None if got is None else (self.codec.decode(path, got[0]), got[1])
+            for path, got in zip(paths, found, strict=True)
+        ]
+
     async def get_stored(self, path: str) -> tuple[bytes, str | None] | None:
         """The bytes as stored (envelope and all) and the version; ``None`` if missing."""
         return await self.inner.get(path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..backends.base import Driver
-from ..concurrency.bounded import run_bounded
 from ..core.arguments import check_int
 from ..core.errors import CorruptDataError, InvalidArgumentError, NotSupportedError
 from .cache import Known, StreamCache
@@ -154,7 +153,13 @@ class Reader:
         found = await self.driver.get(path)
         if found is None:
             return None
-        segment, events = self.failures.decode(ref, link.name, found[0])
+        return self._keep_segment(ref, link, path, found[0], fresh)
+
+    def _keep_segment(
+        self, ref: StreamRef, link: Link, path: str, raw: bytes, fresh: dict[str, list[Any]] | None
+    ) -> Doc:
+        """Decode a fetched segment and cache it; its parsed events go into ``fresh``."""
+        segment, events = self.failures.decode(ref, link.name, raw)
         self.cache.segments.put(path, segment)
         if fresh is not None:
             fresh[path] = events
@@ -172,4 +177,9 @@ class Reader:
             if link is not None and low <= link.first <= high:
                 if self.cache.segments.get(ref.segment_path(link)) is None:
                     wanted.append(link)
-        await run_bounded(lambda link: self._fetch_segment(ref, link, fresh), wanted, CONCURRENCY)
+        # One batch: concurrent GETs on object stores, one worker-thread hop on local disk.
+        paths = [ref.segment_path(link) for link in wanted]
+        found = await self.driver.get_many(paths, CONCURRENCY)
+        for link, path, got in zip(wanted, paths, found, strict=True):
+            if got is not None:  # gone: the walk finds it missing and starts over
+                self._keep_segment(ref, link, path, got[0], fresh)

@@ -30,6 +30,7 @@ __all__ = [
     "has_files",
     "own_entries",
     "read_file",
+    "read_files",
     "refuse_special",
     "stat_file",
     "stat_or_none",
@@ -100,6 +101,11 @@ def read_file(root: LocalRoot, path: str) -> tuple[bytes, str | None] | None:
         return data, version_token(st)
     finally:
         os.close(fd)
+
+
+def read_files(root: LocalRoot, paths: list[str]) -> list[tuple[bytes, str | None] | None]:
+    """:func:`read_file` of each of ``paths``, in one go (one worker-thread hop)."""
+    return [read_file(root, path) for path in paths]
 
 
 def stat_or_none(path: str) -> os.stat_result | None:
