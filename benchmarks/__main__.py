@@ -2,7 +2,7 @@
 
 Options: ``--backends memory,file,s3,gcs,azure`` (default: all; GCS and Azure run on
 their emulators when those can start, and give a note row when not), ``--only
-overhead,batch,requests,listing,engines,events,codecs`` (default: all), ``--quick``
+overhead,batch,requests,listing,engines,events,codecs,conversation`` (default: all), ``--quick``
 (small sizes and fewer runs, to check that everything works), ``--json PATH`` (also
 write the rows).
 Progress goes to stderr and the table to stdout.
@@ -27,11 +27,20 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from . import batch, codecs, engines, events, listing, overhead, requests
+from . import batch, codecs, conversation, engines, events, listing, overhead, requests
 from .backends import BACKENDS, Backend, Unavailable
 from .measure import Row, log
 
-SECTIONS = ("overhead", "batch", "requests", "listing", "engines", "events", "codecs")
+SECTIONS = (
+    "overhead",
+    "batch",
+    "requests",
+    "listing",
+    "engines",
+    "events",
+    "codecs",
+    "conversation",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +100,7 @@ async def run_backend(backend: Backend, sections: list[str], plan: Plan) -> list
         "codecs": lambda: codecs.run(backend, runs, pairs),
         "engines": lambda: engines.run(backend, runs, plan.engine_ops, plan.batch),
         "events": lambda: events.run(backend, plan.event_appends, plan.event_streams),
+        "conversation": lambda: conversation.run(backend, runs),
     }
     rows: list[Row] = []
     for section in sections:
