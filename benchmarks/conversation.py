@@ -94,7 +94,7 @@ async def _against_sqlite(
         for _ in range(3):  # every worker thread has its SQLite connection open
             await theirs()
         log(f"  conversation on file: {runs} x {reads} reads of {ITEMS} items each side")
-        result = await compare(ours, theirs, runs)
+        result = await compare(ours, theirs, runs * 2)
         sqlite.close()
     return Row(
         bench=f"OpenAI Agents get_items() of {ITEMS:,} items, fresh session and storage",

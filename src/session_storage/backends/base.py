@@ -138,6 +138,11 @@ class Driver(ABC):
     """The storage's per-operation deadline in seconds; cloud drivers give it to their
     client as connect and read timeout, so no socket waits longer than the caller."""
 
+    cheap_listing: ClassVar[bool] = False
+    """Whether listing a folder costs about as little as reading a file (in-process
+    stores): readers may then list and read a whole folder rather than walk it file by
+    file."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "backend" in cls.__dict__:
@@ -323,12 +328,10 @@ class Driver(ABC):
     async def get_many(
         self, paths: Sequence[str], concurrency: int = _INFO_CONCURRENCY
     ) -> list[tuple[bytes, str | None] | None]:
-        """What :meth:`get` gives for each of ``paths``, in their order (``None`` for a
-        missing one).
+        """What :meth:`get` gives for each of ``paths``, in order (``None`` if missing).
 
-        This default makes the ``get`` calls concurrently, at most ``concurrency`` at
-        once; the first failure is raised. Local disk overrides it with one
-        worker-thread hop for all of them (a hop costs more than reading a small file).
+        This default makes the calls concurrently, at most ``concurrency`` at once,
+        raising the first failure; local disk reads them all in one thread hop.
         """
         found: list[tuple[bytes, str | None] | None] = [None] * len(paths)
 
@@ -337,6 +340,18 @@ class Driver(ABC):
 
         await run_bounded(one, range(len(paths)), concurrency)
         return found
+
+    async def get_folder(self, folder: str) -> dict[str, tuple[bytes, str | None]]:
+        """Every file directly in ``folder``, by full path, as :meth:`get` gives it (none
+        for a missing folder, nor for one deleted in between).
+
+        This default lists, then calls :meth:`get_many`; local disk (see
+        :attr:`cheap_listing`) does it all in one worker-thread hop.
+        """
+        cut = len(folder) + 1
+        paths = [p for p in await self.list_files(folder) if "/" not in p[cut:]]
+        found = await self.get_many(paths)
+        return {path: got for path, got in zip(paths, found, strict=True) if got is not None}
 
     @abstractmethod
     async def put(

@@ -47,6 +47,7 @@ _MIRRORED = (
     "max_key_bytes",
     "max_segment_bytes",
     "supports_conditional_writes",
+    "cheap_listing",
     "accepted_options",
     "remote",
 )
@@ -151,6 +152,10 @@ class CodedDriver(Driver):
             None if got is None else (self.codec.decode(path, got[0]), got[1])
             for path, got in zip(paths, found, strict=True)
         ]
+
+    async def get_folder(self, folder: str) -> dict[str, tuple[bytes, str | None]]:
+        found = await self.inner.get_folder(folder)
+        return {path: (self.codec.decode(path, got[0]), got[1]) for path, got in found.items()}
 
     async def get_stored(self, path: str) -> tuple[bytes, str | None] | None:
         """The bytes as stored (envelope and all) and the version; ``None`` if missing."""

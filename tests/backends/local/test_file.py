@@ -405,7 +405,7 @@ async def test_a_write_finishes_only_once_the_new_root_is_marked(
     assert (tmp_path / "new-root" / MARKER_NAME).is_file()
 
 
-async def test_a_cold_read_of_a_long_stream_takes_three_thread_hops(
+async def test_a_cold_read_of_a_long_stream_takes_one_thread_hop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from session_storage.backends.local import driver
@@ -424,5 +424,10 @@ async def test_a_cold_read_of_a_long_stream_takes_three_thread_hops(
     async with SessionStorage(tmp_path) as cold:
         assert await cold.read_events("chat", "log") == list(range(1000))
     print(f"\ncold read_events of 1,000 on local disk: {len(hops)} thread hops {hops}")
-    # The tail, one listing of the stream, and its 7 sealed segments in one batch.
-    assert hops == ["read_file", "walk_files", "read_files"]
+    # The stream folder read whole: the tail and its 7 sealed segments, one hop.
+    assert hops == ["read_folder"]
+    # A tail read of the same cold storage walks the chain: the tail, then segments.
+    hops.clear()
+    async with SessionStorage(tmp_path) as cold:
+        assert await cold.read_events("chat", "log", -300) == list(range(700, 1000))
+    assert hops == ["read_file", "read_file", "read_file"]

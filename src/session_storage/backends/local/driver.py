@@ -35,6 +35,7 @@ from .read import (
     has_files,
     read_file,
     read_files,
+    read_folder,
     stat_file,
     walk_files,
     walk_infos,
@@ -108,6 +109,7 @@ class LocalDriver(Driver):
     default_concurrency = 8
     supports_conditional_writes = HAVE_FLOCK
     accepted_options = frozenset({"fsync"})
+    cheap_listing = True
 
     def __init__(self, root: str, options: Mapping[str, Any]) -> None:
         super().__init__(root, options)
@@ -180,6 +182,9 @@ class LocalDriver(Driver):
         # One hop for all: reading a small file costs far less than a hop, and hops run
         # at once only contend for the interpreter lock.
         return await _in_thread(read_files, self._local, list(paths))
+
+    async def get_folder(self, folder: str) -> dict[str, tuple[bytes, str | None]]:
+        return await _in_thread(read_folder, self._local, folder)
 
     async def put(
         self, path: str, data: bytes, content_type: str, condition: WriteCondition = UNCONDITIONAL
