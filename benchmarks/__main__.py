@@ -2,10 +2,11 @@
 
 Options: ``--backends memory,file,s3,gcs,azure`` (default: all; GCS and Azure run on
 their emulators when those can start, and give a note row when not), ``--only
-overhead,batch,requests,listing,engines,events,codecs,observation,langgraph,web`` (default:
-all), ``--quick`` (small sizes and fewer runs, to check that everything works), ``--json
-PATH`` (also write the rows), ``--langgraph-turns 50,200,1000`` (the turns of the
-LangGraph thread on local disk and S3; 50 and 200 by default).
+overhead,batch,requests,listing,engines,events,codecs,observation,langgraph,web,
+conversation`` (default: all), ``--quick`` (small sizes and fewer runs, to check that
+everything works), ``--json PATH`` (also write the rows), ``--langgraph-turns
+50,200,1000`` (the turns of the LangGraph thread on local disk and S3; 50 and 200 by
+default).
 ``BENCH_BASELINE_SRC=<checkout>/src`` adds the many-writers figures of that library, run
 beside ours (see :mod:`benchmarks.event_writers`).
 Progress goes to stderr and the table to stdout.
@@ -33,6 +34,7 @@ from collections.abc import Awaitable, Callable
 from . import (
     batch,
     codecs,
+    conversation,
     engines,
     event_writers,
     events,
@@ -57,6 +59,7 @@ SECTIONS = (
     "observation",
     "langgraph",
     "web",
+    "conversation",
 )
 
 
@@ -128,6 +131,7 @@ async def run_backend(backend: Backend, sections: list[str], plan: Plan) -> list
         "observation": lambda: observation.run(backend, runs, pairs),
         "langgraph": lambda: langgraph.run(backend, plan.langgraph_turns),
         "web": lambda: web.run(backend, plan.listing_runs, plan.listing_scale),
+        "conversation": lambda: conversation.run(backend, runs),
     }
     rows: list[Row] = []
     for section in sections:

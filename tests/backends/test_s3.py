@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -313,3 +314,30 @@ async def test_requests_per_append_and_per_update(
         f"({', '.join(cold_start)})"
     )
     assert cold_start == ["GET", "PUT"]  # read the tail, then the conditional rewrite
+
+
+async def test_a_new_storage_parses_no_botocore_data_file_again(
+    make_s3_storage: Callable[..., SessionStorage],
+    s3_requests: RequestLog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from botocore.loaders import JSONFileLoader
+
+    async with make_s3_storage() as first:
+        await first.append_events("chat", "log", list(range(300)))
+        loaded: list[str] = []
+        real_load = JSONFileLoader.load_file
+
+        def counted(self: JSONFileLoader, file_path: str) -> Any:
+            loaded.append(file_path)
+            return real_load(self, file_path)
+
+        monkeypatch.setattr(JSONFileLoader, "load_file", counted)
+        s3_requests.take()
+        # A storage opened later in the process (a new request handler, say) pays for
+        # its one GET, not for parsing botocore's endpoint list and S3 model again.
+        async with SessionStorage.from_settings(first.settings) as cold:
+            assert await cold.read_events("chat", "log", -20) == list(range(280, 300))
+        requests = [method for method, _ in s3_requests.take()]
+    print(f"\ncold read_events(start=-20) on a new S3 storage: {requests}, data files {loaded}")
+    assert requests == ["GET"] and loaded == []

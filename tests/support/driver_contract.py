@@ -424,6 +424,27 @@ class DriverContract(ContractBase):
         assert b2 != b1
         assert await storage.load_bytes("abc", "nope.bin", with_version=True) == (None, None)
 
+    async def test_get_many_and_get_folder_give_what_get_gives(
+        self, storage: SessionStorage
+    ) -> None:
+        # The batch read of event segments: one hop on local disk, concurrent GETs
+        # elsewhere, decoded by the codecs either way.
+        scope = storage._scope
+        paths = [scope.file("gm", name).path for name in ("a.bin", "gone.bin", "b.bin")]
+        await storage.store_bytes("gm", "a.bin", b"first")
+        await storage.store_bytes("gm", "b.bin", b"second")
+        found = await scope.driver.get_many(paths)
+        assert found == [await scope.driver.get(path) for path in paths]
+        assert [None if f is None else f[0] for f in found] == [b"first", None, b"second"]
+        assert await scope.driver.get_many([]) == []
+        # The whole folder at once (a cold read of an event stream): only its own files.
+        await storage.store_bytes("gm", "sub/c.bin", b"below")
+        assert await scope.driver.get_folder(scope.folder("gm").path) == {
+            paths[0]: found[0],
+            paths[2]: found[2],
+        }
+        assert await scope.driver.get_folder(scope.folder("none").path) == {}
+
     async def test_if_absent_on_existing_file_conflicts_and_keeps_bytes(
         self, storage: SessionStorage, raw: Raw
     ) -> None:

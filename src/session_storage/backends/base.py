@@ -9,11 +9,10 @@ the facade builds every path and translates every error.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import sys
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -22,6 +21,7 @@ from ..concurrency import fork
 from ..concurrency.bounded import run_bounded
 from ..core.errors import ConfigurationError, ErrorKind, classify_builtin
 from .capabilities import Capabilities
+from .pages import ALL_CHILDREN, ChildPage, after_folder, key_order
 from .registry import Backend
 from .write_ids import UNCONDITIONAL, WriteCondition
 
@@ -55,38 +55,6 @@ class ObjectInfo:
     modified: datetime
     created: datetime | None
     version: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ChildPage:
-    """Which folders :meth:`Driver.iter_children` lists; :data:`ALL_CHILDREN` is every one.
-
-    Only names starting with ``prefix``, and (with ``start_after``) coming after that
-    name, in key order: the order of ``name + "/"``, which is how object stores sort
-    folders. All pages together hold at most ``limit`` names: object stores ask for no
-    more than that (S3 ``MaxKeys``), so a small page costs one small request.
-    """
-
-    prefix: str = ""
-    """What every listed name starts with ("" for any name)."""
-    start_after: str | None = None
-    """The name after which the listing starts (it need not exist); None: the beginning."""
-    limit: int | None = None
-    """The most names to list, or None for all."""
-
-    @property
-    def after_key(self) -> str:
-        """The key (see :func:`key_order`) every listed name's key follows; "" for none."""
-        return "" if self.start_after is None else key_order(self.start_after)
-
-    def first(self, keys: Iterable[str]) -> list[str]:
-        """The ``limit`` smallest of ``keys`` (all without a limit), sorted: a heap keeps
-        a small page of a huge folder small."""
-        return sorted(keys) if self.limit is None else heapq.nsmallest(self.limit, keys)
-
-
-ALL_CHILDREN = ChildPage()
-"""Every folder directly under a folder, from the first in key order."""
 
 
 class Driver(ABC):
@@ -152,6 +120,11 @@ class Driver(ABC):
     timeout: float | None = None
     """The storage's per-operation deadline in seconds; cloud drivers give it to their
     client as connect and read timeout, so no socket waits longer than the caller."""
+
+    cheap_listing: ClassVar[bool] = False
+    """Whether listing a folder costs about as little as reading a file (in-process
+    stores): readers may then list and read a whole folder rather than walk it file by
+    file."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -340,6 +313,34 @@ class Driver(ABC):
     async def get(self, path: str) -> tuple[bytes, str | None] | None:
         """The bytes and version of a file in one request, or ``None`` if missing."""
 
+    async def get_many(
+        self, paths: Sequence[str], concurrency: int = _INFO_CONCURRENCY
+    ) -> list[tuple[bytes, str | None] | None]:
+        """What :meth:`get` gives for each of ``paths``, in order (``None`` if missing).
+
+        This default makes the calls concurrently, at most ``concurrency`` at once,
+        raising the first failure; local disk reads them all in one thread hop.
+        """
+        found: list[tuple[bytes, str | None] | None] = [None] * len(paths)
+
+        async def one(i: int) -> None:
+            found[i] = await self.get(paths[i])
+
+        await run_bounded(one, range(len(paths)), concurrency)
+        return found
+
+    async def get_folder(self, folder: str) -> dict[str, tuple[bytes, str | None]]:
+        """Every file directly in ``folder``, by full path, as :meth:`get` gives it (none
+        for a missing folder, nor for one deleted in between).
+
+        This default lists, then calls :meth:`get_many`; local disk (see
+        :attr:`cheap_listing`) does it all in one worker-thread hop.
+        """
+        cut = len(folder) + 1
+        paths = [p for p in await self.list_files(folder) if "/" not in p[cut:]]
+        found = await self.get_many(paths)
+        return {path: got for path, got in zip(paths, found, strict=True) if got is not None}
+
     @abstractmethod
     async def put(
         self, path: str, data: bytes, content_type: str, condition: WriteCondition = UNCONDITIONAL
@@ -420,18 +421,3 @@ class Driver(ABC):
             return False
         await self.delete_files(paths)
         return True
-
-
-def key_order(name: str) -> str:
-    """Sort key that matches object stores' order of folder names (``name/``)."""
-    return name + "/"
-
-
-def after_folder(name: str) -> str:
-    """The smallest key greater than every key inside folder ``name/``.
-
-    ``"0"`` follows ``"/"`` in ASCII, so ``name0`` sorts after every ``name/...`` key
-    and before or at every later folder's keys; starting a listing after it skips
-    the whole folder ``name`` and nothing else a listing of folders can return.
-    """
-    return name + "0"

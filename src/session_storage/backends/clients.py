@@ -1,18 +1,26 @@
 """What the cloud drivers need around their client libraries.
 
-Importing an optional client with an error that names the extra to install, and
-closing an aiohttp session whose event loop is gone.
+Importing an optional client with an error that names the extra to install, closing
+an aiohttp session whose event loop is gone, and botocore sessions that share the
+data files botocore has already parsed.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
 from ..core.errors import import_optional
 from .registry import Backend
 
-__all__ = ["close_aiohttp_session", "require"]
+__all__ = ["botocore_session", "close_aiohttp_session", "require"]
+
+# One botocore data loader per data path (AWS_DATA_PATH), for every session of the
+# process: what it holds is botocore's own read-only data files, parsed once.
+_LOADERS: dict[Any, Any] = {}
+_LOADERS_LOCK = threading.Lock()
 
 
 def require(module: str, backend: Backend) -> ModuleType:
@@ -50,3 +58,28 @@ def close_aiohttp_session(session: Any) -> None:
     except RuntimeError:  # a transport callback scheduled on the dead loop
         pass
     session._connector = None
+
+
+def botocore_session(kwargs: Mapping[str, Any]) -> Any:
+    """A new aiobotocore session (``kwargs`` as s3fs would give it: ``profile``, ...)
+    whose data loader is shared with every other session of the process.
+
+    botocore parses its JSON data files (the endpoint list, the S3 service model and
+    its endpoint rules: megabytes of JSON) once per *session*, and s3fs makes a session
+    per filesystem: every new storage paid 50-150 ms of parsing before its first
+    request, far more than the request. Those files do not change while the process
+    runs, and botocore only reads what it loaded (it shares it among the clients of
+    one session the same way), so one loader serves every session. Credentials,
+    configuration and event handlers stay the session's own.
+    """
+    from aiobotocore.session import AioSession
+    from botocore.loaders import create_loader
+
+    session = AioSession(**kwargs)
+    data_path = session.get_config_variable("data_path")
+    with _LOADERS_LOCK:
+        loader = _LOADERS.get(data_path)
+        if loader is None:
+            loader = _LOADERS[data_path] = create_loader(data_path)
+    session.register_component("data_loader", loader)
+    return session

@@ -10,7 +10,7 @@ requests are the wrapped driver's own.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from ..codecs.compression import Compression
@@ -65,6 +65,20 @@ class CodedDriver(DelegatingDriver):
             return None
         data, version = found
         return self.codec.decode(path, data), version
+
+    async def get_many(
+        self, paths: Sequence[str], concurrency: int = 16
+    ) -> list[tuple[bytes, str | None] | None]:
+        # The wrapped driver's own batch (one hop on local disk), each body decoded.
+        found = await self.inner.get_many(paths, concurrency)
+        return [
+            None if got is None else (self.codec.decode(path, got[0]), got[1])
+            for path, got in zip(paths, found, strict=True)
+        ]
+
+    async def get_folder(self, folder: str) -> dict[str, tuple[bytes, str | None]]:
+        found = await self.inner.get_folder(folder)
+        return {path: (self.codec.decode(path, got[0]), got[1]) for path, got in found.items()}
 
     async def get_stored(self, path: str) -> tuple[bytes, str | None] | None:
         """The bytes as stored (envelope and all) and the version; ``None`` if missing."""

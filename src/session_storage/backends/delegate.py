@@ -26,6 +26,7 @@ _MIRRORED = (
     "max_key_bytes",
     "max_segment_bytes",
     "capabilities",
+    "cheap_listing",
     "accepted_options",
     "remote",
 )
@@ -109,6 +110,14 @@ class DelegatingDriver(Driver):
 
     async def get(self, path: str) -> tuple[bytes, str | None] | None:
         return await self.inner.get(path)
+
+    async def get_many(
+        self, paths: Sequence[str], concurrency: int = 16
+    ) -> list[tuple[bytes, str | None] | None]:
+        return await self.inner.get_many(paths, concurrency)
+
+    async def get_folder(self, folder: str) -> dict[str, tuple[bytes, str | None]]:
+        return await self.inner.get_folder(folder)
 
     async def put(
         self, path: str, data: bytes, content_type: str, condition: WriteCondition = UNCONDITIONAL

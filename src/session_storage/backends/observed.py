@@ -82,6 +82,31 @@ class ObservedDriver(DelegatingDriver):
             self._done("get", path, start, "ok", read=len(found[0]))
         return found
 
+    async def get_many(
+        self, paths: Sequence[str], concurrency: int = 16
+    ) -> list[tuple[bytes, str | None] | None]:
+        start = time.perf_counter()
+        where = paths[0] if len(paths) == 1 else f"{len(paths)} paths"
+        try:
+            found = await self.inner.get_many(paths, concurrency)
+        except BaseException as exc:
+            self._failed("get many", where, start, exc)
+            raise
+        read = sum(len(got[0]) for got in found if got is not None)
+        self._done("get many", where, start, f"ok, {len(paths)} files", read=read)
+        return found
+
+    async def get_folder(self, folder: str) -> dict[str, tuple[bytes, str | None]]:
+        start = time.perf_counter()
+        try:
+            found = await self.inner.get_folder(folder)
+        except BaseException as exc:
+            self._failed("get folder", folder, start, exc)
+            raise
+        read = sum(len(got[0]) for got in found.values())
+        self._done("get folder", folder, start, f"ok, {len(found)} files", read=read)
+        return found
+
     async def put(
         self, path: str, data: bytes, content_type: str, condition: WriteCondition = UNCONDITIONAL
     ) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from ..core.errors import ErrorKind, classify_builtin
 from .base import ObjectInfo, after_folder
 from .capabilities import CONDITIONAL
-from .clients import close_aiohttp_session, require
+from .clients import botocore_session, close_aiohttp_session, require
 from .object_store import ListPage, ListQuery, ObjectHead, ObjectStoreDriver
 from .registry import S3
 from .write_ids import WriteCondition
@@ -89,7 +89,10 @@ class S3Driver(ObjectStoreDriver):
             config.setdefault("connect_timeout", self.timeout)
             config.setdefault("read_timeout", self.timeout)
             options["config_kwargs"] = config
-        return s3fs.S3FileSystem(asynchronous=True, skip_instance_cache=True, **options)
+        fs = s3fs.S3FileSystem(asynchronous=True, skip_instance_cache=True, **options)
+        if fs.session is None:  # not given by the caller: one sharing parsed data files
+            fs.session = botocore_session(fs.kwargs)
+        return fs
 
     def endpoint(self) -> str | None:
         client = getattr(self._fs, "_s3", None)  # the client, once a call has made it

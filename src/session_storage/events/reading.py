@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..backends.base import Driver
-from ..concurrency.bounded import run_bounded
 from ..core.arguments import check_int
 from ..core.errors import CorruptDataError, InvalidArgumentError, NotSupportedError
 from .cache import Known, StreamCache
@@ -44,7 +43,26 @@ class Reader:
 
     async def fetch_parsed(self, ref: StreamRef) -> tuple[Known, list[Any]]:
         """The tail as :meth:`fetch` gives it, and its events parsed (not cached)."""
-        found = await self.driver.get(ref.tail_path)
+        return self._tail(ref, await self.driver.get(ref.tail_path))
+
+    async def fetch_whole(
+        self, ref: StreamRef, fresh: dict[str, list[Any]]
+    ) -> tuple[Known, list[Any]]:
+        """As :meth:`fetch_parsed`, reading every file of the stream in one driver call:
+        the sealed segments found go into the cache (their parsed events into
+        ``fresh``), so a read from the start needs no other call. For drivers whose
+        listing is cheap (local disk: one worker-thread hop instead of three)."""
+        found = await self.driver.get_folder(ref.folder)
+        cut = len(ref.folder) + 1
+        for path, (raw, _) in found.items():
+            link = parse_segment_name(path[cut:])
+            if link is not None and self.cache.segments.get(path) is None:
+                self._keep_segment(ref, link, path, raw, fresh)
+        return self._tail(ref, found.get(ref.tail_path))
+
+    def _tail(
+        self, ref: StreamRef, found: tuple[bytes, str | None] | None
+    ) -> tuple[Known, list[Any]]:
         events: list[Any] = []
         if found is None:
             known = Known(None, EMPTY)
@@ -68,15 +86,24 @@ class Reader:
         if limit is not None and self.failures.check_count(ref, "limit", limit) == 0:
             return []
         seen: str | None = None
+        fresh: dict[str, list[Any]] = {}
+        # A cold read from the start on local disk reads the stream folder whole.
+        whole = (
+            start >= 0 and self.driver.cheap_listing and self.cache.tails.get(ref.folder) is None
+        )
         for _ in range(_READ_ATTEMPTS):
-            known, tail_events = await self.fetch_parsed(ref)
+            if whole:
+                known, tail_events = await self.fetch_whole(ref, fresh)
+                whole = False
+            else:
+                known, tail_events = await self.fetch_parsed(ref)
             doc = known.doc
             begin = max(0, doc.count + start) if start < 0 else start
             stop = doc.count if limit is None else min(doc.count, begin + limit)
             if begin >= stop:
                 return []
             try:
-                events = await self._events(ref, doc, tail_events, begin, stop)
+                events = await self._events(ref, doc, tail_events, begin, stop, fresh)
             except Stale:
                 if known.version == seen:  # the same tail twice: the segment is lost
                     why = "a segment the tail names is missing"
@@ -92,10 +119,16 @@ class Reader:
         raise self.failures.error(CorruptDataError, ref, "read events of", why)
 
     async def _events(
-        self, ref: StreamRef, tail: Doc, tail_events: list[Any], begin: int, stop: int
+        self,
+        ref: StreamRef,
+        tail: Doc,
+        tail_events: list[Any],
+        begin: int,
+        stop: int,
+        fresh: dict[str, list[Any]],
     ) -> list[Any]:
-        """Events ``begin .. stop`` parsed, given the tail and its parsed events."""
-        fresh: dict[str, list[Any]] = {}
+        """Events ``begin .. stop`` parsed, given the tail and its parsed events, and
+        the parsed events of segments fetched by this read (``fresh``, by path)."""
         chain = await self.chain(ref, tail, begin, fresh) if begin < tail.first else []
         out: list[Any] = []
         for segment in reversed(chain):
@@ -154,7 +187,13 @@ class Reader:
         found = await self.driver.get(path)
         if found is None:
             return None
-        segment, events = self.failures.decode(ref, link.name, found[0])
+        return self._keep_segment(ref, link, path, found[0], fresh)
+
+    def _keep_segment(
+        self, ref: StreamRef, link: Link, path: str, raw: bytes, fresh: dict[str, list[Any]] | None
+    ) -> Doc:
+        """Decode a fetched segment and cache it; its parsed events go into ``fresh``."""
+        segment, events = self.failures.decode(ref, link.name, raw)
         self.cache.segments.put(path, segment)
         if fresh is not None:
             fresh[path] = events
@@ -172,4 +211,9 @@ class Reader:
             if link is not None and low <= link.first <= high:
                 if self.cache.segments.get(ref.segment_path(link)) is None:
                     wanted.append(link)
-        await run_bounded(lambda link: self._fetch_segment(ref, link, fresh), wanted, CONCURRENCY)
+        # One batch: concurrent GETs on object stores, one worker-thread hop on local disk.
+        paths = [ref.segment_path(link) for link in wanted]
+        found = await self.driver.get_many(paths, CONCURRENCY)
+        for link, path, got in zip(wanted, paths, found, strict=True):
+            if got is not None:  # gone: the walk finds it missing and starts over
+                self._keep_segment(ref, link, path, got[0], fresh)

@@ -413,3 +413,31 @@ async def test_a_write_finishes_only_once_the_new_root_is_marked(
         await storage.flush()
         assert await storage.list_files("s") == ["state.json"]
     assert (tmp_path / "new-root" / MARKER_NAME).is_file()
+
+
+async def test_a_cold_read_of_a_long_stream_takes_one_thread_hop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from session_storage.backends.local import driver
+
+    async with SessionStorage(tmp_path, {"fsync": False}) as writer:
+        for start in range(0, 1000, 250):
+            await writer.append_events("chat", "log", list(range(start, start + 250)))
+    hops: list[str] = []
+    real_hop = driver._in_thread
+
+    async def counted(fn: Any, *args: Any) -> Any:
+        hops.append(fn.__name__)
+        return await real_hop(fn, *args)
+
+    monkeypatch.setattr(driver, "_in_thread", counted)
+    async with SessionStorage(tmp_path) as cold:
+        assert await cold.read_events("chat", "log") == list(range(1000))
+    print(f"\ncold read_events of 1,000 on local disk: {len(hops)} thread hops {hops}")
+    # The stream folder read whole: the tail and its 7 sealed segments, one hop.
+    assert hops == ["read_folder"]
+    # A tail read of the same cold storage walks the chain: the tail, then segments.
+    hops.clear()
+    async with SessionStorage(tmp_path) as cold:
+        assert await cold.read_events("chat", "log", -300) == list(range(700, 1000))
+    assert hops == ["read_file", "read_file", "read_file"]

@@ -141,9 +141,14 @@ def _outside_intact(outside: Path) -> bool:
     )
 
 
-async def test_a_linked_session_folder_is_never_followed(tmp_path: Path, outside: Path) -> None:
+# Durable writes (fsync on, the default) open the folder once and create the temp file
+# relative to it: a separate path through the same checks.
+@pytest.mark.parametrize("fsync", [False, True], ids=["fsync-off", "fsync-on"])
+async def test_a_linked_session_folder_is_never_followed(
+    tmp_path: Path, outside: Path, fsync: bool
+) -> None:
     root = tmp_path / "root"
-    storage = _fast(root)
+    storage = SessionStorage(root, {"fsync": fsync})
     await storage.store_session("real", {})
     (root / "linked").symlink_to(outside, target_is_directory=True)
     assert await storage.list_sessions() == ["real"]
@@ -162,11 +167,16 @@ async def test_a_linked_session_folder_is_never_followed(tmp_path: Path, outside
     assert _outside_intact(outside)
 
 
-async def test_a_linked_narrow_root_is_never_followed(tmp_path: Path, outside: Path) -> None:
+@pytest.mark.parametrize("fsync", [False, True], ids=["fsync-off", "fsync-on"])
+async def test_a_linked_narrow_root_is_never_followed(
+    tmp_path: Path, outside: Path, fsync: bool
+) -> None:
     root = tmp_path / "root"
     await _fast(root).store_session("s", {})
     (root / "tenant").symlink_to(outside, target_is_directory=True)
-    tenant = _fast(root).narrow("tenant")
+    tenant = SessionStorage(root, {"fsync": fsync}).narrow("tenant")
+    with pytest.raises(UnsafePathError):
+        await tenant.store_session("x", {}, "deep/state.json")
     with pytest.raises(UnsafePathError):
         await tenant.list_sessions()
     with pytest.raises(UnsafePathError):
@@ -224,8 +234,11 @@ async def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
 # -- item 9: file and folder of one name, fsync option, store racing delete -------------
 
 
-async def test_a_file_and_a_folder_of_one_name_give_a_clear_error(tmp_path: Path) -> None:
-    storage = _fast(tmp_path)
+@pytest.mark.parametrize("fsync", [False, True], ids=["fsync-off", "fsync-on"])
+async def test_a_file_and_a_folder_of_one_name_give_a_clear_error(
+    tmp_path: Path, fsync: bool
+) -> None:
+    storage = SessionStorage(tmp_path, {"fsync": fsync})
     await storage.store_session("s", {}, "a")
     with pytest.raises(InvalidKeyError) as info:
         await storage.store_session("s", {}, "a/b")

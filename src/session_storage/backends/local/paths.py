@@ -11,8 +11,10 @@ Three rules keep local disk as safe as a bucket:
   the root is foreign and refused (:class:`UnsafePath`), whether it points outside or
   not. What remains is a window of a few system calls between the ``lstat`` walk and
   the call that uses the path, in which someone who can write inside the root could
-  swap a folder for a link; closing it would need ``openat``-style walking for every
-  call (Python's ``dir_fd`` arguments), which this module does not do. The threat it
+  swap a folder for a link. Durable writes close it for the file's own folder (they
+  open it once, refusing a link, and create the temp file relative to it); closing it
+  for every folder on the way would need ``openat``-style walking for every call,
+  which this module does not do. The threat it
   answers is a link left in the root by mistake or by another program, not a hostile
   local user racing the library.
 - **The root is marked.** The first write to a store root creates the marker file

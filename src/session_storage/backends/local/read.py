@@ -30,6 +30,8 @@ __all__ = [
     "has_files",
     "own_entries",
     "read_file",
+    "read_files",
+    "read_folder",
     "refuse_special",
     "stat_file",
     "stat_or_none",
@@ -100,6 +102,32 @@ def read_file(root: LocalRoot, path: str) -> tuple[bytes, str | None] | None:
         return data, version_token(st)
     finally:
         os.close(fd)
+
+
+def read_files(root: LocalRoot, paths: list[str]) -> list[tuple[bytes, str | None] | None]:
+    """:func:`read_file` of each of ``paths``, in one go (one worker-thread hop)."""
+    return [read_file(root, path) for path in paths]
+
+
+def read_folder(root: LocalRoot, folder: str) -> dict[str, tuple[bytes, str | None]]:
+    """Every own regular file directly in ``folder``, by given path (what
+    :func:`read_file` gives for each); a file gone meanwhile is left out."""
+    real = root.to_real(folder)
+    root.check(real, last=True)
+    found: dict[str, tuple[bytes, str | None]] = {}
+    try:
+        with os.scandir(real) as entries:
+            names = [
+                e.name for e in entries if is_own_name(e.name) and e.is_file(follow_symlinks=False)
+            ]
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    for name in names:
+        path = f"{folder}/{name}"
+        got = read_file(root, path)
+        if got is not None:
+            found[path] = got
+    return found
 
 
 def stat_or_none(path: str) -> os.stat_result | None:

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import errno
 import os
+import random
 import stat
 import time
 from dataclasses import dataclass
 
 from .delete import fsync_folder
 from .locking import HAVE_FLOCK, FolderLock, fcntl
-from .paths import STAGE_SUFFIX, TEMP_PREFIX, TEMP_SUFFIX, LocalRoot, NameClash
+from .paths import STAGE_SUFFIX, TEMP_PREFIX, TEMP_SUFFIX, LocalRoot, NameClash, UnsafePath
 from .read import NOFOLLOW, stat_or_none, version_token
 
 __all__ = ["write"]
@@ -38,6 +39,8 @@ _WRITE_ATTEMPTS = 64
 """A write whose folder a concurrent delete keeps removing starts over this often."""
 
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+_FOLDER_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 _STAMP_FD = os.utime in os.supports_fd
 # Filesystems without hard links answer link() with one of these; create-only writes
@@ -86,12 +89,53 @@ def _first_missing(root: LocalRoot, folder: str) -> str | None:
     return None
 
 
-def _new_temp(folder: str) -> _Temp:
-    """Create a temp file in ``folder`` and hold its flock (see delete.is_dead_temp)."""
+def _hidden_name(suffix: str) -> str:
+    # A name only has to be unlikely to be taken (O_EXCL and mkdir refuse one that
+    # is): the random module's generator, reseeded in a forked child, spares the
+    # getrandom system call that os.urandom costs on every write.
+    return f"{TEMP_PREFIX}{random.getrandbits(64):016x}{suffix}"
+
+
+def _open_folder(root: LocalRoot, folder: str) -> int | None:
+    """A descriptor of ``folder``, never through a link; None if it is missing.
+
+    Taken once per durable write: the temp file is created relative to it (so the
+    folder checked is the folder written in) and it is what gets fsynced at the end.
+    """
+    try:
+        return os.open(folder, _FOLDER_FLAGS)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        # With O_DIRECTORY, Linux answers a link with ENOTDIR (ELOOP elsewhere), as it
+        # answers a file: only then does one lstat tell which it is.
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        st = stat_or_none(folder)
+        if exc.errno == errno.ELOOP or (st is not None and stat.S_ISLNK(st.st_mode)):
+            raise UnsafePath(
+                errno.ELOOP, "a symbolic link below the storage root is never followed", folder
+            ) from None
+        # A file where the folder should be, or one above it: name the first.
+        _first_missing(root, folder)
+        raise _clash(root, folder, "a file where a folder is needed") from None
+
+
+def _new_temp(folder: str, dir_fd: int | None = None) -> _Temp:
+    """Create a temp file in ``folder`` and hold its flock (see delete.is_dead_temp).
+
+    With ``dir_fd`` (a descriptor of ``folder``) the file is created in that very
+    folder even if the path was meanwhile renamed away; the path-based rename that
+    publishes it then fails, and the write starts over.
+    """
     for _ in range(8):
-        temp = os.path.join(folder, f"{TEMP_PREFIX}{os.urandom(8).hex()}{TEMP_SUFFIX}")
+        name = _hidden_name(TEMP_SUFFIX)
+        temp = os.path.join(folder, name)
         try:
-            fd = os.open(temp, _CREATE_FLAGS, 0o644)
+            if dir_fd is None:
+                fd = os.open(temp, _CREATE_FLAGS, 0o644)
+            else:
+                fd = os.open(name, _CREATE_FLAGS, 0o644, dir_fd=dir_fd)
         except FileExistsError:  # 64 random bits collided: draw again
             continue
         if HAVE_FLOCK:
@@ -100,8 +144,11 @@ def _new_temp(folder: str) -> _Temp:
     raise FileExistsError(errno.EEXIST, "no free temp file name", folder)
 
 
-def _open_temp(root: LocalRoot, path: str) -> _Temp:
+def _open_temp(root: LocalRoot, path: str, dir_fd: int | None, looked: bool) -> _Temp:
     """A temp file beside ``path``, or in a staging folder if ``path``'s folder is missing.
+
+    ``dir_fd`` is a descriptor of the folder; ``looked`` says the caller tried to
+    open it, so None means the folder is missing (no second look needed).
 
     A missing folder is never created in place: it is built under a hidden name in
     its existing parent and renamed into place together with the file (see _publish),
@@ -109,24 +156,37 @@ def _open_temp(root: LocalRoot, path: str) -> _Temp:
     a concurrent delete removed the folder meanwhile (the caller starts over).
     """
     folder = os.path.dirname(path)
-    try:
-        return _new_temp(folder)
-    except FileNotFoundError:
-        pass
-    except NotADirectoryError:
-        _first_missing(root, folder)  # names the file in the way
-        raise
-    if not os.path.isdir(root.real):
+    if dir_fd is not None:
+        return _new_temp(folder, dir_fd)
+    if not looked:
+        try:
+            return _new_temp(folder)
+        except FileNotFoundError:
+            pass
+        except NotADirectoryError:
+            _first_missing(root, folder)  # names the file in the way
+            raise
+    if folder == root.real:
         os.makedirs(root.real, exist_ok=True)  # the root is not a session: no staging
-    missing = _first_missing(root, folder)
+        raise FileNotFoundError(errno.ENOENT, "the root was missing", folder)
+    # A folder right below the root is itself the highest missing one (the root
+    # exists, or is made below); deeper ones are looked up level by level.
+    missing = folder if os.path.dirname(folder) == root.real else _first_missing(root, folder)
     if missing is None:
         raise FileNotFoundError(errno.ENOENT, "folder appeared and vanished", folder)
-    stage = os.path.join(
-        os.path.dirname(missing), f"{TEMP_PREFIX}{os.urandom(8).hex()}{STAGE_SUFFIX}"
-    )
+    parent = os.path.dirname(missing)
+    stage = os.path.join(parent, _hidden_name(STAGE_SUFFIX))
     inner = stage + folder[len(missing) :]
     try:
-        os.makedirs(inner)
+        try:
+            os.mkdir(stage)
+        except FileNotFoundError:
+            if parent != root.real:
+                raise  # a delete removed the parent meanwhile: start over
+            os.makedirs(root.real, exist_ok=True)  # the root is not a session
+            os.mkdir(stage)
+        if inner != stage:
+            os.makedirs(inner)
         temp = _new_temp(inner)
     except BaseException:
         # Out of inodes or space (ENOSPC, EDQUOT) after some of the folders were
@@ -149,31 +209,40 @@ def _remove_empty(folder: str, stage: str) -> None:
         folder = os.path.dirname(folder)
 
 
-def _stamp(fd: int, previous: os.stat_result | None) -> os.stat_result:
-    """Give the file a modification time after ``previous``'s, and return its stat.
+def _stamp(fd: int, previous: os.stat_result | None) -> str:
+    """Make the file's modification time later than ``previous``'s; its version token.
 
     The kernel's own timestamps may come from a coarse clock (a few milliseconds);
     two quick writes of equal size that get a recycled inode would then share a token.
+    A file that replaces another keeps the kernel's time when that is already later
+    (the usual case: one ``fstat``, no ``utime``), so times along a path only grow.
+    A new file (``previous`` None: nothing to be later than, but a deleted file of the
+    same name may have had the same coarse time and inode) always gets the fine clock.
     """
-    if _STAMP_FD:
-        now = time.time_ns()
-        if previous is not None and now <= previous.st_mtime_ns:
-            now = previous.st_mtime_ns + 1
-        os.utime(fd, ns=(now, now))
-    return os.fstat(fd)
+    if not _STAMP_FD:
+        return version_token(os.fstat(fd))
+    if previous is not None:
+        st = os.fstat(fd)
+        if st.st_mtime_ns > previous.st_mtime_ns:
+            return version_token(st)
+    now = time.time_ns()
+    if previous is not None and now <= previous.st_mtime_ns:
+        now = previous.st_mtime_ns + 1
+    os.utime(fd, ns=(now, now))
+    return version_token(os.fstat(fd))
 
 
 def _precondition_failed(path: str, why: str) -> FileExistsError:
     return FileExistsError(errno.EEXIST, f"precondition failed: {why}", path)
 
 
-def _link_new(fd: int, temp: str, path: str) -> os.stat_result | None:
+def _link_new(fd: int, temp: str, path: str) -> str | None:
     """Publish ``temp`` as ``path`` only if ``path`` does not exist.
 
     Returns None when the filesystem has no hard links (the caller falls back to the
     folder lock).
     """
-    st = _stamp(fd, None)
+    token = _stamp(fd, None)
     try:
         os.link(temp, path)
     except FileExistsError:
@@ -182,12 +251,10 @@ def _link_new(fd: int, temp: str, path: str) -> os.stat_result | None:
         if exc.errno in _NO_HARD_LINKS:
             return None
         raise
-    return st
+    return token
 
 
-def _replace_locked(
-    fd: int, temp: str, path: str, if_version: str | None, if_absent: bool
-) -> os.stat_result:
+def _replace_locked(fd: int, temp: str, path: str, if_version: str | None, if_absent: bool) -> str:
     """Check the condition and rename ``temp`` onto ``path`` under the folder lock."""
     # A folder removed by a delete meanwhile is not made again here: the write starts
     # over and builds it by staging (FileNotFoundError, see :func:`write`).
@@ -199,14 +266,12 @@ def _replace_locked(
             raise _precondition_failed(path, "the file already exists")
         if if_version is not None and (current is None or version_token(current) != if_version):
             raise _precondition_failed(path, "the file is missing or at another version")
-        st = _stamp(fd, current)
+        token = _stamp(fd, current)
         os.replace(temp, path)  # readers see the old file or the new one, never a part
-    return st
+    return token
 
 
-def _publish_staged(
-    temp: _Temp, path: str, if_version: str | None, fsync: bool
-) -> os.stat_result | None:
+def _publish_staged(temp: _Temp, path: str, if_version: str | None, fsync: bool) -> str | None:
     """Rename the staging folder, holding the file under its final name, into place.
 
     Returns None if the folder appeared meanwhile (the caller publishes into it).
@@ -215,7 +280,7 @@ def _publish_staged(
     if if_version is not None:
         raise _precondition_failed(path, "the file is missing or at another version")
     staged = temp.stage + path[len(temp.target) :]
-    st = _stamp(temp.fd, None)
+    token = _stamp(temp.fd, None)
     os.rename(temp.path, staged)
     temp.path = staged
     temp.inner = os.path.dirname(staged)
@@ -232,7 +297,7 @@ def _publish_staged(
         return None
     temp.stage = None  # it is the target now
     temp.leftover = False
-    return st
+    return token
 
 
 def _publish(
@@ -242,11 +307,11 @@ def _publish(
     if_absent: bool,
     lock_plain: bool,
     fsync: bool,
-) -> os.stat_result:
+) -> str:
     if temp.stage is not None:
-        st = _publish_staged(temp, path, if_version, fsync)
-        if st is not None:
-            return st
+        token = _publish_staged(temp, path, if_version, fsync)
+        if token is not None:
+            return token
         # Someone made the folder meanwhile: publish into it like any other write.
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -256,17 +321,17 @@ def _publish(
             raise FileNotFoundError(errno.ENOENT, "folder removed meanwhile", path) from None
     fd = temp.fd
     if if_absent:
-        st = _link_new(fd, temp.path, path)
-        if st is not None:
-            return st
+        token = _link_new(fd, temp.path, path)
+        if token is not None:
+            return token
     if if_absent or if_version is not None or lock_plain:
-        st = _replace_locked(fd, temp.path, path, if_version, if_absent)
+        token = _replace_locked(fd, temp.path, path, if_version, if_absent)
         temp.leftover = False
     else:
-        st = _stamp(fd, stat_or_none(path))
+        token = _stamp(fd, stat_or_none(path))
         os.replace(temp.path, path)
     temp.leftover = False
-    return st
+    return token
 
 
 def write(
@@ -293,33 +358,74 @@ def write(
     """
     real = root.to_real(path)
     root.mark_on_write(fsync)
+    folder = os.path.dirname(real)
     for _ in range(_WRITE_ATTEMPTS):
-        root.check(real, last=False)
-        try:
-            temp = _open_temp(root, real)
-        except FileNotFoundError:
-            continue
-        except NotADirectoryError as exc:
-            raise _clash(root, exc.filename or real, "a file where a folder is needed") from exc
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(temp.fd, view) :]
-            if fsync:
-                os.fsync(temp.fd)
-            st = _publish(temp, real, if_version, if_absent, lock_plain, fsync)
-        except FileNotFoundError:
-            continue  # the folder or the temp file went with a concurrent delete
-        except IsADirectoryError as exc:
-            raise _clash(root, real, "a folder (it holds files below it)") from exc
-        finally:
-            _finish(temp)
+        dir_fd = None
         if fsync:
-            # A new folder was renamed into place: its parent holds the new entry.
-            changed = temp.target if temp.target is not None and temp.stage is None else real
-            fsync_folder(os.path.dirname(changed))
-        return version_token(st)
+            # One descriptor of the folder serves the link check of its last
+            # component, the temp file's creation and the final fsync.
+            root.check(folder, last=False)
+            dir_fd = _open_folder(root, folder)
+        else:
+            root.check(real, last=False)
+        try:
+            token = _attempt(root, real, data, dir_fd, if_version, if_absent, lock_plain, fsync)
+        finally:
+            if dir_fd is not None:
+                os.close(dir_fd)
+        if token is not None:
+            return token
     raise OSError(errno.EAGAIN, "the folder kept being deleted while writing; try again", real)
+
+
+def _attempt(
+    root: LocalRoot,
+    real: str,
+    data: bytes,
+    dir_fd: int | None,
+    if_version: str | None,
+    if_absent: bool,
+    lock_plain: bool,
+    fsync: bool,
+) -> str | None:
+    """One try of :func:`write`; None when a concurrent delete made it start over."""
+    try:
+        temp = _open_temp(root, real, dir_fd, looked=fsync)
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError as exc:
+        raise _clash(root, exc.filename or real, "a file where a folder is needed") from exc
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(temp.fd, view) :]
+        if fsync:
+            os.fsync(temp.fd)
+        token = _publish(temp, real, if_version, if_absent, lock_plain, fsync)
+    except FileNotFoundError:
+        return None  # the folder or the temp file went with a concurrent delete
+    except IsADirectoryError as exc:
+        raise _clash(root, real, "a folder (it holds files below it)") from exc
+    finally:
+        _finish(temp)
+    if fsync:
+        if temp.target is not None and temp.stage is None:
+            # A new folder was renamed into place: its parent holds the new entry.
+            fsync_folder(os.path.dirname(temp.target))
+        elif dir_fd is not None:
+            # The rename by path found the temp file, so the folder at that path is
+            # the one this descriptor names.
+            _fsync_descriptor(dir_fd)
+        else:
+            fsync_folder(os.path.dirname(real))  # made meanwhile by another writer
+    return token
+
+
+def _fsync_descriptor(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems cannot fsync a folder; nothing more to do
+        pass
 
 
 def _finish(temp: _Temp) -> None:
