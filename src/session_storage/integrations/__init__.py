@@ -10,12 +10,18 @@ Importing a module whose framework is missing raises
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
 from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
-from ..core.errors import CorruptDataError, import_optional
+from ..core.errors import CorruptDataError, InvalidArgumentError, import_optional
+from ..storage import SessionStorage
+from ..sync import SyncSessionStorage
 
-__all__ = ["corrupt", "require"]
+__all__ = ["check_name", "check_storage", "corrupt", "on_storage", "require"]
+
+T = TypeVar("T")
 
 
 class _Named(Protocol):
@@ -41,3 +47,34 @@ def require(module: str, extra: str) -> ModuleType:
         f"session_storage.integrations.{extra.replace('-', '_')} needs {module!r}, "
         f"which is not installed: pip install 'session-storage[{extra}]'",
     )
+
+
+def check_storage(storage: object) -> SessionStorage | SyncSessionStorage:
+    """``storage`` if it is a SessionStorage or a SyncSessionStorage, else
+    InvalidArgumentError naming what it got."""
+    if not isinstance(storage, (SessionStorage, SyncSessionStorage)):
+        raise InvalidArgumentError(
+            "storage must be a SessionStorage or a SyncSessionStorage, "
+            f"got {type(storage).__name__}"
+        )
+    return storage
+
+
+def check_name(what: str, value: object) -> str:
+    """``value`` if it is a non-empty str (a session id, a stream), else
+    InvalidArgumentError naming ``what``."""
+    if not isinstance(value, str) or not value:
+        raise InvalidArgumentError(f"{what} must be a non-empty str, got {value!r}")
+    return value
+
+
+async def on_storage(
+    storage: SessionStorage | SyncSessionStorage,
+    call: Callable[[SessionStorage], Coroutine[Any, Any, T]],
+) -> T:
+    """Await ``call(storage)`` on the loop the storage runs on: a SyncSessionStorage runs
+    its own loop in a thread, where the coroutine goes while this loop waits for it
+    without blocking."""
+    if isinstance(storage, SyncSessionStorage):
+        return await asyncio.wrap_future(storage.submit(call(storage.async_storage)))
+    return await call(storage)

@@ -20,14 +20,13 @@ it raises MissingDependencyError naming the extra ``langchain``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from ..errors import InvalidArgumentError
 from ..storage import SessionStorage
 from ..sync import SyncSessionStorage
-from . import corrupt, require
+from . import check_name, check_storage, corrupt, on_storage, require
 
 require("langchain_core", "langchain")
 
@@ -66,15 +65,9 @@ class StorageChatMessageHistory(BaseChatMessageHistory):
         *,
         stream: str = STREAM,
     ) -> None:
-        if not isinstance(storage, (SessionStorage, SyncSessionStorage)):
-            raise InvalidArgumentError(
-                "storage must be a SessionStorage or a SyncSessionStorage, "
-                f"got {type(storage).__name__}"
-            )
-        if not isinstance(session_id, str) or not session_id:
-            raise InvalidArgumentError(f"session_id must be a non-empty str, got {session_id!r}")
-        if not isinstance(stream, str) or not stream:
-            raise InvalidArgumentError(f"stream must be a non-empty str, got {stream!r}")
+        check_storage(storage)
+        check_name("session_id", session_id)
+        check_name("stream", stream)
         self.session_id = session_id
         self.storage = storage
         self.stream = stream
@@ -95,12 +88,7 @@ class StorageChatMessageHistory(BaseChatMessageHistory):
         return storage
 
     async def _on_storage(self, call: Callable[[SessionStorage], Coroutine[Any, Any, T]]) -> T:
-        """Await ``call(storage)`` on the loop the storage runs on (a SyncSessionStorage
-        runs its own loop in a thread; this loop waits without blocking)."""
-        storage = self.storage
-        if isinstance(storage, SyncSessionStorage):
-            return await asyncio.wrap_future(storage.submit(call(storage.async_storage)))
-        return await call(storage)
+        return await on_storage(self.storage, call)
 
     def _decoded(self, stored: list[Any]) -> list[BaseMessage]:
         """The messages of the stored events; CorruptDataError naming the stream if one

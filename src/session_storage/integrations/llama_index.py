@@ -21,14 +21,13 @@ naming the extra ``llama-index``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from ..errors import InvalidArgumentError
 from ..storage import SessionStorage
 from ..sync import SyncSessionStorage
-from . import corrupt, require
+from . import check_storage, corrupt, on_storage, require
 
 require("llama_index.core", "llama-index")
 
@@ -91,11 +90,7 @@ class StorageChatStore(BaseChatStore):
         namespace: str | None = NAMESPACE,
         **kwargs: Any,
     ) -> None:
-        if not isinstance(storage, (SessionStorage, SyncSessionStorage)):
-            raise InvalidArgumentError(
-                "storage must be a SessionStorage or a SyncSessionStorage, "
-                f"got {type(storage).__name__}"
-            )
+        check_storage(storage)
         super().__init__(**kwargs)
         self._storage = storage if namespace is None else storage.narrow(namespace)
 
@@ -125,11 +120,7 @@ class StorageChatStore(BaseChatStore):
         return storage.run(op(storage.async_storage))
 
     async def _async(self, op: Op[T]) -> T:
-        storage = self._storage
-        if isinstance(storage, SyncSessionStorage):
-            # Runs on the storage's own loop thread; this loop waits without blocking.
-            return await asyncio.wrap_future(storage.submit(op(storage.async_storage)))
-        return await op(storage)
+        return await on_storage(self._storage, op)
 
     # -- blocking ------------------------------------------------------------------
 

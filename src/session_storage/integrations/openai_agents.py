@@ -20,14 +20,12 @@ given. The SDK is an optional dependency: importing this module without it raise
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from ..core.errors import InvalidArgumentError
 from ..storage import SessionStorage
 from ..sync import SyncSessionStorage
-from . import require
+from . import check_name, check_storage, on_storage, require
 
 require("agents", "openai-agents")
 
@@ -84,15 +82,9 @@ class StorageSession:
         session_settings: SessionSettings | dict[str, Any] | None = None,
         stream: str = STREAM,
     ) -> None:
-        if not isinstance(storage, (SessionStorage, SyncSessionStorage)):
-            raise InvalidArgumentError(
-                "storage must be a SessionStorage or a SyncSessionStorage, "
-                f"got {type(storage).__name__}"
-            )
-        if not isinstance(session_id, str) or not session_id:
-            raise InvalidArgumentError(f"session_id must be a non-empty str, got {session_id!r}")
-        if not isinstance(stream, str) or not stream:
-            raise InvalidArgumentError(f"stream must be a non-empty str, got {stream!r}")
+        check_storage(storage)
+        check_name("session_id", session_id)
+        check_name("stream", stream)
         self.session_id = session_id
         self.session_settings = (
             coerce_session_settings(session_settings)
@@ -116,15 +108,7 @@ class StorageSession:
         return f"StorageSession({self.session_id!r}, {self._storage!r}, stream={self._stream!r})"
 
     async def _on_storage(self, call: Callable[[SessionStorage], Coroutine[Any, Any, T]]) -> T:
-        """Await ``call(storage)`` on the loop the storage runs on.
-
-        A SyncSessionStorage runs its own loop in a thread; the coroutine goes there, and
-        this loop waits for it without blocking.
-        """
-        storage = self._storage
-        if isinstance(storage, SyncSessionStorage):
-            return await asyncio.wrap_future(storage.submit(call(storage.async_storage)))
-        return await call(storage)
+        return await on_storage(self._storage, call)
 
     async def get_items(self, limit: int | None = None) -> list[TResponseInputItem]:
         """The latest ``limit`` items, oldest first; all of them if ``limit`` is None.
