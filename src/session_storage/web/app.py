@@ -25,7 +25,7 @@ from ..storage import SessionStorage
 from ..views import adk, langgraph
 from ..views.conversation import turn_of
 from ..views.layout import is_conversation
-from ..views.store import file_view, names_page, session_detail, stream_page
+from ..views.store import NamesPage, file_view, names_page, session_detail, stream_page
 from .render import tree, when
 from .security import SecurityMiddleware
 
@@ -43,6 +43,15 @@ STATIC: dict[str, tuple[bytes, str]] = {
 """Every asset the pages use, read once: nothing else is served from disk."""
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+_Lister = Callable[[SessionStorage, str, "str | None"], Awaitable[NamesPage]]
+_HOMES: dict[str, tuple[_Lister, str, str, str, str]] = {
+    # layout: (what lists the top names, page title, item noun, link target, query key)
+    "langgraph": (langgraph.threads_page, "Threads", "thread", "/langgraph/thread", "thread"),
+    "adk": (adk.apps_page, "Apps", "app", "/adk/app", "app"),
+    "plain": (names_page, "Sessions", "session", "/session", "id"),
+}
 
 
 def _link(path: str, **query: Any) -> str:
@@ -105,39 +114,17 @@ class Pages:
     async def home(self, request: Request) -> Response:
         q = request.query_params
         prefix, after = q.get("prefix", ""), q.get("after")
-        if self.kind == "langgraph":
-            page = await langgraph.threads_page(self.storage, prefix, after)
-            return self.render(
-                "names.html",
-                title="Threads",
-                page=page,
-                item="thread",
-                target="/langgraph/thread",
-                params={},
-                key="thread",
-                here="/",
-            )
-        if self.kind == "adk":
-            page = await adk.apps_page(self.storage, prefix, after)
-            return self.render(
-                "names.html",
-                title="Apps",
-                page=page,
-                item="app",
-                target="/adk/app",
-                params={},
-                key="app",
-                here="/",
-            )
-        page = await names_page(self.storage, prefix, after)
+        # What the store's layout lists at its top: threads, apps or plain sessions.
+        lister, title, item, target, key = _HOMES.get(self.kind, _HOMES["plain"])
+        page = await lister(self.storage, prefix, after)
         return self.render(
             "names.html",
-            title="Sessions",
+            title=title,
             page=page,
-            item="session",
-            target="/session",
+            item=item,
+            target=target,
             params={},
-            key="id",
+            key=key,
             here="/",
         )
 
