@@ -130,18 +130,22 @@ class SessionStorage(StoreMethods, EventLogMethods):
         storage._start(settings, settings.wrap_driver(driver), *limits)
         return storage
 
-    def _attach(self, scope: Scope, settings: StorageSettings, *, owner: bool) -> None:
+    def _attach(
+        self, scope: Scope, settings: StorageSettings, *, owner: bool, tracing: Any = None
+    ) -> None:
         self._scope = scope
         self._settings = settings  # of the owner's root; a view's own root is its url
         self._owner = owner  # the owner closes the shared filesystem; views do not
-        tracing = tracer()
-        if tracing is not None:  # decided here: a check per call would cost more than memory's
-            trace_operations(self, tracing, scope.backend, settings.engine)
+        # Decided once, when the owner is created (a check per call would cost more than
+        # a memory store); its views follow it, so narrow() asks nothing.
+        self._tracing = tracer() if owner else tracing
+        if self._tracing is not None:
+            trace_operations(self, self._tracing, scope.backend, settings.engine)
 
     def _view(self: S, scope: Scope) -> S:
         """A storage on ``scope`` that shares, and does not own, this one's filesystem."""
         view = type(self).__new__(type(self))
-        view._attach(scope, self._settings, owner=False)
+        view._attach(scope, self._settings, owner=False, tracing=self._tracing)
         return view
 
     @classmethod

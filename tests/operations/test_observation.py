@@ -101,6 +101,7 @@ async def main():
     exporter.clear()
     for call in CALLS.values():
         await call(storage)
+    await storage.narrow("view").session_exists("s")  # a view follows its owner
     try:
         await SessionStorage(sys.argv[1]).store_session("s", {"bad": object()})
     except Exception:
@@ -150,3 +151,5 @@ def test_a_span_per_public_operation(backend: str, tmp_path: Path) -> None:
     assert failed["status"] == "ERROR" and failed["attributes"]["session_storage.requests"] == 0
     # The sync twin's call is traced too.
     assert names.count("session_storage.load_session") == 2
+    # A narrowed view of a traced storage is traced too.
+    assert names.count("session_storage.session_exists") == 2
