@@ -23,16 +23,16 @@ from session_storage.backends.local.paths import LocalRoot
 from session_storage.backends.local.write import write
 
 from .backends import Backend
-from .measure import Row, compare, log, us
+from .measure import Row, compare, compare_per_item, log, us
 
 TARGETS = {"memory": 1.10, "file": 1.05, "s3": 1.05}
+"""Most time the library may take, as a multiple of the same work by hand (the issue
+sets none for GCS and Azure: their rows are for information)."""
 DURABLE_TARGET = 1.25
 """Most a durable (fsync on, the default) local store+load may take, as a multiple of
 the same durable work written by hand with os calls."""
 ATOMIC_TARGET = 1.05
 """Most a local store+load with fsync off may take against an atomic store by hand."""
-"""Most time the library may take, as a multiple of the same work by hand (the issue
-sets none for GCS and Azure: their rows are for information)."""
 
 
 def state_of_one_kib() -> dict[str, Any]:
@@ -115,37 +115,35 @@ async def _durable_against_by_hand(
     data_state = state_of_one_kib()
     hand_root = f"{url}-by-hand"
     os.makedirs(hand_root)
-    # fsyncs take milliseconds and wait for whatever else the disk is writing: many
-    # short runs, each side's run right after the other's, give steadier ratios.
-    n = max(10, pairs // 25)
-    rounds = iter(range(1_000_000))
+    # fsyncs take milliseconds and wait for whatever else the disk is writing: item by
+    # item, each side's store right after the other's, gives steady ratios.
+    n = max(10, pairs // 5)
+    made = {"ours": 0, "hand": 0}
 
-    def names() -> tuple[list[str], list[str]]:
-        tag = next(rounds) if new_folder else 0
-        ids = [f"d{tag}-{i:04d}" for i in range(n)]
-        return ids, [f"{hand_root}/{session_id}/state.json" for session_id in ids]
+    def session_for(side: str, i: int) -> str:
+        if not new_folder:
+            return f"d-{i:04d}"
+        made[side] += 1  # a session never made before, on each side
+        return f"d-{made[side]:06d}"
 
-    async def ours() -> None:
-        ids, _ = names()
-        for session_id in ids:
-            await storage.store_session(session_id, data_state)
-            await storage.load_session(session_id)
+    async def ours(i: int) -> None:
+        session_id = session_for("ours", i)
+        await storage.store_session(session_id, data_state)
+        await storage.load_session(session_id)
 
-    async def by_hand() -> None:
+    async def by_hand(i: int) -> None:
         loop = asyncio.get_running_loop()
-        _, paths = names()
-        for path in paths:
-            body = orjson.dumps(data_state)
-            await loop.run_in_executor(None, _durable_store_by_hand, path, body, new_folder)
-            orjson.loads(await loop.run_in_executor(None, _load_by_hand, path))
+        path = f"{hand_root}/{session_for('hand', i)}/state.json"
+        body = orjson.dumps(data_state)
+        await loop.run_in_executor(None, _durable_store_by_hand, path, body, new_folder)
+        orjson.loads(await loop.run_in_executor(None, _load_by_hand, path))
 
     async with storage:
         if not new_folder:  # both sides replace files in existing folders
-            for path in names()[1]:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-            await ours()
-            await by_hand()
-        result = await compare(ours, by_hand, runs * 3)
+            for i in range(n):
+                os.makedirs(f"{hand_root}/{session_for('hand', i)}", exist_ok=True)
+                await ours(i)
+        result = await compare_per_item(ours, by_hand, n, runs * 3)
     what = "new session each" if new_folder else "existing session"
     parent = " and parent" if new_folder else ""
     return Row(
@@ -216,18 +214,16 @@ async def _against_atomic_by_hand(storage: SessionStorage, runs: int, pairs: int
     for path in paths:
         os.makedirs(os.path.dirname(path), exist_ok=True)
 
-    async def ours() -> None:
-        for session_id in ids:
-            await storage.store_session(session_id, state)
-            await storage.load_session(session_id)
+    async def ours(i: int) -> None:
+        await storage.store_session(ids[i], state)
+        await storage.load_session(ids[i])
 
-    async def by_hand() -> None:
+    async def by_hand(i: int) -> None:
         loop = asyncio.get_running_loop()
-        for path in paths:
-            await loop.run_in_executor(None, _replace_by_hand, path, orjson.dumps(state))
-            orjson.loads(await fs._cat_file(path))
+        await loop.run_in_executor(None, _replace_by_hand, paths[i], orjson.dumps(state))
+        orjson.loads(await fs._cat_file(paths[i]))
 
-    result = await compare(ours, by_hand, runs)
+    result = await compare_per_item(ours, by_hand, pairs, runs)
     return Row(
         bench="store+load 1 KiB, per pair, like for like",
         backend="file",
@@ -284,22 +280,26 @@ async def _compare(backend: Backend, storage: SessionStorage, runs: int, pairs: 
     # careful caller says so, and then it is one GET like ours.
     cat_options = {"max_concurrency": 1} if backend.name == "s3" else {}
 
-    async def ours(count: int = pairs) -> None:
-        for session_id in ids[:count]:
-            await storage.store_session(session_id, state)
-            await storage.load_session(session_id)
+    async def ours_one(i: int) -> None:
+        await storage.store_session(ids[i], state)
+        await storage.load_session(ids[i])
 
-    async def by_hand(count: int = pairs) -> None:
-        for path in paths[:count]:
-            await fs._pipe_file(path, orjson.dumps(state))
-            orjson.loads(await fs._cat_file(path, **cat_options))
+    async def by_hand_one(i: int) -> None:
+        await fs._pipe_file(paths[i], orjson.dumps(state))
+        orjson.loads(await fs._cat_file(paths[i], **cat_options))
+
+    async def ours(count: int) -> None:
+        for i in range(count):
+            await ours_one(i)
+
+    async def by_hand(count: int) -> None:
+        for i in range(count):
+            await by_hand_one(i)
 
     log(f"  overhead on {backend.name}: {runs} x {pairs} store+load pairs each side")
-    # Warm up (connections, first writes of each path) on a tenth, then measure.
+    # The first block warms up (connections, first writes of each path).
+    result = await compare_per_item(ours_one, by_hand_one, pairs, runs)
     few = max(1, pairs // 10)
-    await ours(few)
-    await by_hand(few)
-    result = await compare(ours, by_hand, runs, warmup=False)
     note = ""
     if backend.requests() is not None:
         backend.requests()

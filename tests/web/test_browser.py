@@ -209,9 +209,37 @@ def _by(kind: str) -> Any:
     return getattr(By, kind)
 
 
+def _until_replaced(driver: Any, page: Any) -> None:
+    """Wait until the page holding element ``page`` has been replaced by the next one.
+
+    Neither a click nor a submit waits for the page it leads to; an element found
+    right after may still be one of the old page's.
+    """
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(page))
+
+
+def follow(driver: Any, link: Any) -> None:
+    """Click ``link`` (an element), and wait for the page it opens."""
+    page = driver.find_element(_by("TAG_NAME"), "html")
+    link.click()
+    _until_replaced(driver, page)
+
+
 def click_link(driver: Any, text: str) -> None:
-    """Click the link whose text is exactly ``text``."""
-    driver.find_element(_by("LINK_TEXT"), text).click()
+    """Click the link whose text is exactly ``text``, and wait for the page it opens."""
+    follow(driver, driver.find_element(_by("LINK_TEXT"), text))
+
+
+def search_for(driver: Any, text: str) -> None:
+    """Type ``text`` in the search box, submit it, and wait for the results page."""
+    page = driver.find_element(_by("TAG_NAME"), "html")
+    search = driver.find_element(_by("CSS_SELECTOR"), 'input[type="search"]')
+    search.send_keys(text)
+    search.submit()
+    _until_replaced(driver, page)
 
 
 def text_of(driver: Any, css: str) -> str:
@@ -249,9 +277,7 @@ def test_sessions_search_state_stream_and_conversation(
     assert "user-00" in text_of(driver, "#names")
     check_page(driver, site, shots, "sessions")
 
-    search = driver.find_element(_by("CSS_SELECTOR"), 'input[type="search"]')
-    search.send_keys("user-1")
-    search.submit()
+    search_for(driver, "user-1")
     names = [a.text for a in driver.find_elements(_by("CSS_SELECTOR"), "#names a")]
     assert names == [f"user-1{i}" for i in range(10)]
     check_page(driver, site, shots, "search")
@@ -310,9 +336,7 @@ def test_sessions_search_state_stream_and_conversation(
 def test_markup_in_the_store_never_runs(browser: Any, site: Site, shots: Path) -> None:
     driver = browser
     driver.get(site.servers["plain"].url)
-    search = driver.find_element(_by("CSS_SELECTOR"), 'input[type="search"]')
-    search.send_keys("x<img")
-    search.submit()
+    search_for(driver, "x<img")
     click_link(driver, XSS_ID)
     assert text_of(driver, "#session-id") == XSS_ID
     check_page(driver, site, shots, "xss-session")
@@ -340,16 +364,16 @@ def test_a_langgraph_thread_and_checkpoint(browser: Any, site: Site, shots: Path
     steps = [int(r.find_elements(_by("TAG_NAME"), "td")[1].text) for r in rows]
     assert steps == sorted(steps, reverse=True)  # newest first
     check_page(driver, site, shots, "langgraph-thread")
-    rows[0].find_element(_by("CSS_SELECTOR"), "a.checkpoint").click()
+    follow(driver, rows[0].find_element(_by("CSS_SELECTOR"), "a.checkpoint"))
     values = text_of(driver, "#values")
     assert '"echo:hello"' in values and '"left:2"' in values
     assert "messages" in text_of(driver, "#changes")
     check_page(driver, site, shots, "langgraph-checkpoint")
-    driver.find_element(_by("ID"), "parent").click()
+    follow(driver, driver.find_element(_by("ID"), "parent"))
     assert driver.find_element(_by("ID"), "checkpoint-id").text
     driver.get(site.servers["langgraph"].url)
     click_link(driver, XSS_ID)
-    driver.find_element(_by("CSS_SELECTOR"), "a.checkpoint").click()
+    follow(driver, driver.find_element(_by("CSS_SELECTOR"), "a.checkpoint"))
     assert XSS in text_of(driver, "#values")
     check_page(driver, site, shots, "langgraph-xss")
 

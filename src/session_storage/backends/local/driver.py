@@ -1,8 +1,12 @@
 """Local disk: the driver, each operation one worker-thread hop into the modules below.
 
+A read of a small file the kernel holds in memory is the exception: it runs on the
+caller's thread, with no hop (:mod:`.inline`).
+
 - :mod:`.paths`: the store root, its marker file, and the path checks (no link
   below the root is followed; only the library's own names count).
 - :mod:`.read`: reads, stats and listings.
+- :mod:`.inline`: small reads without a hop, when the page cache can answer.
 - :mod:`.write`: atomic writes by temp file and rename, and conditional writes.
 - :mod:`.delete`: deletes only of own files in a marked store, and the sweep of
   what crashed writers left.
@@ -19,6 +23,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import anyio.lowlevel
 import anyio.to_thread
 from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
 from fsspec.implementations.local import LocalFileSystem
@@ -29,6 +34,7 @@ from ..capabilities import Capabilities, conditions_instead
 from ..registry import FILE
 from ..write_ids import UNCONDITIONAL, WriteCondition
 from .delete import delete_paths, delete_tree, sweep_store
+from .inline import WOULD_BLOCK, InlineReads
 from .locking import HAVE_FLOCK
 from .paths import ForeignFolder, LocalRoot, NameClash, UnsafePath
 from .read import (
@@ -85,6 +91,16 @@ async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
         return fn(*args)
 
 
+async def _checkpoint() -> None:
+    """Let every other ready task run once (one turn of the loop, a few microseconds)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        await anyio.lowlevel.checkpoint()
+    else:
+        await asyncio.sleep(0)
+
+
 def _executor_shut_down(loop: asyncio.AbstractEventLoop) -> bool:
     return bool(getattr(futures_thread, "_shutdown", False)) or bool(
         getattr(getattr(loop, "_default_executor", None), "_shutdown", False)
@@ -93,6 +109,9 @@ def _executor_shut_down(loop: asyncio.AbstractEventLoop) -> bool:
 
 class LocalDriver(Driver):
     """Files in a local folder. Each blocking call runs in one worker-thread hop.
+
+    A load of a small file the page cache holds is read on the caller's thread instead
+    (about 10 us against a 70 us hop); one that might wait for the disk still hops.
 
     Storage option ``fsync`` (default True): fsync each written file before its
     rename and its folder after it, so that a stored state survives a power loss,
@@ -134,6 +153,7 @@ class LocalDriver(Driver):
         # The driver keeps the root it was created with (narrowed storages share it
         # and pass paths below it). LocalRoot resolves its real path on first use.
         self._local = LocalRoot(root)
+        self._inline = InlineReads(self._local)
 
     @staticmethod
     def root_path(url: str) -> str:
@@ -184,6 +204,13 @@ class LocalDriver(Driver):
         return AsyncFileSystemWrapper(LocalFileSystem(auto_mkdir=True), asynchronous=True)
 
     async def get(self, path: str) -> tuple[bytes, str | None] | None:
+        # A small file the page cache holds is read here, without a hop (see .inline).
+        # The load still lets other tasks run first, as a hop did: a task polling a
+        # state in a loop must not starve the task that changes it.
+        await _checkpoint()
+        got = self._inline.read(path)
+        if got is not WOULD_BLOCK:
+            return got
         return await _in_thread(read_file, self._local, path)
 
     async def get_many(

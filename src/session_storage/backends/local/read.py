@@ -28,6 +28,7 @@ __all__ = [
     "child_folders",
     "file_info",
     "has_files",
+    "open_for_read",
     "own_entries",
     "read_file",
     "read_files",
@@ -73,13 +74,17 @@ def refuse_special(st: os.stat_result, path: str) -> None:
         )
 
 
-def read_file(root: LocalRoot, path: str) -> tuple[bytes, str | None] | None:
-    """The bytes and version of a file; None if it or its folder is missing, or a folder."""
+def open_for_read(root: LocalRoot, path: str) -> tuple[int, str] | None:
+    """A read-only descriptor of the file at ``path``, and its real path.
+
+    None if the file or its folder is missing. Raises UnsafePath for a link on the way
+    or in its place (a FIFO opens without blocking and is refused by the caller's
+    ``fstat`` check).
+    """
     real = root.to_real(path)
     root.check(real, last=False)
-    # os-level calls: no Python file object, one read for a file of known size.
     try:
-        fd = os.open(real, _READ_FLAGS)
+        return os.open(real, _READ_FLAGS), real
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
@@ -88,6 +93,15 @@ def read_file(root: LocalRoot, path: str) -> tuple[bytes, str | None] | None:
                 exc.errno, "a symbolic link below the storage root is never followed", real
             ) from None
         raise
+
+
+def read_file(root: LocalRoot, path: str) -> tuple[bytes, str | None] | None:
+    """The bytes and version of a file; None if it or its folder is missing, or a folder."""
+    opened = open_for_read(root, path)
+    if opened is None:
+        return None
+    # os-level calls: no Python file object, one read for a file of known size.
+    fd, real = opened
     try:
         st = os.fstat(fd)  # the version of exactly the bytes we read
         if stat.S_ISDIR(st.st_mode):
