@@ -11,6 +11,7 @@ storage still works: nothing the children did touched its connections or its loo
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -134,3 +135,33 @@ def test_async_storage_works_in_forked_workers(
             await check_parent(results)
 
     asyncio.run(after())
+
+
+def test_a_memory_store_locked_by_a_parent_thread_works_in_the_child() -> None:
+    # A thread of the parent is inside a memory write (it holds the store's lock) when
+    # the process forks: the child's copy of the store must not wait for that thread,
+    # which the child does not have.
+    storage = SessionStorage("memory://fork-locked")
+    asyncio.run(storage.store_session("parent", {"turn": 1}))
+    driver: Any = storage._scope.driver
+    inside, leave = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with driver._lock:
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert inside.wait(10)
+    try:
+
+        async def child_work(i: int) -> int:
+            await storage.store_session(f"child{i}", {"turn": 2})
+            state = await storage.load_session(f"child{i}")
+            return -1 if state is None else int(state["turn"])
+
+        assert run_forked(lambda i: asyncio.run(child_work(i)), children=1) == [2]
+    finally:
+        leave.set()
+        thread.join()

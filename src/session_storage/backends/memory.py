@@ -92,6 +92,13 @@ class MemoryDriver(Driver):
         store: dict[str, MemoryFile] = self.filesystem.sync_fs.store
         return store
 
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a lock of its own (a thread of the parent may have held
+        the inherited one, and nothing here would ever release it); the store itself is
+        the child's copy, and stays."""
+        self._lock = threading.RLock()
+        super().after_fork_in_child()
+
     async def get(self, path: str) -> tuple[bytes, str | None] | None:
         f = self._store.get(path)
         if f is None:

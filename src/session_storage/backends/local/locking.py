@@ -17,13 +17,16 @@ protocol:
   locked; if not (the file was unlinked while it waited), it drops it and starts over
   on the new one.
 
-So at any moment at most one process holds the lock that the path names.
+So at any moment at most one process holds the lock that the path names. A process
+forked while one of its threads held a lock does not hold it too (see :mod:`.held`).
 """
 
 from __future__ import annotations
 
 import os
 from types import TracebackType
+
+from . import held
 
 try:
     import fcntl
@@ -63,7 +66,7 @@ class FolderLock:
         flags = _OPEN_FLAGS | (os.O_CREAT if self._create else 0)
         while True:
             try:
-                fd = os.open(self.path, flags, 0o644)
+                fd = held.open_held(self.path, flags)
             except FileNotFoundError:
                 if not self._create or not self._make_folder:
                     return False
@@ -75,9 +78,9 @@ class FolderLock:
                     self._fd = fd
                     return True
             except BaseException:
-                os.close(fd)
+                held.close(fd)
                 raise
-            os.close(fd)  # the file we locked was unlinked while we waited: retry
+            held.close(fd)  # the file we locked was unlinked while we waited: retry
 
     def __exit__(
         self,
@@ -91,7 +94,7 @@ class FolderLock:
         """Release the lock (closing the descriptor releases the flock)."""
         fd, self._fd = self._fd, None
         if fd is not None:
-            os.close(fd)
+            held.close(fd)
 
     def unlink(self) -> None:
         """Remove the lock file; only while holding the lock (see the module doc)."""
@@ -107,5 +110,5 @@ def _same_file(fd: int, path: str) -> bool:
         on_disk = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return False
-    held = os.fstat(fd)
-    return (on_disk.st_ino, on_disk.st_dev) == (held.st_ino, held.st_dev)
+    locked = os.fstat(fd)
+    return (on_disk.st_ino, on_disk.st_dev) == (locked.st_ino, locked.st_dev)

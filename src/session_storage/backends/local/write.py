@@ -28,6 +28,7 @@ import stat
 import time
 from dataclasses import dataclass
 
+from . import held
 from .delete import fsync_folder
 from .locking import HAVE_FLOCK, FolderLock, fcntl
 from .paths import STAGE_SUFFIX, TEMP_PREFIX, TEMP_SUFFIX, LocalRoot, NameClash, UnsafePath
@@ -133,9 +134,9 @@ def _new_temp(folder: str, dir_fd: int | None = None) -> _Temp:
         temp = os.path.join(folder, name)
         try:
             if dir_fd is None:
-                fd = os.open(temp, _CREATE_FLAGS, 0o644)
+                fd = held.open_held(temp, _CREATE_FLAGS)
             else:
-                fd = os.open(name, _CREATE_FLAGS, 0o644, dir_fd=dir_fd)
+                fd = held.open_held(name, _CREATE_FLAGS, dir_fd=dir_fd)
         except FileExistsError:  # 64 random bits collided: draw again
             continue
         if HAVE_FLOCK:
@@ -430,7 +431,7 @@ def _fsync_descriptor(fd: int) -> None:
 
 def _finish(temp: _Temp) -> None:
     """Close the temp file and remove whatever of it was not published."""
-    os.close(temp.fd)
+    held.close(temp.fd)
     # The temp file is still there after a failure, or after a create-only write
     # published it by hard link; a rename used it up.
     if temp.leftover:
