@@ -5,7 +5,9 @@ nothing, retention, codecs and the CLI, on real servers on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -238,3 +240,43 @@ async def test_check_tries_only_the_conditions_a_backend_claims(
     skipped = [step.name for step in report.steps if step.ok is None]
     assert skipped == ["create-only write refused", "stale-version write refused"]
     assert report.conditional_writes == "refused by the library" and report.ok
+
+
+# -- what killed writers leave ------------------------------------------------------------
+
+
+def _temp_file(folder: Path, age_seconds: float) -> Path:
+    """A temp file as a writer leaves it when killed between its write and its rename."""
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = folder / f".tmp-{uuid.uuid4().hex}-state.json"
+    temp.write_bytes(b'{"half":')
+    then = time.time() - age_seconds
+    os.utime(temp, (then, then))
+    return temp
+
+
+@pytest.mark.parametrize("server", ["sftp", "ftp"])
+async def test_dead_writers_temp_files_are_swept_and_leave_no_phantom_session(
+    server: str, request: pytest.FixtureRequest
+) -> None:
+    served: Server = request.getfixturevalue(server)
+    folder = uuid.uuid4().hex
+    root = served.root / folder
+    async with SessionStorage(served.url(folder), served.options()) as storage:
+        await storage.store_session("kept", {"v": 1})
+        await storage.store_session("gone", {"v": 1})
+        beside = _temp_file(root / "gone", age_seconds=2 * 3600)  # died an hour+ ago
+        alone = _temp_file(root / "phantom", age_seconds=2 * 3600)  # a first write, died
+        live = _temp_file(root / "kept", age_seconds=5)  # a writer still at work
+        # The lone temp file's folder lists as a session without data until swept.
+        assert await storage.list_sessions() == ["gone", "kept", "phantom"]
+        assert await storage.list_files("phantom") == []
+
+        assert await storage.delete_session("gone")
+        assert not beside.exists() and not (root / "gone").exists()
+
+        assert await storage.delete_sessions_older_than(timedelta(days=1)) == []
+        assert not alone.exists() and not (root / "phantom").exists()
+        assert await storage.list_sessions() == ["kept"]
+        assert live.exists()  # young: it may be a live writer's, so it stays
+        assert (await storage.load_session("kept") or {})["v"] == 1

@@ -17,6 +17,7 @@ import hashlib
 import os
 import posixpath
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -32,7 +33,15 @@ from ...core.errors import (
 from ..base import ALL_CHILDREN, PAGE_SIZE, ChildPage, Driver, ObjectInfo
 from ..registry import GENERIC
 from ..write_ids import UNCONDITIONAL, WriteCondition
-from .files import missing_error, modified_time, release, remove_folder, sftp_link
+from .files import (
+    TEMP_PREFIX,
+    is_dead_temp,
+    missing_error,
+    modified_time,
+    release,
+    remove_folder,
+    sftp_link,
+)
 from .profiles import profile_for, protocol_name
 
 __all__ = ["GenericDriver"]
@@ -40,9 +49,6 @@ __all__ = ["GenericDriver"]
 T = TypeVar("T")
 
 _DEFAULT_PORTS = {"sftp": 22, "ssh": 22, "ftp": 21}
-
-_TEMP_PREFIX = ".tmp-"
-"""Hidden temp names: an encoded key never starts with ``.``, so listings skip them."""
 
 
 def _chain(url: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -258,7 +264,7 @@ class GenericDriver(Driver):
             self._with_parent(path, lambda: fs.pipe_file(path, data))
             return
         folder, name = posixpath.split(path)
-        temp = posixpath.join(folder, f"{_TEMP_PREFIX}{uuid.uuid4().hex}-{name}"[:255])
+        temp = posixpath.join(folder, f"{TEMP_PREFIX}{uuid.uuid4().hex}-{name}"[:255])
         self._with_parent(path, lambda: fs.pipe_file(temp, data))
         try:
             if if_absent:
@@ -403,16 +409,52 @@ class GenericDriver(Driver):
 
     def _prune(self, folder: str) -> None:
         """Remove ``folder`` and its parents while empty, up to (not including) the root:
-        a folder tree has empty folders, an object store has none."""
+        a folder tree has empty folders, an object store has none. Temp files of dead
+        writers do not keep a folder (see :func:`.files.is_dead_temp`)."""
         root = self.root.rstrip("/")
         while folder and folder.rstrip("/") != root and folder.startswith(root):
             try:
-                if self._entries(folder):
+                entries = self._entries(folder)
+                dead = self._dead_temps(entries)
+                if len(dead) < len(entries):
                     return
+                for path in dead:
+                    self._quietly_remove(path)
                 remove_folder(self._fs, folder)
             except Exception:  # noqa: BLE001 - refilled meanwhile, or no folders at all
                 return
             folder = posixpath.dirname(folder)
+
+    def _dead_temps(self, entries: list[dict[str, Any]]) -> list[str]:
+        now = time.time()
+        return [
+            str(entry["name"])
+            for entry in entries
+            if is_dead_temp(posixpath.basename(str(entry["name"])), entry, self.name, now)
+        ]
+
+    async def sweep(self, folder: str, *, dry_run: bool) -> None:
+        """Before retention: remove the temp files of writers that died below ``folder``
+        (a write killed between its temp file and its rename leaves one), and the
+        folders they alone kept, which would list as sessions without data."""
+        if not dry_run:
+            await self._run(self._sweep, folder)
+
+    def _sweep(self, folder: str) -> None:
+        self._fs.invalidate_cache()
+        try:
+            found: dict[str, dict[str, Any]] = self._fs.find(folder, detail=True)
+        except Exception as exc:
+            if missing_error(exc):
+                return
+            raise
+        now, emptied = time.time(), set()
+        for path, info in found.items():
+            if is_dead_temp(posixpath.basename(path), info, self.name, now):
+                self._quietly_remove(path)
+                emptied.add(posixpath.dirname(path))
+        for parent in sorted(emptied, key=len, reverse=True):
+            self._prune(parent)
 
 
 class _Named:

@@ -9,7 +9,25 @@ from typing import Any
 
 from .profiles import innermost
 
-__all__ = ["missing_error", "modified_time", "release", "remove_folder", "sftp_link"]
+__all__ = [
+    "STALE_TEMP_SECONDS",
+    "TEMP_PREFIX",
+    "is_dead_temp",
+    "missing_error",
+    "modified_time",
+    "release",
+    "remove_folder",
+    "sftp_link",
+]
+
+TEMP_PREFIX = ".tmp-"
+"""Hidden temp names: an encoded key never starts with ``.``, so listings skip them."""
+
+STALE_TEMP_SECONDS = 3600.0
+"""A temp file last modified longer ago than this belongs to a writer that died. These
+filesystems offer no lock to ask a live writer by (local disk asks its ``flock``), and
+no write of a session file takes an hour; the margin also covers a server's clock
+that is off by minutes."""
 
 
 def missing_error(exc: BaseException) -> bool:
@@ -21,6 +39,21 @@ def missing_error(exc: BaseException) -> bool:
     if isinstance(exc, FileNotFoundError):
         return True
     return type(exc).__name__ == "error_perm" and str(exc).startswith("550")
+
+
+def is_dead_temp(name: str, info: Mapping[str, Any], backend: str, now: float) -> bool:
+    """Whether ``name`` (an entry of a listing, ``info`` its details) is a temp file
+    that a dead writer left: a hidden temp name, older than :data:`STALE_TEMP_SECONDS`.
+
+    An entry without a modification time is never taken for dead.
+    """
+    if not name.startswith(TEMP_PREFIX) or info.get("type") == "directory":
+        return False
+    try:
+        modified = modified_time(info, backend)
+    except OSError:
+        return False
+    return modified.timestamp() < now - STALE_TEMP_SECONDS
 
 
 def modified_time(info: Mapping[str, Any], backend: str) -> datetime:
