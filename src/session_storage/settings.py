@@ -29,6 +29,9 @@ DEFAULT_URL = f"{DEFAULT_ROOT}/{DEFAULT_BUCKET}"
 
 _S3_SCHEMES = tuple(f"{scheme}://" for scheme in S3.schemes)
 _AZURE_SCHEMES = tuple(f"{scheme}://" for scheme in AZURE.schemes)
+# Login protocols of the generic driver: their filesystems (sshfs, fsspec's FTP) take
+# ``username`` and ``password`` keywords, as fsspec reads them out of such a URL.
+_LOGIN_SCHEMES = ("sftp://", "ssh://", "ftp://")
 
 
 def backend_url(backend: str, bucket: str = DEFAULT_BUCKET, root: str = DEFAULT_ROOT) -> str:
@@ -58,8 +61,11 @@ def _move_credentials(url: str, options: dict[str, Any]) -> tuple[str, dict[str,
 
     ``s3://KEY:SECRET@bucket/app`` gives ``s3://bucket/app`` with ``key`` and
     ``secret`` (percent-decoded); ``az://container/app?sv=...&sig=...`` gives
-    ``az://container/app`` with ``sas_token``. Left in the URL they would become part
-    of the bucket name or of every object's key; out of it, ``url`` is safe to show.
+    ``az://container/app`` with ``sas_token``; ``sftp://me:pw@host/srv`` (``ftp://``
+    too) gives ``sftp://host/srv`` with ``username`` and ``password``. Left in the URL
+    they would become part of the bucket name or of every object's key, or be masked
+    out of ``settings.url`` so that the settings could not open the storage again; out
+    of it, ``url`` is safe to show.
     """
     lowered = url.lower()
     scheme = next((s for s in _S3_SCHEMES if lowered.startswith(s)), None)
@@ -70,6 +76,14 @@ def _move_credentials(url: str, options: dict[str, Any]) -> tuple[str, dict[str,
         key, _, secret = userinfo.partition(":")
         moved = {"key": unquote(key), **({"secret": unquote(secret)} if secret else {})}
         return scheme + rest, _merge(redact_url(url), options, moved, ("username", "password"))
+    scheme = next((s for s in _LOGIN_SCHEMES if lowered.startswith(s)), None)
+    if scheme is not None:
+        userinfo, rest = split_userinfo(url[len(scheme) :])
+        if userinfo is None:
+            return url, options
+        user, _, password = userinfo.partition(":")
+        moved = {"username": unquote(user), **({"password": unquote(password)} if password else {})}
+        return scheme + rest, _merge(redact_url(url), options, moved, ())
     scheme = next((s for s in _AZURE_SCHEMES if lowered.startswith(s)), None)
     path, _, query = url.partition("?")
     if scheme is not None and "sig=" in query:
@@ -100,7 +114,9 @@ class StorageSettings:
     Credentials written into the URL move into ``storage_options`` on creation:
     ``s3://KEY:SECRET@bucket/app`` becomes ``url="s3://bucket/app"`` with ``key`` and
     ``secret``, and an Azure SAS (``az://container/app?sv=...&sig=...``) becomes
-    ``sas_token``; the same option given both ways raises ConfigurationError. So
+    ``sas_token``, and ``sftp://me:pw@host/srv`` (or ``ftp://``) becomes
+    ``sftp://host/srv`` with ``username`` and ``password``; the same option given both
+    ways raises ConfigurationError. So
     ``url`` can be shown anywhere, and the repr masks every credential option and the
     ``user:password@`` of any URL among the options (``endpoint_url``).
     ``timeout`` is the deadline of each operation in seconds, client retries

@@ -242,8 +242,9 @@ class SessionStorage(StoreMethods, EventLogMethods):
         return self._view(self._scope.narrowed(keys))
 
     def narrow_path(self, *keys: str) -> str:
-        """The URL of the root that :meth:`narrow` with the same keys would use."""
-        return self._scope.narrowed(keys).url()
+        """The URL of the root that :meth:`narrow` with the same keys would use, as its
+        ``url`` shows it (credentials as ``***``)."""
+        return redact_url(self._scope.narrowed(keys).url())
 
     # -- JSON state ----------------------------------------------------------------
 

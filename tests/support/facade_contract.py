@@ -11,7 +11,9 @@ Each test still meets the backend's own answers (missing files, conflicts, listi
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any, ClassVar, TypeVar
 
 import orjson
 import pytest
@@ -22,6 +24,7 @@ from session_storage import (
     CorruptDataError,
     InvalidArgumentError,
     InvalidKeyError,
+    NotSupportedError,
     SerializationError,
     SessionStorage,
     SessionStorageError,
@@ -36,10 +39,32 @@ from .contract import (
 
 _STAMP_LIKE = {"session_id": "s", "filename": "f", "stored_at": "t", "backend": "b"}
 
+Test = TypeVar("Test", bound=Callable[..., Coroutine[Any, Any, None]])
+
+
+def needs_conditional_writes(test: Test) -> Test:
+    """A test of what needs conditional writes (``update_session``, every event-log
+    call): on a lane without them (``conditional_writes = False``), the same steps must
+    be refused with a NotSupportedError naming the capability, never run unenforced."""
+
+    @functools.wraps(test)
+    async def run(self: FacadeContract, *args: Any, **kwargs: Any) -> None:
+        if self.conditional_writes:
+            await test(self, *args, **kwargs)
+            return
+        with pytest.raises(NotSupportedError, match="conditional_writes"):
+            await test(self, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
 
 class FacadeContract(ContractBase):
     """Every test here runs once per backend (plain lane); memory and local disk add
     the zstd+aes lane."""
+
+    conditional_writes: ClassVar[bool] = True
+    """Whether the lane's backend enforces conditional writes (the generic driver's
+    lanes do not; see :func:`needs_conditional_writes`)."""
 
     # -- stamps and JSON -------------------------------------------------------------
 
@@ -318,6 +343,7 @@ class FacadeContract(ContractBase):
 
     # -- update_session ----------------------------------------------------------------
 
+    @needs_conditional_writes
     async def test_update_session_creates_updates_and_skips(
         self, storage: SessionStorage, raw: Raw
     ) -> None:
@@ -346,6 +372,7 @@ class FacadeContract(ContractBase):
         assert await storage.update_session("missing", lambda state: None) is None
         assert (await raw.files(), await raw.get("abc/state.json")) == before
 
+    @needs_conditional_writes
     async def test_update_session_gives_up_with_conflict_error(
         self, storage: SessionStorage
     ) -> None:
@@ -366,6 +393,7 @@ class FacadeContract(ContractBase):
 
     # -- event logs --------------------------------------------------------------------
 
+    @needs_conditional_writes
     async def test_replayed_idempotency_keys_add_nothing(
         self, storage: SessionStorage, raw: Raw
     ) -> None:
@@ -390,6 +418,7 @@ class FacadeContract(ContractBase):
         assert await storage.event_count("chat", "log") == 50
         assert await storage.read_events("chat", "log") == [{"n": i} for i in range(50)]
 
+    @needs_conditional_writes
     async def test_read_paging_iteration_and_truncate(self, storage: SessionStorage) -> None:
         for i in range(25):
             key = f"k{i}" if i % 5 == 0 else None
@@ -422,6 +451,7 @@ class FacadeContract(ContractBase):
         assert await storage.list_files("s") == ["log/tail.json"]
         assert await storage.append_event("s", "log", "fresh", idempotency_key="k5") == 0
 
+    @needs_conditional_writes
     async def test_events_are_files_of_the_session(self, storage: SessionStorage, raw: Raw) -> None:
         await storage.store_session("s", {"v": 1})
         assert await storage.append_event("s", "chat/main", {"a": 1}, idempotency_key="x") == 0
@@ -449,6 +479,7 @@ class FacadeContract(ContractBase):
         assert await storage.append_event("s", "chat/main", {"a": 2}) == 0
         assert await storage.read_events("s", "chat/main") == [{"a": 2}]
 
+    @needs_conditional_writes
     async def test_missing_stream_reads_empty(self, storage: SessionStorage, raw: Raw) -> None:
         assert await storage.read_events("nope", "log") == []
         assert [item async for item in storage.iter_events("nope", "log")] == []
@@ -456,6 +487,7 @@ class FacadeContract(ContractBase):
         assert await storage.truncate_events("nope", "log", 0) == 0
         assert await raw.files() == []
 
+    @needs_conditional_writes
     async def test_bad_event_input_is_refused_and_writes_nothing(
         self, storage: SessionStorage, raw: Raw
     ) -> None:

@@ -33,7 +33,7 @@ from ..core.errors import (
     StorageTimeoutError,
     innermost,
 )
-from ..core.keys import encode_filename, encode_segment, join
+from ..core.keys import encode_filename, encode_segment
 from ..core.messages import echo
 from ..events.log import EventLogs
 
@@ -154,7 +154,11 @@ class Scope:
         """The scope ``keys`` levels below this one; no key can reach outside it."""
         if not keys:
             raise InvalidKeyError("narrow() needs at least one key", backend=self.backend)
-        return Scope(self.shared, join(self.root, *(encode_segment(k, "narrow key") for k in keys)))
+        # Joined as folder() joins, so that below an empty root (a DirFileSystem's) a
+        # narrowed root is "/tenant" like a session's folder "/s", never "tenant": the
+        # codecs bind each file to its path relative to the root's "/".
+        below = "/".join(encode_segment(k, "narrow key") for k in keys)
+        return Scope(self.shared, f"{self.root}/{below}")
 
     # -- refs ----------------------------------------------------------------------
 
