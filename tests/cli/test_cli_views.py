@@ -8,9 +8,11 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
@@ -189,3 +191,32 @@ def test_serve_prints_its_url_first_with_the_token(tmp_path: Path) -> None:
         process.terminate()
         process.wait(timeout=30)
     assert list(tmp_path.iterdir()) == []  # serving an empty folder made nothing
+
+
+def test_serve_open_hands_its_url_to_the_browser(tmp_path: Path) -> None:
+    # The system's browser is whatever BROWSER names: here a program that writes down
+    # the URL it was given, which must be the served URL, token included, and work.
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.py"
+    browser.write_text(
+        f"import sys, pathlib\npathlib.Path({str(opened)!r}).write_text(sys.argv[1])\n"
+    )
+    store = tmp_path / "store"
+    process = _serve(
+        "--url", str(store), "--port", "0", "--token", "open-token-1", "--open",
+        env={"BROWSER": f"{sys.executable} {browser} %s"},
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        deadline = time.monotonic() + 30
+        while not opened.exists() or not opened.read_text():
+            assert time.monotonic() < deadline, "the browser was never started"
+            assert process.poll() is None, process.communicate()[1]
+            time.sleep(0.05)
+        assert opened.read_text() == url
+        page = httpx.get(url, follow_redirects=True, timeout=30)
+        assert page.status_code == 200 and "Sessions" in page.text
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
