@@ -17,7 +17,6 @@ import hashlib
 import os
 import posixpath
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -33,15 +32,8 @@ from ...core.errors import (
 from ..base import ALL_CHILDREN, PAGE_SIZE, ChildPage, Driver, ObjectInfo
 from ..registry import GENERIC
 from ..write_ids import UNCONDITIONAL, WriteCondition
-from .files import (
-    TEMP_PREFIX,
-    is_dead_temp,
-    missing_error,
-    modified_time,
-    release,
-    remove_folder,
-    sftp_link,
-)
+from . import tree
+from .files import TEMP_PREFIX, missing_error, modified_time, release, sftp_link
 from .profiles import profile_for, protocol_name
 
 __all__ = ["GenericDriver"]
@@ -272,10 +264,10 @@ class GenericDriver(Driver):
             else:
                 fs.mv(temp, path)
         except BaseException:
-            self._quietly_remove(temp)
+            tree.quietly_remove(self._fs, temp)
             raise
         if if_absent:
-            self._quietly_remove(temp)  # the link left the temp name in place
+            tree.quietly_remove(self._fs, temp)  # the link left the temp name in place
 
     def _with_parent(self, path: str, write: Callable[[], None]) -> None:
         """Run ``write``; if it failed for want of the folder, make it and write again.
@@ -298,12 +290,6 @@ class GenericDriver(Driver):
                     continue  # made meanwhile by another writer
                 self._fs.makedirs(folder, exist_ok=True)
 
-    def _quietly_remove(self, path: str) -> None:
-        try:
-            self._fs.rm_file(path)
-        except Exception:  # noqa: BLE001, S110 - already renamed away, or gone
-            pass
-
     async def info(self, path: str) -> ObjectInfo | None:
         def stat() -> ObjectInfo | None:
             try:
@@ -324,20 +310,10 @@ class GenericDriver(Driver):
             size=int(found.get("size") or 0), modified=modified, created=None, version=None
         )
 
-    def _entries(self, folder: str) -> list[dict[str, Any]]:
-        self._fs.invalidate_cache()
-        try:
-            listed: list[dict[str, Any]] = self._fs.ls(folder, detail=True)
-        except Exception as exc:
-            if missing_error(exc):
-                return []
-            raise
-        return listed
-
     async def iter_children(
         self, folder: str, page: ChildPage = ALL_CHILDREN
     ) -> AsyncIterator[list[str]]:
-        entries = await self._run(self._entries, folder)
+        entries = await self._run(lambda: tree.entries(self._fs, folder))
         after = page.after_key
         keys = {
             name + "/"
@@ -408,53 +384,14 @@ class GenericDriver(Driver):
         return deleted
 
     def _prune(self, folder: str) -> None:
-        """Remove ``folder`` and its parents while empty, up to (not including) the root:
-        a folder tree has empty folders, an object store has none. Temp files of dead
-        writers do not keep a folder (see :func:`.files.is_dead_temp`)."""
-        root = self.root.rstrip("/")
-        while folder and folder.rstrip("/") != root and folder.startswith(root):
-            try:
-                entries = self._entries(folder)
-                dead = self._dead_temps(entries)
-                if len(dead) < len(entries):
-                    return
-                for path in dead:
-                    self._quietly_remove(path)
-                remove_folder(self._fs, folder)
-            except Exception:  # noqa: BLE001 - refilled meanwhile, or no folders at all
-                return
-            folder = posixpath.dirname(folder)
-
-    def _dead_temps(self, entries: list[dict[str, Any]]) -> list[str]:
-        now = time.time()
-        return [
-            str(entry["name"])
-            for entry in entries
-            if is_dead_temp(posixpath.basename(str(entry["name"])), entry, self.name, now)
-        ]
+        tree.prune(self._fs, self.root, folder, self.name)
 
     async def sweep(self, folder: str, *, dry_run: bool) -> None:
         """Before retention: remove the temp files of writers that died below ``folder``
         (a write killed between its temp file and its rename leaves one), and the
         folders they alone kept, which would list as sessions without data."""
         if not dry_run:
-            await self._run(self._sweep, folder)
-
-    def _sweep(self, folder: str) -> None:
-        self._fs.invalidate_cache()
-        try:
-            found: dict[str, dict[str, Any]] = self._fs.find(folder, detail=True)
-        except Exception as exc:
-            if missing_error(exc):
-                return
-            raise
-        now, emptied = time.time(), set()
-        for path, info in found.items():
-            if is_dead_temp(posixpath.basename(path), info, self.name, now):
-                self._quietly_remove(path)
-                emptied.add(posixpath.dirname(path))
-        for parent in sorted(emptied, key=len, reverse=True):
-            self._prune(parent)
+            await self._run(lambda: tree.sweep(self._fs, self.root, folder, self.name))
 
 
 class _Named:
