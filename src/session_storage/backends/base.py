@@ -272,11 +272,15 @@ class Driver(ABC):
         if fs is not None and (loop is None or loop.is_closed()):
             self._abandon(fs)
 
+    def _unreleased(self) -> bool:
+        """Whether this driver opened connections that nobody released yet."""
+        return self.loop_bound and self._fs is not None
+
     def __del__(self) -> None:
         # Like aiohttp's "Unclosed client session": a network filesystem was opened and
         # its storage dropped without aclose()/close(); its connections leak until exit.
         try:
-            if self.loop_bound and self._fs is not None:
+            if self._unreleased():
                 warnings.warn(
                     f"unclosed {self.name} storage: its connections were never released; "
                     "use `async with`, aclose(), or close() on a SyncSessionStorage",

@@ -5,10 +5,12 @@ nothing, retention, codecs and the CLI, on real servers on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,9 +25,11 @@ from session_storage import (
     SessionStorage,
     SyncSessionStorage,
 )
+from session_storage.backends.generic.files import release
 from session_storage.cli import main
+from session_storage.storage import scope_of
 
-from ...support.file_servers import Server, ftp_server, sftp_server
+from ...support.file_servers import USER, Server, ftp_server, sftp_server
 
 
 @pytest.fixture(scope="module")
@@ -280,3 +284,48 @@ async def test_dead_writers_temp_files_are_swept_and_leave_no_phantom_session(
         assert await storage.list_sessions() == ["kept"]
         assert live.exists()  # young: it may be a live writer's, so it stays
         assert (await storage.load_session("kept") or {})["v"] == 1
+
+
+# -- connections left open ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("server", ["sftp", "ftp"])
+async def test_a_storage_dropped_with_its_connection_open_warns(
+    server: str, request: pytest.FixtureRequest
+) -> None:
+    served: Server = request.getfixturevalue(server)
+    storage = SessionStorage(served.url(uuid.uuid4().hex), served.options())
+    await storage.store_session("s", {"v": 1})
+    opened = scope_of(storage).driver._fs  # to close it for the test afterwards
+    with pytest.warns(ResourceWarning, match=f"unclosed {server} storage"):
+        del storage
+        gc.collect()
+    release(opened)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        async with SessionStorage(served.url(uuid.uuid4().hex), served.options()) as closed:
+            await closed.store_session("s", {"v": 1})
+        del closed
+        gc.collect()
+
+
+async def test_a_storage_without_connections_or_given_its_filesystem_never_warns(
+    tmp_path: Path, sftp: Server
+) -> None:
+    import sshfs
+
+    given = sshfs.SSHFileSystem(
+        "127.0.0.1", port=sftp.port, username=USER, known_hosts=None, **sftp.options()
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ResourceWarning)
+            chained = SessionStorage(f"dir::file://{tmp_path}")
+            await chained.store_session("s", {"v": 1})
+            on_given = SessionStorage.from_filesystem(given, f"/{uuid.uuid4().hex}")
+            await on_given.store_session("s", {"v": 1})
+            del chained, on_given
+            gc.collect()
+    finally:
+        release(given)

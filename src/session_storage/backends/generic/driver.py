@@ -33,7 +33,14 @@ from ..base import ALL_CHILDREN, PAGE_SIZE, ChildPage, Driver, ObjectInfo
 from ..registry import GENERIC
 from ..write_ids import UNCONDITIONAL, WriteCondition
 from . import tree
-from .files import TEMP_PREFIX, missing_error, modified_time, release, sftp_link
+from .files import (
+    TEMP_PREFIX,
+    holds_connections,
+    missing_error,
+    modified_time,
+    release,
+    sftp_link,
+)
 from .profiles import profile_for, protocol_name
 
 __all__ = ["GenericDriver"]
@@ -201,6 +208,12 @@ class GenericDriver(Driver):
             return
         self._fs = None
         await anyio.to_thread.run_sync(release, fs)
+
+    def _unreleased(self) -> bool:
+        # An SSH or FTP connection this storage opened and never closed; a filesystem
+        # given as an object is the caller's, and a dir:: or memory chain holds none.
+        fs = self._fs
+        return fs is not None and fs is not self._given and holds_connections(fs)
 
     def classify(self, exc: BaseException) -> ErrorKind:
         return classify_builtin(exc)

@@ -13,6 +13,7 @@ __all__ = [
     "STALE_TEMP_SECONDS",
     "TEMP_PREFIX",
     "is_dead_temp",
+    "holds_connections",
     "missing_error",
     "modified_time",
     "release",
@@ -113,6 +114,15 @@ def remove_folder(fs: Any, path: str) -> None:
         sync(fs.loop, fs._rmdir, path)
     else:
         fs.rmdir(path)
+
+
+def holds_connections(fs: Any) -> bool:
+    """Whether ``fs`` holds connections that :func:`release` closes (sshfs's SSH
+    connection, FTP's control connection)."""
+    inner = innermost(fs)
+    if getattr(inner, "_pool", None) is not None and getattr(inner, "_stack", None) is not None:
+        return True
+    return hasattr(getattr(inner, "ftp", None), "quit")
 
 
 def release(fs: Any) -> None:
