@@ -28,9 +28,12 @@ from session_storage.backends.local.locking import FolderLock
 from session_storage.backends.local.paths import MARKER_NAME
 
 
-async def test_readers_never_see_a_partial_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fill", [4096, 16], ids=["read-in-a-thread", "read-inline"])
+async def test_readers_never_see_a_partial_file(tmp_path: Path, fill: int) -> None:
+    # ~270 KB per state: above the inline limit, every load hops to a worker thread;
+    # ~2 KB: loads read on the loop's thread while the writer's thread renames.
     storage = SessionStorage(tmp_path)
-    big = [{"fill": "x" * 4096, "i": i} for i in range(64)]  # ~270 KB per state
+    big = [{"fill": "x" * fill, "i": i} for i in range(64)]
     await storage.store_session("race", {"gen": -1, "items": big})
     reads = 0
     writing = True
