@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import errno
+import functools
 import os
 import stat
 import time
@@ -110,6 +111,14 @@ def filesystem_type(path: str, mountinfo: str = "/proc/self/mountinfo") -> str |
     return kind
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_type(path: str) -> str | None:
+    # Once per root and process: a storage made per request must not parse the mount
+    # table (hundreds of lines on a busy host) every time. A mount made later over the
+    # same path keeps the old answer; the slow-read pause covers that rare case.
+    return filesystem_type(path)
+
+
 class InlineReads:
     """Whether, and how, one local store reads small files on the caller's thread.
 
@@ -125,7 +134,7 @@ class InlineReads:
     def _settle(self) -> str:
         if _NOWAIT is None or not hasattr(os, "preadv"):  # not Linux
             return "off"
-        kind = filesystem_type(self._root.real)
+        kind = _cached_type(self._root.real)
         if kind in _DISK_TYPES:
             return "nowait"
         return "memory" if kind in _MEMORY_TYPES else "off"
