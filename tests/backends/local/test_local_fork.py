@@ -129,3 +129,38 @@ def test_a_forked_child_takes_and_holds_locks_of_its_own(tmp_path: Path) -> None
         for end in (took_read, took_write, go_read, go_write):
             os.close(end)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_forks_amid_busy_writers_leave_children_no_lock_and_writers_unblocked(
+    tmp_path: Path,
+) -> None:
+    # Four threads write without pause while the process forks twenty times: each
+    # child must start with no descriptor of the parent's locks (the fork waited for
+    # opens under way), and every write must finish, children alive or not.
+    storage = SyncSessionStorage(str(tmp_path), {"fsync": False})
+    stop = threading.Event()
+    written = [0] * 4
+
+    def writer(i: int) -> None:
+        while not stop.is_set():
+            storage.store_session(f"s{i % 2}", {"n": written[i]})
+            written[i] += 1
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(20):
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0 if not held._open else 1)
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0, "a child inherited a held lock"
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert not any(thread.is_alive() for thread in threads), "a writer never finished"
+    assert all(written), written
+    assert finishes(lambda: storage.store_session("s0", {"n": -1}))
+    storage.close()
