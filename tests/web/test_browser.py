@@ -28,6 +28,7 @@ from session_storage import SessionStorage
 from session_storage.pytest_plugin import s3_storage_options
 
 from ..support.cloud import delete_bucket, new_bucket
+from ..support.required import unavailable
 from ..support.web_stores import XSS, XSS_ID, fill_adk, fill_langgraph, fill_plain
 from .test_web_app import snapshot
 
@@ -43,9 +44,7 @@ def _require_chromium() -> None:
     message = (
         f"the browser tests need {CHROMIUM} and {CHROMEDRIVER} (apt: chromium chromium-driver)"
     )
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(message)
 
 
 @pytest.fixture(scope="module")

@@ -30,9 +30,9 @@ from session_storage.backends.local.paths import LocalRoot, UnsafePath
 from session_storage.backends.local.read import read_file
 from session_storage.backends.local.write import write
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(os, "RWF_NOWAIT"), reason="reads without waiting are Linux's (RWF_NOWAIT)"
-)
+from ...support.required import require, unavailable
+
+require(hasattr(os, "RWF_NOWAIT"), "reads without waiting are Linux's (RWF_NOWAIT)")
 
 
 class CountingExecutor(concurrent.futures.ThreadPoolExecutor):
@@ -179,10 +179,7 @@ def test_a_slow_read_sends_reads_to_threads_for_a_while(
 def _memory_folder() -> str:
     if os.path.isdir("/dev/shm") and filesystem_type("/dev/shm") == "tmpfs":
         return "/dev/shm"
-    message = "no tmpfs at /dev/shm"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable("no tmpfs at /dev/shm")
 
 
 def test_tmpfs_is_read_plainly_and_a_refusal_turns_inline_off(tmp_path: Path) -> None:

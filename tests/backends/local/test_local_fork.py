@@ -25,7 +25,9 @@ from session_storage.backends.local.delete import is_dead_temp
 from session_storage.backends.local.locking import FolderLock
 from session_storage.backends.local.write import _new_temp
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+from ...support.required import require
+
+require(hasattr(os, "fork"), "no fork on this platform")
 
 
 @contextmanager
