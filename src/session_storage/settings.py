@@ -29,9 +29,13 @@ DEFAULT_URL = f"{DEFAULT_ROOT}/{DEFAULT_BUCKET}"
 
 _S3_SCHEMES = tuple(f"{scheme}://" for scheme in S3.schemes)
 _AZURE_SCHEMES = tuple(f"{scheme}://" for scheme in AZURE.schemes)
-# Login protocols of the generic driver: their filesystems (sshfs, fsspec's FTP) take
-# ``username`` and ``password`` keywords, as fsspec reads them out of such a URL.
-_LOGIN_SCHEMES = ("sftp://", "ssh://", "ftp://")
+# Where the ``user:password@`` of a URL goes: S3 keys (refused beside s3fs's own
+# aliases for them), and the logins of the generic driver's protocols, whose
+# filesystems (sshfs, fsspec's FTP) take ``username`` and ``password`` keywords.
+_USERINFO_OPTIONS: tuple[tuple[tuple[str, ...], tuple[str, str], tuple[str, ...]], ...] = (
+    (_S3_SCHEMES, ("key", "secret"), ("username", "password")),
+    (("sftp://", "ssh://", "ftp://"), ("username", "password"), ()),
+)
 
 
 def backend_url(backend: str, bucket: str = DEFAULT_BUCKET, root: str = DEFAULT_ROOT) -> str:
@@ -68,22 +72,16 @@ def _move_credentials(url: str, options: dict[str, Any]) -> tuple[str, dict[str,
     of it, ``url`` is safe to show.
     """
     lowered = url.lower()
-    scheme = next((s for s in _S3_SCHEMES if lowered.startswith(s)), None)
-    if scheme is not None:
+    for schemes, (name, secret), aliases in _USERINFO_OPTIONS:
+        scheme = next((s for s in schemes if lowered.startswith(s)), None)
+        if scheme is None:
+            continue
         userinfo, rest = split_userinfo(url[len(scheme) :])
         if userinfo is None:
             return url, options
-        key, _, secret = userinfo.partition(":")
-        moved = {"key": unquote(key), **({"secret": unquote(secret)} if secret else {})}
-        return scheme + rest, _merge(redact_url(url), options, moved, ("username", "password"))
-    scheme = next((s for s in _LOGIN_SCHEMES if lowered.startswith(s)), None)
-    if scheme is not None:
-        userinfo, rest = split_userinfo(url[len(scheme) :])
-        if userinfo is None:
-            return url, options
-        user, _, password = userinfo.partition(":")
-        moved = {"username": unquote(user), **({"password": unquote(password)} if password else {})}
-        return scheme + rest, _merge(redact_url(url), options, moved, ())
+        first, _, second = userinfo.partition(":")
+        moved = {name: unquote(first), **({secret: unquote(second)} if second else {})}
+        return scheme + rest, _merge(redact_url(url), options, moved, aliases)
     scheme = next((s for s in _AZURE_SCHEMES if lowered.startswith(s)), None)
     path, _, query = url.partition("?")
     if scheme is not None and "sig=" in query:

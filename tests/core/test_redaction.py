@@ -78,6 +78,19 @@ def test_s3_userinfo_becomes_key_and_secret_and_leaves_the_bucket_right() -> Non
     assert storage.settings.storage_options["secret"] == SECRET  # still usable
 
 
+@pytest.mark.parametrize("scheme", ["sftp", "ssh", "ftp"])
+def test_a_login_in_an_sftp_or_ftp_url_becomes_username_and_password(scheme: str) -> None:
+    settings = StorageSettings(f"{scheme}://me%40corp:p%3Ass@host:2222/srv/sessions")
+    assert settings.url == f"{scheme}://host:2222/srv/sessions"
+    assert settings.storage_options == {"username": "me@corp", "password": "p:ss"}
+    alone = StorageSettings(f"{scheme}://me@host/srv", {"password": SECRET})
+    assert alone.storage_options == {"username": "me", "password": SECRET}
+    assert SECRET not in repr(alone)
+    with pytest.raises(ConfigurationError) as info:
+        StorageSettings(f"{scheme}://me:{SECRET}@host/srv", {"password": "other"})
+    assert "password" in str(info.value) and SECRET not in str(info.value)
+
+
 def test_azure_sas_query_becomes_sas_token() -> None:
     query = f"sv=2024-01-01&sp=rw&sig={SIG}"
     settings = StorageSettings(f"az://container/app?{query}", {"account_name": "acct"})
