@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
-import threading
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -42,6 +41,7 @@ from session_storage import (
 from session_storage.integrations.langchain import STREAM, StorageChatMessageHistory
 
 from ..support.cloud import RequestLog
+from ..support.writers import at_once, two_storages
 
 # The reference and the runnable are deprecated; their warnings are LangChain's, not ours.
 pytestmark = pytest.mark.filterwarnings("ignore::langchain_core._api.LangChainDeprecationWarning")
@@ -235,29 +235,14 @@ async def test_runnable_with_message_history_on_an_async_storage() -> None:
 def test_two_writers_on_one_history_lose_nothing(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    if backend == "file":
-        settings = SessionStorage(tmp_path).settings
-    else:
-        settings = request.getfixturevalue("make_s3_storage")().settings
-    with (
-        SyncSessionStorage.from_settings(settings) as first,
-        SyncSessionStorage.from_settings(settings) as second,
-    ):
-        gate = threading.Barrier(2)
+    with two_storages(backend, tmp_path, request) as (first, second):
 
         def write(storage: SyncSessionStorage, name: str) -> None:
             history = StorageChatMessageHistory("chat", storage)
-            gate.wait()
             for n in range(8):
                 history.add_messages([HumanMessage(f"{name} {n}"), AIMessage(f"to {name} {n}")])
 
-        threads = [
-            threading.Thread(target=write, args=(s, n)) for s, n in ((first, "a"), (second, "b"))
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        at_once(lambda: write(first, "a"), lambda: write(second, "b"))
         stored = [m.content for m in StorageChatMessageHistory("chat", first).messages]
     assert len(stored) == 32
     for name in ("a", "b"):

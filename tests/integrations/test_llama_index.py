@@ -12,7 +12,6 @@ import asyncio
 import copy
 import importlib
 import sys
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from session_storage import (
 from session_storage.integrations.llama_index import FILENAME, NAMESPACE, StorageChatStore
 
 from ..support.cloud import RequestLog
+from ..support.writers import at_once, two_storages
 
 MESSAGES = [
     ChatMessage(role=MessageRole.SYSTEM, content="Be brief."),
@@ -177,29 +177,14 @@ def test_import_without_llama_index_names_the_extra(monkeypatch: pytest.MonkeyPa
 def test_two_writers_adding_to_one_key_lose_nothing(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    if backend == "file":
-        settings = SessionStorage(tmp_path).settings
-    else:
-        settings = request.getfixturevalue("make_s3_storage")().settings
-    with (
-        SyncSessionStorage.from_settings(settings) as first,
-        SyncSessionStorage.from_settings(settings) as second,
-    ):
-        gate = threading.Barrier(2)
+    with two_storages(backend, tmp_path, request) as (first, second):
 
         def write(storage: SyncSessionStorage, name: str) -> None:
             store = StorageChatStore(storage)
-            gate.wait()
             for n in range(8):
                 store.add_message("chat", ChatMessage(role=MessageRole.USER, content=f"{name} {n}"))
 
-        threads = [
-            threading.Thread(target=write, args=(s, n)) for s, n in ((first, "a"), (second, "b"))
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        at_once(lambda: write(first, "a"), lambda: write(second, "b"))
         stored = [m.content for m in StorageChatStore(first).get_messages("chat")]
     assert len(stored) == 16
     for name in ("a", "b"):

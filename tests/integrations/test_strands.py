@@ -14,7 +14,6 @@ import asyncio
 import copy
 import importlib
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from session_storage.integrations.strands import StorageSessionManager, StorageS
 
 from ..support.cloud import RequestLog
 from ..support.strands_model import ScriptedModel, ToolCall
+from ..support.writers import at_once, two_storages
 
 
 @pytest.fixture
@@ -294,34 +294,20 @@ def test_two_writers_on_one_session_lose_nothing(
 ) -> None:
     """Two storages of one root, as two processes, each adding messages of two agents
     (one shared) at once: every message lands."""
-    if backend == "file":
-        settings = SessionStorage(tmp_path).settings
-    else:
-        settings = request.getfixturevalue("make_s3_storage")().settings
-    with (
-        SyncSessionStorage.from_settings(settings) as first,
-        SyncSessionStorage.from_settings(settings) as second,
-    ):
+    with two_storages(backend, tmp_path, request) as (first, second):
         StorageSessionRepository(first).create_session(Session("s", SessionType.AGENT))
         for agent_id in ("shared", "one", "two"):
             StorageSessionRepository(first).create_agent("s", SessionAgent(agent_id, {}, {}))
-        gate = threading.Barrier(2)
 
         def write(storage: SyncSessionStorage, own: str, ids: range) -> None:
             repository = StorageSessionRepository(storage)
-            gate.wait()
             for n in ids:
                 repository.create_message("s", "shared", _message(n, f"shared {n}"))
                 repository.create_message("s", own, _message(n, f"{own} {n}"))
 
-        threads = [
-            threading.Thread(target=write, args=(first, "one", range(0, 8))),
-            threading.Thread(target=write, args=(second, "two", range(8, 16))),
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        at_once(
+            lambda: write(first, "one", range(0, 8)), lambda: write(second, "two", range(8, 16))
+        )
         reader = StorageSessionRepository(second)
         shared = reader.list_messages("s", "shared")
         assert [m.message_id for m in shared] == list(range(16))
